@@ -1,0 +1,5 @@
+"""``python -m taskletsim``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Validated configuration: parameter specs, parsing and :class:`ConfigError`.
+
+Every value a user can set (a scenario parameter, a seed, a duration) goes
+through a :class:`Param`, which converts it and checks it. A bad value raises
+:class:`ConfigError` naming the field, the value and what is allowed: the CLI
+prints that one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed.
+
+    ``field`` is the name of the offending field, ``value`` the value given,
+    and ``allowed`` a short description of what is allowed.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+
+
+def _parse_int(field: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(field, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ConfigError(field, value, "an integer")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise ConfigError(field, value, "an integer") from None
+            if math.isfinite(number) and number.is_integer():
+                return int(number)
+            raise ConfigError(field, value, "an integer") from None
+    raise ConfigError(field, value, "an integer")
+
+
+def _parse_float(field: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(field, value, "a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace("_", ""))
+        except ValueError:
+            raise ConfigError(field, value, "a number") from None
+    else:
+        raise ConfigError(field, value, "a number")
+    if not math.isfinite(number):
+        raise ConfigError(field, value, "a finite number")
+    return number
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named, typed, checked parameter of a scenario.
+
+    ``kind`` is ``"int"``, ``"float"`` or ``"choice"``. Numbers are checked
+    against ``minimum`` (inclusive, or exclusive when ``positive``) and
+    ``maximum``; choices against ``choices``. ``optional`` parameters accept
+    ``None`` (``--set name=none``) and default to it.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+
+    def allowed(self) -> str:
+        """Describe the allowed values, for error messages and ``--help``."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(self.choices)
+        else:
+            noun = "an integer" if self.kind == "int" else "a number"
+            bounds = []
+            if self.positive:
+                bounds.append("> 0")
+            elif self.minimum is not None:
+                bounds.append(f">= {self.minimum:g}")
+            if self.maximum is not None:
+                bounds.append(f"<= {self.maximum:g}")
+            text = noun + (" " + " and ".join(bounds) if bounds else "")
+        return text + (" or none" if self.optional else "")
+
+    def parse(self, value: object) -> Any:
+        """Convert ``value`` (a string from the command line or a Python value)."""
+        if self.optional and (
+            value is None or (isinstance(value, str) and value.lower() == "none")
+        ):
+            return None
+        if self.kind == "choice":
+            text = str(value).strip()
+            if text not in self.choices:
+                raise ConfigError(self.name, value, self.allowed())
+            return text
+        number: float | int
+        number = (
+            _parse_int(self.name, value) if self.kind == "int" else _parse_float(self.name, value)
+        )
+        if self.positive and not number > 0:
+            raise ConfigError(self.name, value, self.allowed())
+        if self.minimum is not None and number < self.minimum:
+            raise ConfigError(self.name, value, self.allowed())
+        if self.maximum is not None and number > self.maximum:
+            raise ConfigError(self.name, value, self.allowed())
+        return number
+
+
+def resolve_params(
+    specs: Iterable[Param], given: Mapping[str, object] | None, *, owner: str
+) -> dict[str, Any]:
+    """Return every parameter of ``specs``: defaults overridden by ``given``.
+
+    Unknown names raise :class:`ConfigError` listing the known ones.
+    """
+    by_name = {p.name: p for p in specs}
+    resolved: dict[str, Any] = {name: p.default for name, p in by_name.items()}
+    for name, value in (given or {}).items():
+        if name not in by_name:
+            raise ConfigError(
+                "--set", f"{name}={value}", f"a parameter of {owner}: " + ", ".join(by_name)
+            )
+        resolved[name] = by_name[name].parse(value)
+    return resolved
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Split a ``key=value`` string from ``--set``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--set", text, "key=value")
+    return key.strip(), value.strip()
+
+
+def check_seed(seed: object) -> int:
+    """A run's seed: a non-negative integer."""
+    value = _parse_int("seed", seed)
+    if value < 0:
+        raise ConfigError("seed", seed, "an integer >= 0")
+    return value
+
+
+def check_duration_ms(duration_ms: object) -> float:
+    """A run's simulated duration in ms: a positive number."""
+    value = _parse_float("duration_ms", duration_ms)
+    if not value > 0:
+        raise ConfigError("duration_ms", duration_ms, "a number > 0")
+    return value
+

@@ -1,0 +1,263 @@
+"""Spinlock models: unfair TTAS (Xen 2014), ticket (Xen 4.6), queued/MCS (Linux).
+
+All three share :class:`SpinLock`: a lock is *busy* from the moment it is
+granted (the handoff starts) until it is released with nobody waiting. An
+acquisition that finds it busy is *contended*: it emits ``LOCK_CONTEND`` and
+waits. On release the subclass picks the next owner and the cost of the
+handoff in ns; the new owner's ``LOCK_ACQUIRE`` comes that much later. An
+uncontended acquisition pays one line transfer from the last holder's CPU.
+
+Handoff costs (see ../shared/MODEL.md sections 7 and 10; ``T(a, b)`` is the
+topology's transfer cost from CPU ``a`` to ``b``):
+
+- MCS (Linux ``kernel/locking/qspinlock.c``): each waiter spins on its own
+  line; the releaser writes the next waiter's line: ``T(releaser, next)``.
+- Ticket (Xen 4.6 ``xen/common/spinlock.c``): every waiter re-reads the
+  ``head`` line after the release; the reads are served one after the other
+  and the next ticket holder is, on average, half-way down (Boyd-Wickizer et
+  al. 2012). The model draws its position ``j`` uniformly in ``1..w`` and
+  charges ``T(releaser, next)`` plus ``j - 1`` reads at the mean cost from the
+  releaser's socket to the other waiters' sockets.
+- TTAS (Xen 2014 ``xen/common/spinlock.c``, ``xchgw`` to take, plain store to
+  release): unfair. The winner is drawn from the spinners, a spinner on the
+  releaser's socket weighted ``numa_bias`` times a remote one (1 = uniform,
+  the unbiased limit; Radovic & Hagersten 2003, Dice et al. 2012). The
+  losers' failed ``xchg`` steal the line meanwhile: the cost is
+  ``T(releaser, winner)`` plus ``spinner_share`` times the transfers to the
+  other spinners (assumption: 0.5, Boyd-Wickizer's "half of the waiters").
+
+Per-waiter work is O(sockets): waiters are counted per socket, never scanned.
+Whether a waiter spins with interrupts disabled is a property of each
+acquisition (``irqs_off``), recorded in its ``LOCK_CONTEND`` event.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from simpy.events import Event
+
+from .config import ConfigError
+from .sim import Simulation
+from .topology import Topology
+from .trace import EventKind
+
+Granted = Callable[[], Any]
+# A waiter: (cpu, callback on grant, time it started waiting or -1, spins with IRQs off)
+Waiter = tuple[int, Granted, int, bool]
+
+_CONTEND = int(EventKind.LOCK_CONTEND)
+_ACQUIRE = int(EventKind.LOCK_ACQUIRE)
+_RELEASE = int(EventKind.LOCK_RELEASE)
+
+
+class SpinLock:
+    """Base class of the lock models.
+
+    To add a lock kind, subclass it, set ``kind``, and implement
+    :meth:`_enqueue` (store a waiter; keep ``_nsock`` up to date if the cost
+    model uses it) and :meth:`_pick_next` (remove the next owner, return it
+    and the handoff cost in ns). ``nwait`` is kept by the base class.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
+        self.sim = sim
+        self.name = name
+        self.id = sim.trace.names.add("lock", name)
+        self.topology = topology
+        self._cost = topology.cost
+        self._socket_of = topology.socket_list
+        self._socket_cost = topology.socket_cost
+        self._nsock = [0] * topology.sockets
+        self._env = sim.clock
+        self._emit = sim.emit
+        self._call_later = sim.call_later
+        self.busy = False
+        self.holder = -1
+        self.last_cpu = -1
+        self.nwait = 0
+        self._pending: Waiter | None = None
+
+    def acquire(self, cpu: int, granted: Granted, irqs_off: bool = True) -> None:
+        """``spin_lock`` from ``cpu``: call ``granted()`` once the lock is held.
+
+        ``irqs_off`` says whether the CPU spins with interrupts disabled
+        (``spin_lock_irqsave`` inside an IRQ-off section) or enabled
+        (``spin_lock_irq`` on Xen re-enables them while spinning).
+        """
+        if not self.busy:
+            self.busy = True
+            self._pending = (cpu, granted, -1, irqs_off)
+            last = self.last_cpu if self.last_cpu >= 0 else cpu
+            self._call_later(self._cost[last][cpu], self._handoff_done)
+            return
+        now = self._env._now
+        self._emit((now, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
+        self.nwait += 1
+        self._enqueue((cpu, granted, now, irqs_off))
+
+    def acquire_event(self, cpu: int, irqs_off: bool = True) -> Event:
+        """Process-style :meth:`acquire`: an event that fires when the lock is held."""
+        event = Event(self.sim.env)
+        self.acquire(cpu, event.succeed, irqs_off)
+        return event
+
+    def release(self, cpu: int) -> None:
+        """``spin_unlock`` from ``cpu``, which must hold the lock."""
+        if cpu != self.holder:
+            raise RuntimeError(f"{self.name}: CPU {cpu} releases a lock held by {self.holder}")
+        self._emit((self._env._now, cpu, _RELEASE, self.id, 0))
+        self.holder = -1
+        self.last_cpu = cpu
+        if not self.nwait:
+            self.busy = False
+            return
+        waiter, cost = self._pick_next(cpu)
+        self.nwait -= 1
+        self._pending = waiter
+        self._call_later(cost, self._handoff_done)
+
+    def _handoff_done(self, _event: object) -> None:
+        assert self._pending is not None
+        cpu, granted, since, _ = self._pending
+        self._pending = None
+        now = self._env._now
+        self._emit((now, cpu, _ACQUIRE, self.id, since))
+        self.holder = cpu
+        granted()
+
+    def _socket_spread_cost(self, releaser: int) -> int:
+        """Sum of the transfer costs from the releaser's socket to every waiter."""
+        row = self._socket_cost[self._socket_of[releaser]]
+        return sum(n * c for n, c in zip(self._nsock, row, strict=True))
+
+    def _enqueue(self, waiter: Waiter) -> None:
+        raise NotImplementedError
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        raise NotImplementedError
+
+
+class MCSLock(SpinLock):
+    """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
+
+    kind = "mcs"
+
+    def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
+        super().__init__(sim, name, topology)
+        self._queue: deque[Waiter] = deque()
+
+    def _enqueue(self, waiter: Waiter) -> None:
+        self._queue.append(waiter)
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        waiter = self._queue.popleft()
+        return waiter, self._cost[releaser][waiter[0]]
+
+
+class TicketLock(SpinLock):
+    """Xen 4.6 ticket lock: FIFO; the next owner reads the line after ~half the waiters."""
+
+    kind = "ticket"
+
+    def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
+        super().__init__(sim, name, topology)
+        self._queue: deque[Waiter] = deque()
+        self._u = sim.uniform(f"lock:{name}")
+
+    def _enqueue(self, waiter: Waiter) -> None:
+        self._queue.append(waiter)
+        self._nsock[self._socket_of[waiter[0]]] += 1
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        others = self.nwait - 1
+        waiter = self._queue.popleft()
+        self._nsock[self._socket_of[waiter[0]]] -= 1
+        cost = self._cost[releaser][waiter[0]]
+        if others:
+            ahead = int(self._u() * (others + 1))
+            if ahead:
+                cost += round(ahead * self._socket_spread_cost(releaser) / others)
+        return waiter, cost
+
+
+class TTASLock(SpinLock):
+    """Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner."""
+
+    kind = "ttas"
+
+    def __init__(
+        self,
+        sim: Simulation,
+        name: str,
+        topology: Topology,
+        numa_bias: float = 1.0,
+        spinner_share: float = 0.5,
+    ) -> None:
+        super().__init__(sim, name, topology)
+        if not numa_bias >= 1.0:
+            raise ConfigError("numa_bias", numa_bias, "a number >= 1 (1 = unbiased)")
+        if not 0.0 <= spinner_share <= 1.0:
+            raise ConfigError("spinner_share", spinner_share, "a number from 0 to 1")
+        self.numa_bias = numa_bias
+        self.spinner_share = spinner_share
+        self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
+        self._u = sim.uniform(f"lock:{name}")
+
+    def _enqueue(self, waiter: Waiter) -> None:
+        socket = self._socket_of[waiter[0]]
+        self._spinners[socket].append(waiter)
+        self._nsock[socket] += 1
+
+    def _pick_socket(self, home: int) -> int:
+        nsock = self._nsock
+        local = nsock[home] * self.numa_bias
+        remote = self.nwait - nsock[home]
+        x = self._u() * (local + remote)
+        if x < local:
+            return home
+        x -= local
+        last = home
+        for socket, count in enumerate(nsock):
+            if socket == home or not count:
+                continue
+            last = socket
+            if x < count:
+                return socket
+            x -= count
+        return last
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        socket = self._pick_socket(self._socket_of[releaser])
+        spinners = self._spinners[socket]
+        k = int(self._u() * len(spinners))
+        waiter = spinners[k]
+        spinners[k] = spinners[-1]
+        spinners.pop()
+        self._nsock[socket] -= 1
+        cost = self._cost[releaser][waiter[0]]
+        if self.nwait > 1 and self.spinner_share:
+            cost += round(self.spinner_share * self._socket_spread_cost(releaser))
+        return waiter, cost
+
+
+LOCK_KINDS: dict[str, type[SpinLock]] = {cls.kind: cls for cls in (TTASLock, TicketLock, MCSLock)}
+
+
+def make_lock(
+    kind: str, sim: Simulation, name: str, topology: Topology, **options: Any
+) -> SpinLock:
+    """Build a lock of ``kind`` (``ttas``, ``ticket`` or ``mcs``).
+
+    ``options`` go to the kind's constructor (``numa_bias``, ``spinner_share``
+    for TTAS); options another kind does not take are ignored.
+    """
+    if kind not in LOCK_KINDS:
+        raise ConfigError("lock", kind, "one of " + ", ".join(LOCK_KINDS))
+    if kind == "ttas":
+        return TTASLock(sim, name, topology, **options)
+    return LOCK_KINDS[kind](sim, name, topology)

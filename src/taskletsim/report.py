@@ -1,0 +1,149 @@
+"""Reports: a run's JSON summary and lock tables in ``/proc/lock_stat`` and ``xenlockprof`` form.
+
+The JSON schema (``"schema": 1``) is documented in docs/json.md; keys are
+only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .metrics import LockStats, lock_stats
+from .runner import RunResult
+
+JSON_SCHEMA = 1
+
+
+def lock_json(stats: LockStats) -> dict[str, Any]:
+    """One lock's entry under ``runs[i].locks``."""
+    return {
+        "acquisitions": stats.acquisitions,
+        "contentions": stats.contentions,
+        "bounces": stats.bounces,
+        "con_bounces": stats.con_bounces,
+        "acquisitions_per_s": stats.acquisitions_per_s,
+        "wait_ns": stats.wait.as_dict(),
+        "hold_ns": stats.hold.as_dict(),
+    }
+
+
+def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
+    """One entry of ``runs``: identity, size, the scenario's facts, and the metrics."""
+    locks = lock_stats(result.trace, start_ns=start_ns)
+    return {
+        "design": result.design,
+        "seed": result.seed,
+        "duration_ns": result.duration_ns,
+        "events": len(result.trace),
+        "wall_s": result.wall_s,
+        **result.info,
+        "locks": {name: lock_json(s) for name, s in locks.items()},
+    }
+
+
+def document(scenario: str, params: Mapping[str, Any], runs: Iterable[RunResult]) -> dict[str, Any]:
+    """The whole ``--json`` document."""
+    return {
+        "schema": JSON_SCHEMA,
+        "scenario": scenario,
+        "params": dict(params),
+        "runs": [run_json(r) for r in runs],
+    }
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:.2f}"
+
+
+LOCK_STAT_COLUMNS = (
+    "con-bounces",
+    "contentions",
+    "waittime-min",
+    "waittime-max",
+    "waittime-total",
+    "waittime-avg",
+    "acq-bounces",
+    "acquisitions",
+    "holdtime-min",
+    "holdtime-max",
+    "holdtime-total",
+    "holdtime-avg",
+)
+
+
+def format_lock_stat(stats: Mapping[str, LockStats]) -> str:
+    """Lock statistics in the columns of Linux ``/proc/lock_stat`` (times in us)."""
+    width = max([len(n) for n in stats] + [len("class name")]) + 1
+    head = f"{'class name':>{width}}" + "".join(f" {c:>14}" for c in LOCK_STAT_COLUMNS)
+    lines = [head, "-" * len(head)]
+    for name, s in stats.items():
+        cells = (
+            str(s.con_bounces),
+            str(s.contentions),
+            _us(s.wait.min),
+            _us(s.wait.max),
+            _us(s.wait.total),
+            _us(s.wait.mean),
+            str(s.bounces),
+            str(s.acquisitions),
+            _us(s.hold.min),
+            _us(s.hold.max),
+            _us(s.hold.total),
+            _us(s.hold.mean),
+        )
+        lines.append(f"{name + ':':>{width}}" + "".join(f" {c:>14}" for c in cells))
+    return "\n".join(lines)
+
+
+def format_xenlockprof(stats: Mapping[str, LockStats], profiling_ns: int) -> str:
+    """Lock statistics as Xen's ``tools/misc/xenlockprof`` prints them.
+
+    ``lock`` is acquisitions and time held, ``block`` contentions and time
+    waited, in seconds.
+    """
+    lines = []
+    locked = blocked = 0.0
+    for name, s in stats.items():
+        held_s = s.hold.total / 1e9
+        waited_s = s.wait.total / 1e9
+        locked += held_s
+        blocked += waited_s
+        lines.append(
+            f"{'global lock ' + name:<50}: lock:{s.acquisitions:12d}({held_s:20.9f}s), "
+            f"block:{s.contentions:12d}({waited_s:20.9f}s)"
+        )
+    lines.append(f"total profiling time: {profiling_ns / 1e9:20.9f}s")
+    lines.append(f"total locked time:    {locked:20.9f}s")
+    lines.append(f"total blocked time:   {blocked:20.9f}s")
+    return "\n".join(lines)
+
+
+def format_run(result: RunResult) -> str:
+    """A readable report of one run: its facts and both lock tables."""
+    stats = lock_stats(result.trace)
+    head = [
+        f"scenario {result.scenario}"
+        + (f", design {result.design}" if result.design else "")
+        + f", seed {result.seed}, {result.duration_ns / 1e6:g} ms simulated, "
+        f"{len(result.trace)} events in {result.wall_s:.2f} s",
+    ]
+    for key, value in result.info.items():
+        head.append(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+    for name, s in stats.items():
+        head.append(
+            f"  lock {name}: {s.acquisitions_per_s:,.0f} acquisitions/s, "
+            f"{100 * s.contentions / max(s.acquisitions, 1):.1f}% contended, "
+            f"mean wait {s.wait.total / max(s.acquisitions, 1):.1f} ns over all acquisitions"
+        )
+    return "\n".join(
+        [
+            *head,
+            "",
+            "lock_stat:",
+            format_lock_stat(stats),
+            "",
+            "xenlockprof:",
+            format_xenlockprof(stats, result.duration_ns),
+        ]
+    )

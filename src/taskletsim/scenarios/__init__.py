@@ -1,0 +1,6 @@
+"""Built-in scenarios, registered by name."""
+
+from . import lock_streams as lock_streams
+from .base import Scenario, get_scenario, register_scenario, scenario_names
+
+__all__ = ["Scenario", "get_scenario", "register_scenario", "scenario_names"]

@@ -1,0 +1,180 @@
+"""``lock-open`` and ``lock-closed``: one spinlock under an open or closed load.
+
+These validate the lock models against queueing theory (../shared/MODEL.md
+section 10) before anything is built on them.
+
+``lock-open``: an open Poisson stream of acquisitions at ``rate_per_s`` in
+total, each from a CPU drawn uniformly among ``cpus``. Each request is an
+independent context (as if many threads shared the CPUs): a CPU may have
+several requests outstanding, so the lock sees a true open stream, which is
+what M/D/1 and M/M/1 assume. The CPU only sets the handoff distance.
+
+``lock-closed``: ``cpus`` CPUs, each looping think (exponential, mean
+``think_ns``) -> acquire -> hold -> release: the machine-repairman queue,
+and with a per-waiter transfer cost the Boyd-Wickizer chain.
+
+Hold times are drawn when the lock is granted, from one stream in grant
+order, so every lock kind sees the same sequence of holds: with
+``transfer_ns=0`` all three kinds have exactly the same total wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..config import ConfigError, Param
+from ..locks import LOCK_KINDS, SpinLock, make_lock
+from ..sim import DrawStream, Simulation
+from ..topology import Topology, TransferCosts
+from .base import Scenario, register_scenario
+
+LOCK_PARAMS: tuple[Param, ...] = (
+    Param("cpus", "int", 8, "physical CPUs", minimum=1),
+    Param("sockets", "int", 2, "sockets the CPUs are spread over", minimum=1),
+    Param("threads_per_core", "int", 1, "SMT threads per core", minimum=1),
+    Param("hold_ns", "float", 1000.0, "mean lock hold time, ns", positive=True),
+    Param("hold", "choice", "exp", "hold time distribution", choices=("const", "exp")),
+    Param("lock", "choice", "ttas", "lock kind", choices=tuple(LOCK_KINDS)),
+    Param(
+        "transfer_ns",
+        "int",
+        None,
+        "overrides every distance's cache-line transfer cost, ns (0: textbook FIFO server)",
+        minimum=0,
+        optional=True,
+    ),
+    Param(
+        "numa_bias",
+        "float",
+        1.0,
+        "TTAS: weight of a spinner on the releaser's socket vs a remote one (1 = uniform)",
+        minimum=1.0,
+    ),
+    Param(
+        "spinner_share",
+        "float",
+        0.5,
+        "TTAS: share of the other spinners' line transfers added to a handoff (assumption)",
+        minimum=0.0,
+        maximum=1.0,
+    ),
+)
+
+
+def build_lock(sim: Simulation, params: dict[str, Any], name: str = "lock") -> SpinLock:
+    """The topology and the lock described by the common lock parameters."""
+    costs = None if params["transfer_ns"] is None else TransferCosts.uniform(params["transfer_ns"])
+    topology = Topology.from_cpus(
+        params["cpus"], params["sockets"], params["threads_per_core"], costs
+    )
+    sim.trace.meta["topology"] = topology.describe()
+    sim.trace.meta["cpu_socket"] = topology.socket_list
+    return make_lock(
+        params["lock"],
+        sim,
+        name,
+        topology,
+        numa_bias=params["numa_bias"],
+        spinner_share=params["spinner_share"],
+    )
+
+
+def hold_stream(sim: Simulation, params: dict[str, Any]) -> Callable[[], int]:
+    """Hold times in ns, constant or exponential, drawn in grant order."""
+    if params["hold"] == "const":
+        hold = round(params["hold_ns"])
+        if hold < 1:
+            raise ConfigError("hold_ns", params["hold_ns"], "at least 1 ns")
+        return lambda: hold
+    return sim.exponential("hold", params["hold_ns"])
+
+
+@register_scenario
+class LockOpen(Scenario):
+    """Open Poisson stream of acquisitions of one lock (M/D/1, M/M/1)."""
+
+    name = "lock-open"
+    description = "open Poisson stream of lock requests on one spinlock (M/D/1, M/M/1 check)"
+    params = (
+        *LOCK_PARAMS,
+        Param("rate_per_s", "float", 300_000.0, "total request rate, per second", positive=True),
+    )
+    default_duration_ms = 100.0
+
+    def build(self, sim: Simulation, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        lock = build_lock(sim, params)
+        gap: DrawStream = sim.exponential("arrivals", 1e9 / params["rate_per_s"])
+        which_cpu = sim.integers("arrival-cpu", params["cpus"])
+        hold = hold_stream(sim, params)
+        call_later = sim.call_later
+
+        def release(_event: object) -> None:
+            lock.release(lock.holder)
+
+        def granted() -> None:
+            call_later(hold(), release)
+
+        def arrival(_event: object) -> None:
+            lock.acquire(which_cpu(), granted)
+            call_later(gap(), arrival)
+
+        call_later(gap(), arrival)
+        offered = params["rate_per_s"] * params["hold_ns"] * 1e-9
+
+        def info() -> dict[str, Any]:
+            return {
+                "offered_load": offered,
+                "saturated": offered >= 1.0,
+                "backlog": lock.nwait,
+            }
+
+        return info
+
+
+class _LoopingCpu:
+    """One CPU of ``lock-closed``: think -> acquire -> hold -> release, as callbacks."""
+
+    __slots__ = ("_call_later", "_hold", "_lock", "_think", "cpu")
+
+    def __init__(
+        self, sim: Simulation, cpu: int, lock: SpinLock, think: DrawStream, hold: Callable[[], int]
+    ) -> None:
+        self.cpu = cpu
+        self._lock = lock
+        self._think = think
+        self._hold = hold
+        self._call_later = sim.call_later
+        self._call_later(think(), self.thought)
+
+    def thought(self, _event: object) -> None:
+        self._lock.acquire(self.cpu, self.granted)
+
+    def granted(self) -> None:
+        self._call_later(self._hold(), self.release)
+
+    def release(self, _event: object) -> None:
+        self._lock.release(self.cpu)
+        self._call_later(self._think(), self.thought)
+
+
+@register_scenario
+class LockClosed(Scenario):
+    """``cpus`` CPUs looping on one lock (machine repairman, Boyd-Wickizer chain)."""
+
+    name = "lock-closed"
+    description = "CPUs looping think -> acquire -> hold -> release on one spinlock"
+    params = (
+        *LOCK_PARAMS,
+        Param(
+            "think_ns", "float", 10_000.0, "mean think time between acquisitions, ns", positive=True
+        ),
+    )
+    default_duration_ms = 100.0
+
+    def build(self, sim: Simulation, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        lock = build_lock(sim, params)
+        hold = hold_stream(sim, params)
+        for cpu in range(params["cpus"]):
+            _LoopingCpu(sim, cpu, lock, sim.exponential(f"think:{cpu}", params["think_ns"]), hold)
+        return lambda: {"backlog": lock.nwait}

@@ -1,0 +1,120 @@
+"""One simulation run: the SimPy environment, the trace recorder, the RNG streams.
+
+Time is whole nanoseconds. All randomness comes from numpy Generators derived
+from the run's seed, one per named source: the stream of source ``name`` is
+seeded by ``SeedSequence(seed, spawn_key=(crc32(name),))``, so adding or
+removing a source never shifts the numbers another source draws.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from heapq import heappush
+from typing import Any, Protocol, cast
+
+import numpy as np
+import simpy
+from simpy.events import NORMAL, Event
+
+from .trace import TraceRecorder
+
+Callback = Callable[[Any], None]
+
+
+class DrawStream:
+    """Draws from a Generator in chunks and hands them out one int at a time.
+
+    ``draw(n)`` must return ``n`` numbers; they are rounded to whole ns
+    (``integer=True``) or kept as floats. Drawing in chunks is what keeps one
+    random number per event cheap.
+    """
+
+    __slots__ = ("_buf", "_chunk", "_draw", "_i", "_integer")
+
+    def __init__(
+        self, draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 8192
+    ) -> None:
+        self._draw = draw
+        self._chunk = chunk
+        self._integer = integer
+        self._buf: list[Any] = []
+        self._i = 0
+
+    def __call__(self) -> Any:
+        i = self._i
+        if i == len(self._buf):
+            values = self._draw(self._chunk)
+            if self._integer:
+                values = np.rint(values).astype(np.int64)
+            self._buf = values.tolist()
+            i = 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+class Clock(Protocol):
+    """The SimPy environment seen as a clock of whole ns (``env._now`` is always an int here)."""
+
+    _now: int
+
+
+class _Call(Event):
+    """A triggered event whose only callback is given: SimPy's cheapest event."""
+
+    def __init__(self, env: simpy.Environment, callback: Callback) -> None:
+        self.env = env
+        self.callbacks = [callback]
+        self._value = None
+        self._ok = True
+
+
+class Simulation:
+    """The shared context of one run, handed to every model component."""
+
+    def __init__(self, seed: int, recorder: TraceRecorder | None = None) -> None:
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.clock = cast(Clock, self.env)
+        self.trace = recorder if recorder is not None else TraceRecorder()
+        self.emit = self.trace.append
+        self._queue = self.env._queue
+        self._eid = self.env._eid
+
+    @property
+    def now(self) -> int:
+        """Simulated time in ns."""
+        return int(self.env.now)
+
+    def rng(self, source: str) -> np.random.Generator:
+        """The Generator of one named random source of this run."""
+        key = zlib.crc32(source.encode())
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(key,)))
+
+    def exponential(self, source: str, mean_ns: float) -> DrawStream:
+        """Exponential draws (rounded to ns) from the named source."""
+        rng = self.rng(source)
+        return DrawStream(lambda n: rng.exponential(mean_ns, n))
+
+    def uniform(self, source: str) -> DrawStream:
+        """Uniform [0, 1) floats from the named source."""
+        rng = self.rng(source)
+        return DrawStream(rng.random, integer=False)
+
+    def integers(self, source: str, high: int) -> DrawStream:
+        """Uniform integers in [0, high) from the named source."""
+        rng = self.rng(source)
+        return DrawStream(lambda n: rng.integers(0, high, n))
+
+    def call_later(self, delay_ns: int, callback: Callback) -> None:
+        """Call ``callback(event)`` after ``delay_ns``: a bare SimPy event, no process.
+
+        This is ``env.schedule(event, NORMAL, delay_ns)`` of an already
+        triggered event, inlined because it runs for nearly every event.
+        """
+        env = self.env
+        heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), _Call(env, callback)))
+
+    def run(self, until_ns: int) -> None:
+        """Run the event loop up to ``until_ns``."""
+        self.env.run(until=until_ns)

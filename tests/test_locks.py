@@ -1,0 +1,202 @@
+"""The lock models, on hand-worked event sequences and random ones."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import taskletsim as ts
+from taskletsim.sim import Simulation
+from taskletsim.trace import EventKind as K
+
+# 2 sockets x 2 cores: CPUs 0, 1 on socket 0; CPUs 2, 3 on socket 1.
+TOPO = ts.Topology(sockets=2, cores_per_socket=2)
+
+
+def drive(
+    lock_kind: str,
+    requests: list[tuple[int, int, int, bool]],
+    topology: ts.Topology = TOPO,
+    seed: int = 0,
+    **options: float,
+) -> ts.Trace:
+    """Run ``(time, cpu, hold, irqs_off)`` requests against one lock to completion."""
+    sim = Simulation(seed)
+    sim.trace.meta["cpu_socket"] = topology.socket_list
+    lock = ts.make_lock(lock_kind, sim, "lock", topology, **options)
+    for at, cpu, hold, irqs_off in requests:
+
+        def request(_e: object, cpu: int = cpu, hold: int = hold, off: bool = irqs_off) -> None:
+            lock.acquire(cpu, lambda: sim.call_later(hold, lambda _e: lock.release(cpu)), off)
+
+        sim.call_later(at, request)
+    sim.env.run()
+    return sim.trace.finish()
+
+
+def rows(trace: ts.Trace) -> list[tuple[int, int, str, int]]:
+    return [
+        (int(t), int(c), K(k).name, int(a))
+        for t, c, k, a in zip(trace.time_ns, trace.cpu, trace.kind, trace.arg, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["mcs", "ticket", "ttas"])
+def test_hand_worked_two_waiters_across_sockets(kind: str) -> None:
+    """CPU0 takes the lock; CPU2 (other socket) then CPU1 (same socket) queue.
+
+    t=0: CPU0 acquires a free lock; the line was last on CPU0 itself: 7 ns.
+    t=10: CPU2 contends, spinning with IRQs off (arg 1).
+    t=20: CPU1 contends, spinning with IRQs on (arg 0).
+    t=100: CPU0 releases. MCS and ticket are FIFO: CPU2 is next; the handoff
+    is one other-socket transfer, 443 ns (ticket: one other waiter, CPU2 is
+    first to re-read with probability 1/2, else 102 ns more for CPU1's read).
+    TTAS draws the winner: with numa_bias huge the local spinner CPU1 wins,
+    after 102 ns plus half the transfer to the loser CPU2 (443/2 -> 222).
+    """
+    requests = [(0, 0, 93, True), (10, 2, 50, True), (20, 1, 10, False)]
+    if kind == "ttas":
+        trace = drive(kind, requests, numa_bias=1e12)
+        assert rows(trace) == [
+            (7, 0, "LOCK_ACQUIRE", -1),
+            (10, 2, "LOCK_CONTEND", 1),
+            (20, 1, "LOCK_CONTEND", 0),
+            (100, 0, "LOCK_RELEASE", 0),
+            (100 + 102 + 222, 1, "LOCK_ACQUIRE", 20),
+            (434, 1, "LOCK_RELEASE", 0),
+            (434 + 443, 2, "LOCK_ACQUIRE", 10),
+            (927, 2, "LOCK_RELEASE", 0),
+        ]
+        return
+    trace = drive(kind, requests)
+    got = rows(trace)
+    first_handoff = got[4][0] - 100
+    assert first_handoff in ((443,) if kind == "mcs" else (443, 443 + 102))
+    t1 = 100 + first_handoff
+    assert got == [
+        (7, 0, "LOCK_ACQUIRE", -1),
+        (10, 2, "LOCK_CONTEND", 1),
+        (20, 1, "LOCK_CONTEND", 0),
+        (100, 0, "LOCK_RELEASE", 0),
+        (t1, 2, "LOCK_ACQUIRE", 10),
+        (t1 + 50, 2, "LOCK_RELEASE", 0),
+        (t1 + 50 + 443, 1, "LOCK_ACQUIRE", 20),
+        (t1 + 60 + 443, 1, "LOCK_RELEASE", 0),
+    ]
+    stats = ts.lock_stats(trace, end_ns=10_000)["lock"]
+    assert (stats.acquisitions, stats.contentions, stats.bounces, stats.con_bounces) == (3, 2, 2, 2)
+    assert stats.wait.total == (t1 - 10) + (t1 + 493 - 20)
+    assert (stats.hold.min, stats.hold.max, stats.hold.total) == (10, 93, 153)
+
+
+def test_ticket_handoff_position_is_uniform_over_the_waiters() -> None:
+    """Three waiters, uniform cost c: the handoffs cost c, 2c or 3c, each about 1/3 of the time."""
+    topology = ts.Topology(1, 4, costs=ts.TransferCosts.uniform(100))
+    counts: Counter[int] = Counter()
+    for seed in range(300):
+        trace = drive(
+            "ticket",
+            [(0, 0, 1000, True), (1, 1, 1, True), (2, 2, 1, True), (3, 3, 1, True)],
+            topology,
+            seed=seed,
+        )
+        acquire = trace.time_ns[trace.kind == K.LOCK_ACQUIRE]
+        counts[int(acquire[1] - (acquire[0] + 1000))] += 1
+    assert set(counts) == {100, 200, 300}
+    for cost in (100, 200, 300):
+        assert 70 <= counts[cost] <= 130, counts
+
+
+def test_ttas_unbiased_winner_is_uniform_and_bias_favours_the_local_socket() -> None:
+    """One local (CPU1) and three remote spinners (CPUs 2, 3 and 2 again) behind CPU0."""
+    topology = ts.Topology(2, 2)
+
+    def winners(bias: float) -> Counter[int]:
+        won: Counter[int] = Counter()
+        for seed in range(400):
+            trace = drive(
+                "ttas",
+                [
+                    (0, 0, 1000, True),
+                    (1, 1, 1, True),
+                    (2, 2, 1, True),
+                    (3, 3, 1, True),
+                    (4, 2, 1, True),
+                ],
+                topology,
+                seed=seed,
+                numa_bias=bias,
+            )
+            won[int(trace.cpu[trace.kind == K.LOCK_ACQUIRE][1])] += 1
+        return won
+
+    fair = winners(1.0)
+    assert 70 <= fair[1] <= 130  # 1 in 4
+    biased = winners(9.0)  # local weight 9 vs remote 3: 3/4
+    assert 260 <= biased[1] <= 340
+
+
+def test_release_by_a_non_holder_is_an_error() -> None:
+    sim = Simulation(0)
+    lock = ts.make_lock("mcs", sim, "lock", TOPO)
+    lock.acquire(0, lambda: None)
+    sim.env.run()
+    with pytest.raises(RuntimeError, match="held by 0"):
+        lock.release(1)
+
+
+def test_acquire_event_for_processes() -> None:
+    sim = Simulation(0)
+    lock = ts.make_lock("ticket", sim, "lock", TOPO)
+    log: list[tuple[str, int]] = []
+
+    def user(cpu: int, hold: int):  # type: ignore[no-untyped-def]
+        yield lock.acquire_event(cpu)
+        log.append(("got", cpu))
+        yield sim.env.timeout(hold)
+        lock.release(cpu)
+
+    sim.env.process(user(0, 100))
+    sim.env.process(user(3, 100))
+    sim.env.run()
+    assert log == [("got", 0), ("got", 3)]
+
+
+requests_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 5_000),  # arrival ns
+        st.integers(0, 3),  # cpu
+        st.integers(0, 800),  # hold ns
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(requests=requests_strategy, kind=st.sampled_from(["mcs", "ticket", "ttas"]))
+def test_random_request_sequences_keep_the_invariants(
+    requests: list[tuple[int, int, int, bool]], kind: str
+) -> None:
+    trace = drive(kind, requests, numa_bias=3.0)
+    acquire = trace.kind == K.LOCK_ACQUIRE
+    # Every request is granted exactly once, and released.
+    assert acquire.sum() == len(requests)
+    assert (trace.kind == K.LOCK_RELEASE).sum() == len(requests)
+    assert (trace.kind == K.LOCK_CONTEND).sum() == (trace.arg[acquire] >= 0).sum()
+    # Time never goes back, and nobody acquires before contending.
+    assert np.all(np.diff(trace.time_ns) >= 0)
+    assert np.all(trace.arg[acquire] <= trace.time_ns[acquire])
+    # One holder at a time: the metrics reject anything else.
+    stats = ts.lock_stats(trace, end_ns=10**9)["lock"]
+    assert stats.acquisitions == len(requests)
+    assert stats.hold.total == sum(hold for _, _, hold, _ in requests)
+    if kind != "ttas":
+        since = trace.arg[acquire]
+        contended = since[since >= 0]
+        assert np.all(np.diff(contended) >= 0), "FIFO locks serve waiters in order"

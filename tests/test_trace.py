@@ -1,0 +1,74 @@
+"""The trace: columnar recording, pandas view, lossless Parquet round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import taskletsim as ts
+from taskletsim.trace import COLUMNS, EventKind
+
+
+@pytest.fixture(scope="module")
+def result() -> ts.RunResult:
+    return ts.run("lock-closed", seed=5, duration_ms=2, params={"lock": "ttas"})
+
+
+def test_columns_have_the_schema_types(result: ts.RunResult) -> None:
+    trace = result.trace
+    for name, dtype in COLUMNS:
+        assert trace.columns[name].dtype == np.dtype(dtype)
+        assert len(trace.columns[name]) == len(trace)
+    assert len(trace) > 1000
+    assert np.all(np.diff(trace.time_ns) >= 0)
+    assert trace.names.names("lock") == ["lock"]
+    assert trace.meta["scenario"] == "lock-closed"
+    assert trace.meta["cpu_socket"] == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_parquet_round_trip_is_lossless(result: ts.RunResult, tmp_path: Path) -> None:
+    path = tmp_path / "run.parquet"
+    result.trace.save(path)
+    loaded = ts.Trace.load(path)
+    assert loaded.equals(result.trace)
+    assert ts.lock_stats(loaded) == ts.lock_stats(result.trace)
+
+
+def test_equals_sees_a_one_event_difference(result: ts.RunResult) -> None:
+    columns = {k: v.copy() for k, v in result.trace.columns.items()}
+    columns["arg"][-1] += 1
+    other = ts.Trace(columns=columns, names=result.trace.names, meta=result.trace.meta)
+    assert not other.equals(result.trace)
+
+
+def test_to_pandas(result: ts.RunResult) -> None:
+    frame = result.trace.to_pandas()
+    assert list(frame.columns) == [name for name, _ in COLUMNS]
+    assert len(frame) == len(result.trace)
+    assert set(frame["kind"].unique()) == {"LOCK_CONTEND", "LOCK_ACQUIRE", "LOCK_RELEASE"}
+
+
+def test_recording_can_be_limited_to_some_kinds() -> None:
+    full = ts.run("lock-open", seed=2, duration_ms=2)
+    some = ts.run("lock-open", seed=2, duration_ms=2, kinds=[EventKind.LOCK_CONTEND])
+    assert np.all(some.trace.kind == EventKind.LOCK_CONTEND)
+    assert len(some.trace) == int((full.trace.kind == EventKind.LOCK_CONTEND).sum())
+
+
+def test_same_seed_same_trace_other_seed_differs() -> None:
+    a = ts.run("lock-open", seed=3, duration_ms=3, params={"lock": "ttas"})
+    b = ts.run("lock-open", seed=3, duration_ms=3, params={"lock": "ttas"})
+    c = ts.run("lock-open", seed=4, duration_ms=3, params={"lock": "ttas"})
+    assert a.trace.equals(b.trace)
+    assert not a.trace.equals(c.trace)
+
+
+def test_name_table_rejects_duplicates() -> None:
+    names = ts.NameTable()
+    assert names.add("lock", "a") == 0
+    assert names.add("lock", "b") == 1
+    with pytest.raises(ValueError, match="duplicate"):
+        names.add("lock", "a")
+    assert names.ident("lock", "b") == 1
