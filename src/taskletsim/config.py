@@ -169,4 +169,3 @@ def check_duration_ms(duration_ms: object) -> float:
     if not value > 0:
         raise ConfigError("duration_ms", duration_ms, "a number > 0")
     return value
-
