@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -24,3 +25,8 @@ def lock_run(
 def small_topology() -> ts.Topology:
     """2 sockets x 2 cores x 2 threads with the default (perfbook) costs."""
     return ts.Topology(sockets=2, cores_per_socket=2, threads_per_core=2)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the invariants of every trace a test produces (subprocesses inherit this)."""
+    os.environ["TASKLETSIM_CHECK_INVARIANTS"] = "1"

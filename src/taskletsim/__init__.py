@@ -8,8 +8,13 @@ Public API::
 """
 
 from .config import ConfigError, Param
+from .costs import HvCosts
+from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
+from .interrupts import IrqSource, Moderated, OnOff, Periodic, Poisson, Replay
+from .invariants import InvariantError, check_trace
 from .locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
-from .metrics import LockStats, Summary, lock_stats
+from .machine import Machine
+from .metrics import Latency, LockStats, Summary, irq_latency, latency_histogram, lock_stats
 from .report import document, format_lock_stat, format_xenlockprof, run_json
 from .runner import RunResult, run
 from .scenarios import Scenario, get_scenario, register_scenario, scenario_names
@@ -24,28 +29,46 @@ __all__ = [
     "ConfigError",
     "Distance",
     "EventKind",
+    "HvCosts",
+    "InvariantError",
+    "IrqSource",
+    "Latency",
     "LockStats",
     "MCSLock",
+    "Machine",
+    "Moderated",
     "NameTable",
+    "OnOff",
     "Param",
+    "Periodic",
+    "Poisson",
+    "Replay",
     "RunResult",
     "Scenario",
     "Simulation",
     "SpinLock",
     "Summary",
     "TTASLock",
+    "Tasklet",
+    "TaskletDesign",
     "TicketLock",
     "Topology",
     "Trace",
     "TraceRecorder",
     "TransferCosts",
     "__version__",
+    "check_trace",
+    "design_names",
     "document",
     "format_lock_stat",
     "format_xenlockprof",
+    "get_design",
     "get_scenario",
+    "irq_latency",
+    "latency_histogram",
     "lock_stats",
     "make_lock",
+    "register_design",
     "register_scenario",
     "run",
     "run_json",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .config import ConfigError, parse_assignment, resolve_params
+from .designs import design_names, get_design
 from .report import document, format_run
 from .runner import run
 from .scenarios import get_scenario, scenario_names
@@ -40,17 +41,20 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
-    commands.add_parser("list", help="list scenarios and their parameters")
+    commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
 
 
 def _list() -> str:
-    lines = []
+    lines = ["designs:"]
+    for name in design_names():
+        lines.append(f"    {name}: {get_design(name).description}")
+    lines.append("scenarios:")
     for name in scenario_names():
         spec = get_scenario(name)
-        lines.append(f"{name}: {spec.description} (default {spec.default_duration_ms:g} ms)")
+        lines.append(f"    {name}: {spec.description} (default {spec.default_duration_ms:g} ms)")
         for p in spec.params:
-            lines.append(f"    {p.name} = {p.default!r}: {p.help}; {p.allowed()}")
+            lines.append(f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}")
     return "\n".join(lines)
 
 

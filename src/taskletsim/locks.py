@@ -121,6 +121,32 @@ class SpinLock:
         self._pending = waiter
         self._call_later(cost, self._handoff_done)
 
+    def withdraw(self, cpu: int) -> Waiter:
+        """Take ``cpu``'s waiter out of the queue.
+
+        A CPU spinning with interrupts enabled leaves the spin loop to take
+        an interrupt: while it runs the handler it is not spinning, so it
+        cannot be handed the lock. :meth:`resume` puts it back.
+        """
+        waiter = self._remove(cpu)
+        self.nwait -= 1
+        return waiter
+
+    def resume(self, waiter: Waiter) -> None:
+        """Put a withdrawn waiter back; its contention was already counted."""
+        if not self.busy:
+            self.busy = True
+            self._pending = waiter
+            last = self.last_cpu if self.last_cpu >= 0 else waiter[0]
+            self._call_later(self._cost[last][waiter[0]], self._handoff_done)
+            return
+        self.nwait += 1
+        self._enqueue(waiter)
+
+    def is_handing_to(self, cpu: int) -> bool:
+        """Whether the lock is being handed to ``cpu`` right now."""
+        return self._pending is not None and self._pending[0] == cpu
+
     def _handoff_done(self, _event: object) -> None:
         assert self._pending is not None
         cpu, granted, since, _ = self._pending
@@ -141,6 +167,10 @@ class SpinLock:
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         raise NotImplementedError
 
+    def _remove(self, cpu: int) -> Waiter:
+        """Remove and return ``cpu``'s waiter (rare: O(waiters) is fine)."""
+        raise NotImplementedError
+
 
 class MCSLock(SpinLock):
     """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
@@ -157,6 +187,11 @@ class MCSLock(SpinLock):
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         waiter = self._queue.popleft()
         return waiter, self._cost[releaser][waiter[0]]
+
+    def _remove(self, cpu: int) -> Waiter:
+        waiter = next(w for w in self._queue if w[0] == cpu)
+        self._queue.remove(waiter)
+        return waiter
 
 
 class TicketLock(SpinLock):
@@ -183,6 +218,12 @@ class TicketLock(SpinLock):
             if ahead:
                 cost += round(ahead * self._socket_spread_cost(releaser) / others)
         return waiter, cost
+
+    def _remove(self, cpu: int) -> Waiter:
+        waiter = next(w for w in self._queue if w[0] == cpu)
+        self._queue.remove(waiter)
+        self._nsock[self._socket_of[cpu]] -= 1
+        return waiter
 
 
 class TTASLock(SpinLock):
@@ -243,6 +284,16 @@ class TTASLock(SpinLock):
         if self.nwait > 1 and self.spinner_share:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
         return waiter, cost
+
+    def _remove(self, cpu: int) -> Waiter:
+        socket = self._socket_of[cpu]
+        spinners = self._spinners[socket]
+        k = next(i for i, w in enumerate(spinners) if w[0] == cpu)
+        waiter = spinners[k]
+        spinners[k] = spinners[-1]
+        spinners.pop()
+        self._nsock[socket] -= 1
+        return waiter
 
 
 LOCK_KINDS: dict[str, type[SpinLock]] = {cls.kind: cls for cls in (TTASLock, TicketLock, MCSLock)}

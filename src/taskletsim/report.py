@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .metrics import LockStats, lock_stats
+from .metrics import STAGES, Latency, LockStats, irq_latency, lock_stats
 from .runner import RunResult
 
 JSON_SCHEMA = 1
@@ -31,7 +31,7 @@ def lock_json(stats: LockStats) -> dict[str, Any]:
 def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
     """One entry of ``runs``: identity, size, the scenario's facts, and the metrics."""
     locks = lock_stats(result.trace, start_ns=start_ns)
-    return {
+    doc: dict[str, Any] = {
         "design": result.design,
         "seed": result.seed,
         "duration_ns": result.duration_ns,
@@ -40,6 +40,13 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
         **result.info,
         "locks": {name: lock_json(s) for name, s in locks.items()},
     }
+    if result.trace.meta.get("irq"):
+        latency = irq_latency(result.trace, start_ns=start_ns)
+        doc["irq_latency"] = {
+            source: {stage: lat.as_dict() for stage, lat in stages.items()}
+            for source, stages in latency.items()
+        }
+    return doc
 
 
 def document(scenario: str, params: Mapping[str, Any], runs: Iterable[RunResult]) -> dict[str, Any]:
@@ -109,8 +116,10 @@ def format_xenlockprof(stats: Mapping[str, LockStats], profiling_ns: int) -> str
         waited_s = s.wait.total / 1e9
         locked += held_s
         blocked += waited_s
+        owner, _, field = name.rpartition(":")
+        label = f"domain {owner} lock {field}" if owner else f"global lock {name}"
         lines.append(
-            f"{'global lock ' + name:<50}: lock:{s.acquisitions:12d}({held_s:20.9f}s), "
+            f"{label:<50}: lock:{s.acquisitions:12d}({held_s:20.9f}s), "
             f"block:{s.contentions:12d}({waited_s:20.9f}s)"
         )
     lines.append(f"total profiling time: {profiling_ns / 1e9:20.9f}s")
@@ -119,9 +128,27 @@ def format_xenlockprof(stats: Mapping[str, LockStats], profiling_ns: int) -> str
     return "\n".join(lines)
 
 
+def format_latency(latency: Mapping[str, Mapping[str, Latency]]) -> str:
+    """Interrupt latency per source and stage, in us."""
+    head = f"{'source':<28} {'stage':<8} {'count':>8}" + "".join(
+        f" {c:>9}" for c in ("mean", "p50", "p90", "p99", "p99.9", "max")
+    )
+    lines = [head + "   (us)", "-" * len(head)]
+    for source, stages in latency.items():
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            lat = stages[stage]
+            cells = (lat.mean_ns, lat.p50_ns, lat.p90_ns, lat.p99_ns, lat.p999_ns, lat.max_ns)
+            lines.append(
+                f"{source:<28} {stage:<8} {lat.count:>8}" + "".join(f" {_us(c):>9}" for c in cells)
+            )
+    return "\n".join(lines)
+
+
 def format_run(result: RunResult) -> str:
-    """A readable report of one run: its facts and both lock tables."""
-    stats = lock_stats(result.trace)
+    """A readable report of one run: its facts, lock tables and interrupt latency."""
+    stats = {n: s for n, s in lock_stats(result.trace).items() if s.acquisitions}
     head = [
         f"scenario {result.scenario}"
         + (f", design {result.design}" if result.design else "")
@@ -136,14 +163,15 @@ def format_run(result: RunResult) -> str:
             f"{100 * s.contentions / max(s.acquisitions, 1):.1f}% contended, "
             f"mean wait {s.wait.total / max(s.acquisitions, 1):.1f} ns over all acquisitions"
         )
-    return "\n".join(
-        [
-            *head,
-            "",
-            "lock_stat:",
-            format_lock_stat(stats),
-            "",
-            "xenlockprof:",
-            format_xenlockprof(stats, result.duration_ns),
-        ]
-    )
+    parts = [
+        *head,
+        "",
+        "lock_stat:",
+        format_lock_stat(stats),
+        "",
+        "xenlockprof:",
+        format_xenlockprof(stats, result.duration_ns),
+    ]
+    if result.trace.meta.get("irq"):
+        parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace))]
+    return "\n".join(parts)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .config import ConfigError, check_duration_ms, check_seed, resolve_params
+from .designs import get_design
+from .invariants import check_trace
 from .scenarios import get_scenario
 from .sim import Simulation
 from .trace import EventKind, Trace, TraceRecorder
@@ -55,6 +58,9 @@ def run(
         raise ConfigError("duration_ms", duration_ms, "at least 1 ns (1e-6 ms)")
     if design is not None and not spec.takes_design:
         raise ConfigError("design", design, f"no design: scenario {scenario} has no tasklet design")
+    if spec.takes_design:
+        design = design or spec.default_design
+        get_design(str(design))
     resolved = resolve_params(spec.params, params, owner=f"scenario {scenario}")
 
     recorder = TraceRecorder(kinds)
@@ -63,16 +69,19 @@ def run(
     )
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
-    info = spec.build(sim, resolved)
+    info = spec.build(sim, resolved, design)
     sim.run(duration_ns)
     wall = time.perf_counter() - started
+    trace = recorder.finish()
+    if os.environ.get("TASKLETSIM_CHECK_INVARIANTS") and kinds is None:
+        check_trace(trace)
     return RunResult(
         scenario=scenario,
         design=design,
         seed=seed,
         params=resolved,
         duration_ns=duration_ns,
-        trace=recorder.finish(),
+        trace=trace,
         wall_s=wall,
         info=info(),
     )

@@ -60,12 +60,14 @@ class Clock(Protocol):
 
 
 class _Call(Event):
-    """A triggered event whose only callback is given: SimPy's cheapest event."""
+    """A triggered event with the given callbacks: SimPy's cheapest event."""
 
-    def __init__(self, env: simpy.Environment, callback: Callback) -> None:
+    def __init__(
+        self, env: simpy.Environment, callbacks: list[Callback], value: Any = None
+    ) -> None:
         self.env = env
-        self.callbacks = [callback]
-        self._value = None
+        self.callbacks = callbacks
+        self._value = value
         self._ok = True
 
 
@@ -113,7 +115,16 @@ class Simulation:
         triggered event, inlined because it runs for nearly every event.
         """
         env = self.env
-        heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), _Call(env, callback)))
+        heappush(
+            self._queue, (env._now + delay_ns, NORMAL, next(self._eid), _Call(env, [callback]))
+        )
+
+    def sleep(self, delay_ns: int, value: Any = None) -> Event:
+        """A timeout for a process to ``yield``: ``env.timeout`` without its checks."""
+        env = self.env
+        event = _Call(env, [], value)
+        heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), event))
+        return event
 
     def run(self, until_ns: int) -> None:
         """Run the event loop up to ``until_ns``."""

@@ -39,8 +39,17 @@ class EventKind(IntEnum):
     - ``LOCK_ACQUIRE``: the time of this acquisition's ``LOCK_CONTEND``, or -1
       when it was not contended (``lock:contention_end`` + acquire).
     - ``LOCK_RELEASE``: 0.
-    - ``IRQ_*``, ``SOFTIRQ_*``: the vector or softirq number is the subject.
-    - ``RUNSTATE_CHANGE``: the new runstate (Xen ``TRC_SCHED_RUNSTATE_CHANGE``).
+    - ``IRQ_*``: subject the IRQ source, arg the interrupt's sequence number.
+    - ``SOFTIRQ_*``: subject the softirq number (``meta["softirqs"]`` names
+      them); ``SOFTIRQ_RAISE``'s arg is the target CPU.
+    - ``RUNSTATE_CHANGE``: subject the vCPU, arg the new runstate (Xen
+      ``TRC_SCHED_RUNSTATE_CHANGE``).
+    - ``TASKLET_SCHEDULE``: subject the tasklet, arg the IRQ source whose
+      interrupt led to it (-1: none). ``TASKLET_ENTRY``: the tasklet is claimed
+      to run (``is_running``/RUN set); ``TASKLET_EXIT``: its function returned.
+    - ``VIRQ_INJECT``: subject the IRQ source, arg the vCPU it is injected into.
+    - ``VM_EXIT``: subject the vCPU, arg the VMX exit reason; ``VM_ENTRY``:
+      subject the vCPU.
     """
 
     IRQ_RAISE = 0

@@ -19,7 +19,7 @@ from ..sim import Simulation
 class Scenario:
     """Base class of scenarios.
 
-    ``build(sim, params)`` creates the model inside ``sim`` and returns a
+    ``build(sim, params, design)`` creates the model inside ``sim`` and returns a
     function that, called once the run has ended, returns scenario-specific
     facts for the result (JSON-able: e.g. ``offered_load``, ``saturated``).
     """
@@ -30,7 +30,11 @@ class Scenario:
     default_duration_ms: ClassVar[float] = 100.0
     takes_design: ClassVar[bool] = False
 
-    def build(self, sim: Simulation, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    default_design: ClassVar[str | None] = None
+
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
         raise NotImplementedError
 
 

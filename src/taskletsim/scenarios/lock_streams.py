@@ -102,7 +102,9 @@ class LockOpen(Scenario):
     )
     default_duration_ms = 100.0
 
-    def build(self, sim: Simulation, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
         lock = build_lock(sim, params)
         gap: DrawStream = sim.exponential("arrivals", 1e9 / params["rate_per_s"])
         which_cpu = sim.integers("arrival-cpu", params["cpus"])
@@ -172,7 +174,9 @@ class LockClosed(Scenario):
     )
     default_duration_ms = 100.0
 
-    def build(self, sim: Simulation, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
         lock = build_lock(sim, params)
         hold = hold_stream(sim, params)
         for cpu in range(params["cpus"]):

@@ -1,0 +1,113 @@
+"""Domains and vCPUs: Xen runstates (public/vcpu.h) and what the guest does in guest mode.
+
+This is the stand-in the interrupt paths need: one vCPU pinned per pCPU,
+with the wake-up and dispatch points where Xen has them (``vcpu_wake``,
+``schedule``). Workloads:
+
+- ``busy``: always has work (CPU-bound), takes its passthrough interrupts;
+- ``idle``: blocked in ``hlt``; each timer tick gives it ``burst_ns`` of
+  guest work, after which it halts again.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from .cpu import ExitReason
+
+if TYPE_CHECKING:
+    from .designs.base import Tasklet
+    from .interrupts import IrqSource
+    from .locks import SpinLock
+    from .machine import Machine
+
+WORKLOADS = ("busy", "idle")
+
+
+class Runstate(IntEnum):
+    """``RUNSTATE_*`` of xen/include/public/vcpu.h."""
+
+    RUNNING = 0
+    RUNNABLE = 1
+    BLOCKED = 2
+    OFFLINE = 3
+
+
+class Domain:
+    """A guest: its vCPUs, its passthrough pirqs, ``d->event_lock`` and the dirq tasklet."""
+
+    def __init__(self, machine: Machine, domid: int, name: str) -> None:
+        self.id = domid
+        self.name = name
+        self.vcpus: list[VCpu] = []
+        self.pirqs: list[Pirq] = []
+        self.event_lock: SpinLock = machine.make_lock(f"{name}:event_lock")
+        self.dirq_tasklet: Tasklet | None = None
+
+
+class Pirq:
+    """A passthrough MSI bound to a domain (``struct hvm_pirq_dpci``)."""
+
+    def __init__(self, domain: Domain, source: IrqSource, target: VCpu) -> None:
+        self.domain = domain
+        self.source = source
+        self.target = target
+        self.masked = False
+        self.state = 0  # STATE_SCHED / STATE_RUN bits for per-pirq designs
+
+
+class VCpu:
+    """A vCPU: runstate, pending virtual interrupts and the guest's own work."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        domain: Domain | None,
+        name: str,
+        processor: int,
+        workload: str,
+        burst_ns: int = 0,
+    ) -> None:
+        self.id = machine.sim.trace.names.add("vcpu", name)
+        self.name = name
+        self.domain = domain
+        self.processor = processor
+        self.workload = workload
+        self.burst_ns = burst_ns
+        self.is_idle = domain is None
+        self.runstate = Runstate.RUNNING if workload == "busy" else Runstate.BLOCKED
+        self.blocked = workload == "idle"  # _VPF_blocked
+        self.pending_virqs: dict[IrqSource, None] = {}
+        self.eoi_pending = 0
+        self.isr_left = 0
+        self.burst_left = 0
+        self.evtchn_tasklet: Tasklet | None = None
+        self._bucket = ""
+
+    def virq_injected(self, source: IrqSource, machine: Machine) -> None:
+        """The guest takes a virtual interrupt: its ISR, then maybe an EOI write to trap."""
+        if source.needs_eoi_exit and not machine.apicv:
+            self.eoi_pending += 1
+        if source.kind == "timer" and self.workload == "idle":
+            self.burst_left += self.burst_ns
+
+    def guest_work(self, machine: Machine) -> tuple[int | None, ExitReason]:
+        """How long the guest runs before its next voluntary exit (``None``: never)."""
+        if self.eoi_pending:
+            if self.isr_left <= 0:
+                self.isr_left = machine.costs.guest_isr_ns
+            self._bucket = "isr"
+            return self.isr_left, ExitReason.APIC_WRITE
+        if self.workload == "idle":
+            self._bucket = "burst"
+            return max(self.burst_left, 0), ExitReason.HLT
+        self._bucket = ""
+        return None, ExitReason.EXTERNAL_INTERRUPT
+
+    def guest_ran(self, ns: int) -> None:
+        """``ns`` of guest mode went to the work :meth:`guest_work` chose."""
+        if self._bucket == "isr":
+            self.isr_left -= ns
+        elif self._bucket == "burst":
+            self.burst_left -= ns

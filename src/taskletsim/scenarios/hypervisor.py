@@ -1,0 +1,120 @@
+"""Hypervisor scenarios: a Xen host with passthrough devices and guests' timer ticks.
+
+``small-2socket`` (2 sockets x 4 cores): two busy guests on socket 0 own one
+passthrough MSI each, the other six CPUs run idle guests; every vCPU has a
+periodic tick. It runs the two paths of the seed on every design in well
+under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ..config import Param
+from ..costs import HvCosts
+from ..interrupts import Arrivals, Moderated, Periodic, Poisson
+from ..machine import Machine
+from ..sim import Simulation
+from ..topology import Topology, TransferCosts
+from .base import Scenario, register_scenario
+from .lock_streams import LOCK_PARAMS
+
+_LOCK_MODEL = tuple(
+    p for p in LOCK_PARAMS if p.name in ("lock", "transfer_ns", "numa_bias", "spinner_share")
+)
+
+HOST_PARAMS: tuple[Param, ...] = (
+    *_LOCK_MODEL,
+    Param(
+        "irq_rate_per_s",
+        "float",
+        20_000.0,
+        "MSI rate of each passthrough device, per s",
+        positive=True,
+    ),
+    Param(
+        "irq_process",
+        "choice",
+        "poisson",
+        "device interrupt arrivals",
+        choices=("poisson", "periodic"),
+    ),
+    Param(
+        "itr_us",
+        "float",
+        None,
+        "interrupt moderation interval (ITR), us; none = off",
+        positive=True,
+        optional=True,
+    ),
+    Param("tick_hz", "float", 1000.0, "guest timer tick rate, per s", positive=True),
+    Param("tick_jitter_ns", "int", 10_000, "tick jitter, +- ns", minimum=0),
+    Param("idle_burst_ns", "int", 20_000, "guest work per tick of an idle guest, ns", minimum=0),
+    Param("apicv", "choice", "off", "APICv: no EOI exits", choices=("off", "on")),
+    *HvCosts.params(),
+)
+
+
+def device_arrivals(params: dict[str, Any]) -> Arrivals:
+    """The device interrupt process the parameters describe."""
+    rate = params["irq_rate_per_s"]
+    base: Arrivals = (
+        Poisson(rate) if params["irq_process"] == "poisson" else Periodic(round(1e9 / rate))
+    )
+    if params["itr_us"] is not None:
+        return Moderated(base, round(params["itr_us"] * 1000))
+    return base
+
+
+def tick_arrivals(params: dict[str, Any]) -> Arrivals:
+    """A vCPU's periodic tick."""
+    return Periodic(round(1e9 / params["tick_hz"]), params["tick_jitter_ns"])
+
+
+def build_machine(
+    sim: Simulation, params: dict[str, Any], design: str, sockets: int, cores: int
+) -> Machine:
+    """The host of a hypervisor scenario, without guests."""
+    costs = None if params["transfer_ns"] is None else TransferCosts.uniform(params["transfer_ns"])
+    return Machine(
+        sim,
+        Topology(sockets, cores, 1, costs),
+        design=design,
+        costs=HvCosts.from_params(params),
+        lock=params["lock"],
+        numa_bias=params["numa_bias"],
+        spinner_share=params["spinner_share"],
+        apicv=params["apicv"] == "on",
+    )
+
+
+class HostScenario(Scenario):
+    """Base of the hypervisor scenarios: takes a design, shares the host parameters."""
+
+    takes_design = True
+    default_design: ClassVar[str] = "xen-4.4-global"
+
+
+@register_scenario
+class Small2Socket(HostScenario):
+    """2 sockets x 4 cores, two busy guests with a passthrough device each, six idle guests."""
+
+    name = "small-2socket"
+    description = "2x4 CPUs: 2 busy guests with passthrough MSIs, 6 idle guests, 1 kHz ticks"
+    params = HOST_PARAMS
+    default_duration_ms = 100.0
+
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
+        m = build_machine(sim, params, design or self.default_design, sockets=2, cores=4)
+        for cpu in range(8):
+            busy = cpu < 2
+            d = m.add_domain(f"{'busy' if busy else 'idle'}{cpu}")
+            v = m.add_vcpu(d, cpu, "busy" if busy else "idle", burst_ns=params["idle_burst_ns"])
+            if busy:
+                m.add_device(d, v, device_arrivals(params))
+            m.add_tick(v, tick_arrivals(params))
+        sim.trace.meta["guest_class"] = {v.name: v.workload for v in m.vcpus}
+        return lambda: {}

@@ -1,0 +1,79 @@
+"""Tiny hand-checkable hosts for the hypervisor-model tests."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import taskletsim as ts
+from taskletsim.costs import HvCosts
+from taskletsim.machine import Machine
+from taskletsim.sim import Simulation
+from taskletsim.trace import EventKind as K
+
+# Round numbers, so that event times can be worked out by hand.
+HAND_COSTS = HvCosts(
+    vmexit_ns=300,
+    vmentry_ns=300,
+    irq_entry_ns=100,
+    irq_exit_ns=50,
+    softirq_dispatch_ns=10,
+    irq_save_restore_ns=0,
+    ipi_send_ns=50,
+    ipi_latency_ns=500,
+    tasklet_list_ns=20,
+    hvm_dirq_assist_ns=200,
+    vmsi_deliver_ns=100,
+    timer_fn_ns=60,
+    evtchn_ns=40,
+    vcpu_wake_ns=100,
+    schedule_ns=100,
+    context_switch_ns=1000,
+    intr_assist_ns=10,
+    inject_ns=20,
+    eoi_exit_ns=100,
+    guest_isr_ns=1000,
+)
+assert {f.name for f in fields(HvCosts)} == set(HAND_COSTS.__dict__)
+
+
+def tiny(design: str = "xen-4.4-global", lock: str = "ttas", seed: int = 0) -> Machine:
+    """2 sockets x 2 cores (CPUs 0, 1 | 2, 3), perfbook transfer costs (7/102/443 ns)."""
+    sim = Simulation(seed)
+    sim.trace.meta["duration_ns"] = 10**9
+    return Machine(sim, ts.Topology(2, 2), design=design, costs=HAND_COSTS, lock=lock)
+
+
+def events(
+    m: Machine, kinds: tuple[K, ...] | None = None, until: int | None = None
+) -> list[tuple[int, int, str, str, int]]:
+    """The trace as (time, cpu, kind, subject name, arg), subjects named."""
+    trace = m.sim.trace.finish()
+    softirqs = trace.meta["softirqs"]
+    spaces = {
+        K.LOCK_CONTEND: "lock",
+        K.LOCK_ACQUIRE: "lock",
+        K.LOCK_RELEASE: "lock",
+        K.IRQ_RAISE: "irq",
+        K.IRQ_ENTRY: "irq",
+        K.IRQ_EXIT: "irq",
+        K.VIRQ_INJECT: "irq",
+        K.TASKLET_SCHEDULE: "tasklet",
+        K.TASKLET_ENTRY: "tasklet",
+        K.TASKLET_EXIT: "tasklet",
+        K.RUNSTATE_CHANGE: "vcpu",
+        K.VM_EXIT: "vcpu",
+        K.VM_ENTRY: "vcpu",
+    }
+    out = []
+    for t, c, k, s, a in zip(
+        trace.time_ns, trace.cpu, trace.kind, trace.subject, trace.arg, strict=True
+    ):
+        kind = K(int(k))
+        if kinds is not None and kind not in kinds:
+            continue
+        if until is not None and t > until:
+            break
+        space = spaces.get(kind)
+        name = softirqs[s] if space is None else trace.names.name(space, int(s))
+        out.append((int(t), int(c), kind.name, name, int(a)))
+    return out
