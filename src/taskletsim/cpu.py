@@ -200,7 +200,9 @@ class PCpu:
         return flags
 
     def local_irq_restore(self, flags: bool) -> Proc:
-        """``local_irq_restore``."""
+        """``local_irq_restore``; the save/restore pair costs ``irq_save_restore_ns``."""
+        if self.costs.irq_save_restore_ns:
+            yield self._sleep(self.costs.irq_save_restore_ns)
         if flags:
             yield from self.local_irq_enable()
 
