@@ -15,7 +15,7 @@ from .invariants import InvariantError, check_trace
 from .locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
 from .machine import Machine
 from .metrics import Latency, LockStats, Summary, irq_latency, latency_histogram, lock_stats
-from .report import document, format_lock_stat, format_xenlockprof, run_json
+from .report import document, format_comparison, format_lock_stat, format_xenlockprof, run_json
 from .runner import RunResult, run
 from .scenarios import Scenario, get_scenario, register_scenario, scenario_names
 from .sim import Simulation
@@ -60,6 +60,7 @@ __all__ = [
     "check_trace",
     "design_names",
     "document",
+    "format_comparison",
     "format_lock_stat",
     "format_xenlockprof",
     "get_design",

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 from .config import ConfigError, parse_assignment, resolve_params
 from .designs import design_names, get_design
-from .report import document, format_run
+from .report import document, format_comparison, format_run
 from .runner import run
-from .scenarios import get_scenario, scenario_names
+from .scenarios import get_scenario, scenario_names, scenario_params
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +53,7 @@ def _list() -> str:
     for name in scenario_names():
         spec = get_scenario(name)
         lines.append(f"    {name}: {spec.description} (default {spec.default_duration_ms:g} ms)")
-        for p in spec.params:
+        for p in scenario_params(spec):
             lines.append(f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}")
     return "\n".join(lines)
 
@@ -61,7 +61,7 @@ def _list() -> str:
 def _run(args: argparse.Namespace) -> str:
     spec = get_scenario(args.scenario)
     given = dict(parse_assignment(text) for text in args.set)
-    params = resolve_params(spec.params, given, owner=f"scenario {args.scenario}")
+    params = resolve_params(scenario_params(spec), given, owner=f"scenario {args.scenario}")
     designs: list[str | None] = list(args.design) or [None]
     results = [
         run(
@@ -75,7 +75,10 @@ def _run(args: argparse.Namespace) -> str:
     ]
     if args.json:
         return json.dumps(document(args.scenario, params, results), indent=2)
-    return "\n\n".join(format_run(r) for r in results)
+    text = "\n\n".join(format_run(r) for r in results)
+    if len(results) > 1:
+        text += "\n\ncomparison (same scenario and seed):\n" + format_comparison(results)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

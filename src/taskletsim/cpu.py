@@ -76,6 +76,7 @@ class PCpu:
         self.in_guest = False
         self.switched = False
         self.deferred: deque[Callable[[PCpu], Proc]] = deque()
+        self.ipi_calls: deque[Callable[[PCpu], Proc]] = deque()
         self.expired_timers: deque[tuple[IrqSource, int]] = deque()
         self.ipi: IrqSource | None = None
         self._interruptible = False
@@ -142,6 +143,11 @@ class PCpu:
         self.deferred.append(work)
         if self.ipi is not None:
             self.ipi.raise_irq()
+
+    def call_function(self, func: Callable[[PCpu], Proc]) -> None:
+        """Run ``func(cpu)`` here in IRQ context, from an IPI (``smp_call_function_single``)."""
+        self.ipi_calls.append(func)
+        self.machine.send_ipi(self.id)
 
     # -- interrupts ---------------------------------------------------------
 
@@ -308,23 +314,30 @@ class PCpu:
         self.machine.send_ipi(target)
 
     def do_softirq(self) -> Proc:
+        """``do_softirq``: the design's softirq engine (Xen's :meth:`xen_do_softirq` unless
+        the design brings its own, as ``linux`` does)."""
+        yield from self.machine.design.do_softirq(self)
+
+    def xen_do_softirq(self) -> Proc:
         """``__do_softirq``: run the lowest pending softirq, re-read the mask, until none.
 
         Stops early when ``schedule()`` switched context: Xen then resets the
         stack and jumps to the new context's path, which runs the rest.
         """
-        handlers = self.machine.softirq_handlers
-        emit = self._emit
         while self.online and not self.switched:
             pending = self.softirq_pending
             if not pending:
                 break
             nr = (pending & -pending).bit_length() - 1
             self.softirq_pending = pending & ~(1 << nr)
-            emit((self._clock._now, self.id, _SOFTIRQ_ENTRY, nr, 0))
-            yield from self.work(self.costs.softirq_dispatch_ns)
-            yield from handlers[nr](self)
-            emit((self._clock._now, self.id, _SOFTIRQ_EXIT, nr, 0))
+            yield from self.run_softirq(nr)
+
+    def run_softirq(self, nr: int) -> Proc:
+        """One softirq handler, between ``SOFTIRQ_ENTRY`` and ``SOFTIRQ_EXIT``."""
+        self._emit((self._clock._now, self.id, _SOFTIRQ_ENTRY, nr, 0))
+        yield from self.work(self.costs.softirq_dispatch_ns)
+        yield from self.machine.softirq_handlers[nr](self)
+        self._emit((self._clock._now, self.id, _SOFTIRQ_EXIT, nr, 0))
 
     # -- the VM-entry path and guest mode (xen/arch/x86/hvm/vmx) ------------
 
@@ -334,7 +347,7 @@ class PCpu:
         while True:
             yield from self.vmx_intr_assist()
             self.irqs_enabled = False
-            if self.softirq_pending:
+            if self.softirq_pending and not self.machine.design.softirqs_deferred(self):
                 yield from self.local_irq_enable()
                 yield from self.do_softirq()
                 if self.switched:

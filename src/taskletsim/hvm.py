@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 
 
 def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:
-    """``event_check_interrupt``: the IPI only makes the CPU look at its softirqs."""
-    return
-    yield
+    """``event_check_interrupt``: the IPI only makes the CPU look at its softirqs.
+
+    It also runs calls queued by :meth:`PCpu.call_function` (Xen and Linux
+    use a separate call-function vector; one IPI source stands for both).
+    """
+    while cpu.ipi_calls:
+        yield from cpu.ipi_calls.popleft()(cpu)
 
 
 def timer_interrupt(cpu: PCpu, seq: int, source: IrqSource) -> Proc:
@@ -82,7 +86,7 @@ def hvm_assert_evtchn_irq(cpu: PCpu, v: VCpu, cause: int = -1) -> Proc:
 def do_IRQ_guest(cpu: PCpu, pirq: Pirq, seq: int) -> Proc:
     """``__do_IRQ_guest`` -> ``hvm_do_IRQ_dpci``: mark the pirq, defer the delivery."""
     pirq.masked = True
-    yield from cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq.domain, pirq.source.id)
+    yield from cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq)
 
 
 def hvm_dirq_assist(cpu: PCpu, d: Domain) -> Proc:
@@ -92,6 +96,17 @@ def hvm_dirq_assist(cpu: PCpu, d: Domain) -> Proc:
     for pirq in d.pirqs:
         if not pirq.masked:
             continue
+        pirq.masked = False
+        yield from hvm_pci_msi_assert(cpu, pirq)
+    cpu.spin_unlock(d.event_lock)
+
+
+def hvm_dirq_assist_pirq(cpu: PCpu, pirq: Pirq) -> Proc:
+    """Xen 4.6 ``hvm_dirq_assist(d, pirq_dpci)``: one pirq, under ``d->event_lock``."""
+    d = pirq.domain
+    yield from cpu.spin_lock(d.event_lock)
+    yield from cpu.work(cpu.costs.hvm_dirq_assist_ns)
+    if pirq.masked:
         pirq.masked = False
         yield from hvm_pci_msi_assert(cpu, pirq)
     cpu.spin_unlock(d.event_lock)

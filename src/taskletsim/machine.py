@@ -47,7 +47,8 @@ def _nothing(cpu: PCpu) -> Proc:
 
 
 class Machine:
-    """The host. ``lock``, ``numa_bias`` and ``spinner_share`` set every spinlock's model."""
+    """The host. ``lock`` (default: the design's), ``numa_bias`` and ``spinner_share``
+    set every spinlock's model; ``design_options`` go to the design."""
 
     def __init__(
         self,
@@ -55,22 +56,25 @@ class Machine:
         topology: Topology,
         design: str = "xen-4.4-global",
         costs: HvCosts | None = None,
-        lock: str = "ttas",
+        lock: str | None = None,
         numa_bias: float = 1.0,
         spinner_share: float = 0.5,
         apicv: bool = False,
+        design_options: dict[str, object] | None = None,
     ) -> None:
         self.sim = sim
         self.topology = topology
         self.costs = costs or HvCosts()
-        self.lock_kind = lock
+        design_cls = get_design(design)
+        self.lock_kind = lock or design_cls.default_lock
         self.lock_options = {"numa_bias": numa_bias, "spinner_share": spinner_share}
         self.apicv = apicv
-        design_cls = get_design(design)
+        self.design_options = dict(design_options or {})
         self.softirq_names = softirq_table(design_cls.softirqs)
         self.softirq_nr = {name: nr for nr, name in enumerate(self.softirq_names)}
         meta = sim.trace.meta
         meta["design"] = design
+        meta["lock_kind"] = self.lock_kind
         meta["topology"] = topology.describe()
         meta["cpu_socket"] = topology.socket_list
         meta["softirqs"] = list(self.softirq_names)

@@ -281,3 +281,26 @@ def latency_histogram(
         bins = np.geomspace(low, high * 1.000001, bins + 1)
     counts, edges = np.histogram(values, bins=bins)
     return counts, edges
+
+
+def irq_latency_by_kind(
+    trace: Trace,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    group: dict[str, str] | None = None,
+) -> dict[str, dict[str, Latency]]:
+    """Latency per group of sources and stage; by default sources are grouped by kind.
+
+    ``group`` maps a source name to its group (e.g. ``"busy-guest msi"``);
+    sources it does not name fall back to their kind.
+    """
+    kinds = {s["name"]: s["kind"] for s in trace.meta.get("irq", [])}
+    pooled: dict[str, dict[str, list[np.ndarray]]] = {}
+    for source, stages in irq_latency_samples(trace, start_ns, end_ns).items():
+        key = (group or {}).get(source, kinds[source])
+        for stage, values in stages.items():
+            pooled.setdefault(key, {}).setdefault(stage, []).append(values)
+    return {
+        key: {stage: Latency.of(np.concatenate(parts)) for stage, parts in stages.items()}
+        for key, stages in pooled.items()
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .metrics import STAGES, Latency, LockStats, irq_latency, lock_stats
+from .metrics import STAGES, Latency, LockStats, irq_latency, irq_latency_by_kind, lock_stats
 from .runner import RunResult
 
 JSON_SCHEMA = 1
@@ -175,3 +175,50 @@ def format_run(result: RunResult) -> str:
     if result.trace.meta.get("irq"):
         parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace))]
     return "\n".join(parts)
+
+
+def format_comparison(results: list[RunResult]) -> str:
+    """Designs side by side: every lock's traffic, and latency per source kind and stage."""
+    rows = []
+    lock_names: list[str] = []
+    per_run = []
+    for r in results:
+        stats = lock_stats(r.trace)
+        per_run.append(stats)
+        for name, s in stats.items():
+            if s.acquisitions and name not in lock_names:
+                lock_names.append(name)
+    width = max([len(str(r.design)) for r in results] + [6])
+    head = f"{'design':<{width}} {'lock':<22} {'acq/s':>10} {'contended':>9} "
+    head += f"{'wait us/s':>10} {'bounces':>8}"
+    rows += [head, "-" * len(head)]
+    for r, stats in zip(results, per_run, strict=True):
+        for name in lock_names:
+            found = stats.get(name)
+            if found is None or not found.acquisitions:
+                rows.append(f"{r.design!s:<{width}} {name:<22} {0:>10} {'-':>9} {'-':>10} {'-':>8}")
+                continue
+            s = found
+            seconds = s.window_ns / 1e9
+            rows.append(
+                f"{r.design!s:<{width}} {name:<22} {s.acquisitions_per_s:>10,.0f} "
+                f"{100 * s.contentions / s.acquisitions:>8.1f}% "
+                f"{s.wait.total / 1e3 / seconds:>10.1f} {s.bounces:>8}"
+            )
+    rows.append("")
+    head = f"{'design':<{width}} {'sources':<8} {'stage':<8} {'count':>8}" + "".join(
+        f" {c:>9}" for c in ("mean", "p50", "p99", "p99.9", "max")
+    )
+    rows += [head + "   (us)", "-" * len(head)]
+    for r in results:
+        for kind, stages in irq_latency_by_kind(r.trace).items():
+            for stage in STAGES:
+                if stage not in stages:
+                    continue
+                lat = stages[stage]
+                cells = (lat.mean_ns, lat.p50_ns, lat.p99_ns, lat.p999_ns, lat.max_ns)
+                rows.append(
+                    f"{r.design!s:<{width}} {kind:<8} {stage:<8} {lat.count:>8}"
+                    + "".join(f" {_us(c):>9}" for c in cells)
+                )
+    return "\n".join(rows)

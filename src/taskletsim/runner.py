@@ -11,7 +11,7 @@ from typing import Any
 from .config import ConfigError, check_duration_ms, check_seed, resolve_params
 from .designs import get_design
 from .invariants import check_trace
-from .scenarios import get_scenario
+from .scenarios import get_scenario, scenario_params
 from .sim import Simulation
 from .trace import EventKind, Trace, TraceRecorder
 
@@ -61,7 +61,7 @@ def run(
     if spec.takes_design:
         design = design or spec.default_design
         get_design(str(design))
-    resolved = resolve_params(spec.params, params, owner=f"scenario {scenario}")
+    resolved = resolve_params(scenario_params(spec), params, owner=f"scenario {scenario}")
 
     recorder = TraceRecorder(kinds)
     recorder.meta.update(

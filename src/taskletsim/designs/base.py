@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from simpy.events import Event
 
-from ..config import ConfigError
+from ..config import ConfigError, Param
 from ..trace import EventKind
 
 if TYPE_CHECKING:
     from ..cpu import PCpu
-    from ..guests import Domain
+    from ..guests import Domain, Pirq
     from ..machine import Machine
 
 Proc = Generator[Event, Any, Any]
@@ -39,12 +39,19 @@ _ENTRY = int(EventKind.TASKLET_ENTRY)
 _EXIT = int(EventKind.TASKLET_EXIT)
 
 
+STATE_SCHED = 1 << 0
+"""``TASKLET_STATE_SCHED`` / dpci ``STATE_SCHED``: queued, not yet claimed."""
+STATE_RUN = 1 << 1
+"""``TASKLET_STATE_RUN`` / dpci ``STATE_RUN``: claimed by a CPU, running."""
+
+
 class Tasklet:
     """``struct tasklet`` (xen/include/xen/tasklet.h): the fields every design may use.
 
     ``scheduled_on``, ``is_running``, ``is_dead`` are Xen 4.4's; ``state``
-    holds the SCHED/RUN bits of the bit-based designs; ``list_cpu`` is the
-    CPU whose list it is on (-1: none), for O(1) unlinking.
+    holds the SCHED/RUN bits of the bit-based designs (:data:`STATE_SCHED`,
+    :data:`STATE_RUN`); ``list_cpu`` is the CPU whose list it is on (-1:
+    none), for O(1) unlinking; ``last_cpu`` the last CPU that wrote ``state``.
     """
 
     __slots__ = (
@@ -53,6 +60,7 @@ class Tasklet:
         "is_dead",
         "is_running",
         "is_softirq",
+        "last_cpu",
         "list_cpu",
         "name",
         "scheduled_on",
@@ -69,6 +77,7 @@ class Tasklet:
         self.is_dead = False
         self.state = 0
         self.list_cpu = -1
+        self.last_cpu = -1
 
     def __repr__(self) -> str:
         return f"<Tasklet {self.name}>"
@@ -85,12 +94,35 @@ class TaskletDesign:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]] = ()
+    default_lock: ClassVar[str] = "ttas"
+    """The spinlock kind of the code base the design comes from (Xen 2014: TTAS)."""
+    options: ClassVar[tuple[Param, ...]] = ()
+    """Design-specific parameters, set like scenario parameters (``--set``)."""
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.sim = machine.sim
         self._emit = machine.sim.emit
         self._clock = machine.sim.clock
+        self._cost = machine.topology.cost
+        given = machine.design_options
+        self.option = {
+            p.name: p.parse(given[p.name]) if p.name in given else p.default for p in self.options
+        }
+
+    def do_softirq(self, cpu: PCpu) -> Proc:
+        """The softirq engine; Xen's ``__do_softirq`` unless a design overrides it."""
+        yield from cpu.xen_do_softirq()
+
+    def softirqs_deferred(self, cpu: PCpu) -> bool:
+        """Whether ``cpu``'s pending softirqs must wait (e.g. for ksoftirqd)."""
+        return False
+
+    def atomic(self, cpu: PCpu, t: Tasklet) -> Proc:
+        """A locked bit operation on ``t->state``: the line comes from its last toucher."""
+        last = t.last_cpu if t.last_cpu >= 0 else cpu.id
+        t.last_cpu = cpu.id
+        yield from cpu.work(self._cost[last][cpu.id])
 
     # -- what every design must provide ------------------------------------
 
@@ -124,10 +156,11 @@ class TaskletDesign:
         """``pt_irq_create_bind``: set up the domain's deferred passthrough work."""
         domain.dirq_tasklet = self.tasklet_init(f"{domain.name}:dirq_tasklet", func)
 
-    def hvm_do_IRQ_dpci(self, cpu: PCpu, domain: Domain, cause: int) -> Proc:
+    def hvm_do_IRQ_dpci(self, cpu: PCpu, pirq: Pirq) -> Proc:
         """Defer the domain's passthrough work: ``tasklet_schedule(&dpci->dirq_tasklet)``."""
+        domain = pirq.domain
         assert domain.dirq_tasklet is not None
-        yield from self.tasklet_schedule(cpu, domain.dirq_tasklet, cause)
+        yield from self.tasklet_schedule(cpu, domain.dirq_tasklet, pirq.source.id)
 
     def traced_schedule(self, cpu: PCpu, t: Tasklet, cause: int) -> None:
         """Record that ``t`` was scheduled, by ``cause`` (an IRQ source id or -1)."""
@@ -142,10 +175,14 @@ class TaskletDesign:
         """
         self._emit((self._clock._now, cpu.id, _ENTRY, t.id, -1))
 
+    def traced_exit(self, cpu: PCpu, t: Tasklet) -> None:
+        """Record ``TASKLET_EXIT``: ``cpu`` is done with ``t``."""
+        self._emit((self._clock._now, cpu.id, _EXIT, t.id, -1))
+
     def run_tasklet(self, cpu: PCpu, t: Tasklet) -> Proc:
         """``t->func(t->data)``, then ``TASKLET_EXIT``."""
         yield from t.func(cpu)
-        self._emit((self._clock._now, cpu.id, _EXIT, t.id, -1))
+        self.traced_exit(cpu, t)
 
 
 _DESIGNS: dict[str, type[TaskletDesign]] = {}
@@ -169,3 +206,12 @@ def get_design(name: str) -> type[TaskletDesign]:
 def design_names() -> list[str]:
     """Names of all registered designs, sorted."""
     return sorted(_DESIGNS)
+
+
+def design_options() -> tuple[Param, ...]:
+    """Every registered design's options (first declaration of a name wins)."""
+    seen: dict[str, Param] = {}
+    for cls in _DESIGNS.values():
+        for p in cls.options:
+            seen.setdefault(p.name, p)
+    return tuple(seen.values())

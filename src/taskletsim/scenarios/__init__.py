@@ -2,6 +2,12 @@
 
 from . import hypervisor as hypervisor
 from . import lock_streams as lock_streams
-from .base import Scenario, get_scenario, register_scenario, scenario_names
+from .base import Scenario, get_scenario, register_scenario, scenario_names, scenario_params
 
-__all__ = ["Scenario", "get_scenario", "register_scenario", "scenario_names"]
+__all__ = [
+    "Scenario",
+    "get_scenario",
+    "register_scenario",
+    "scenario_names",
+    "scenario_params",
+]

@@ -59,3 +59,13 @@ def get_scenario(name: str) -> Scenario:
 def scenario_names() -> list[str]:
     """Names of all registered scenarios, sorted."""
     return sorted(_SCENARIOS)
+
+
+def scenario_params(spec: Scenario) -> tuple[Param, ...]:
+    """The parameters ``spec`` accepts: its own, plus every design's options if it takes one."""
+    if not spec.takes_design:
+        return spec.params
+    from ..designs import design_options
+
+    own = {p.name for p in spec.params}
+    return spec.params + tuple(p for p in design_options() if p.name not in own)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from ..config import Param
 from ..costs import HvCosts
+from ..designs import design_options
 from ..interrupts import Arrivals, Moderated, Periodic, Poisson
 from ..machine import Machine
 from ..sim import Simulation
@@ -86,6 +87,7 @@ def build_machine(
         numa_bias=params["numa_bias"],
         spinner_share=params["spinner_share"],
         apicv=params["apicv"] == "on",
+        design_options={p.name: params[p.name] for p in design_options() if p.name in params},
     )
 
 

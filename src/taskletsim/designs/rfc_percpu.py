@@ -1,0 +1,223 @@
+"""``rfc-percpu``: the seed's lockless per-CPU tasklets (RFC v1 1/5, Aug 2014, never merged).
+
+Mirrors the patch in ../shared/seeds/ line by line:
+
+- ``tasklet_schedule_on_cpu``: ``test_and_set_bit(TASKLET_STATE_SCHED)``; if
+  it was clear, ``tasklet_enqueue``: with IRQs off (``local_irq_save``),
+  ``list_add_tail`` to this CPU's ``softirq_list`` and
+  ``raise_softirq(TASKLET_SOFTIRQ_PERCPU)``. Already scheduled: one atomic.
+- ``do_tasklet_work_percpu``: IRQs off, take **one** tasklet off the head
+  (``poke`` if more are queued), IRQs on; ``tasklet_trylock`` (set RUN): clear
+  SCHED, run, clear RUN, re-raise if ``poke``. RUN already set (running on
+  another CPU): put it back at the tail with IRQs off and re-raise: this can
+  spin until the other CPU finishes.
+- ``tasklet_kill``: set SCHED, spinning on ``process_pending_softirqs`` while
+  it is set; wait for RUN to clear; mark dead.
+- CPU_DEAD: ``migrate_tasklets_from_cpu`` of the dead CPU's list, which in
+  the patch takes the global ``tasklet_lock``.
+
+Options, for the review's (Andrew Cooper) suggestions: ``raise_after_irq_enable``
+moves ``raise_softirq`` after ``local_irq_restore``; ``short_irq_window``
+computes the per-CPU list pointer (``__get_cpu_var``, which inspects the
+stack pointer) before disabling IRQs. Both keep the work and shorten the
+IRQ-off window.
+
+Cross-CPU scheduling is in patch 2/5 ("cross CPU feeding"), which is not in
+the seed. Assumed here: a per-target-CPU feeder list under a small per-CPU
+spinlock, then ``cpu_raise_softirq`` (an IPI); the target splices its feeder
+list into its own list at the start of its softirq action.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..config import Param
+from ..locks import SpinLock
+from .base import (
+    STATE_RUN,
+    STATE_SCHED,
+    Proc,
+    SoftirqHandler,
+    Tasklet,
+    TaskletDesign,
+    register_design,
+)
+
+if TYPE_CHECKING:
+    from ..cpu import PCpu
+    from ..machine import Machine
+
+
+@register_design
+class RfcPercpu(TaskletDesign):
+    """Per-CPU lists touched with IRQs off, SCHED/RUN bits, one tasklet per pass."""
+
+    name = "rfc-percpu"
+    description = "the seed's RFC: lockless per-CPU tasklets, one per pass, trylock + poke"
+    softirqs = (("TASKLET_SOFTIRQ_PERCPU", "TASKLET_SOFTIRQ"),)
+    default_lock = "ttas"
+    options = (
+        Param(
+            "raise_after_irq_enable",
+            "choice",
+            "off",
+            "rfc-percpu: raise the softirq after IRQs are re-enabled (review)",
+            choices=("off", "on"),
+        ),
+        Param(
+            "short_irq_window",
+            "choice",
+            "off",
+            "rfc-percpu: look up the per-CPU list before disabling IRQs (review)",
+            choices=("off", "on"),
+        ),
+        Param(
+            "this_cpu_ns", "int", 10, "rfc-percpu: __get_cpu_var cost, ns (assumption)", minimum=0
+        ),
+        Param(
+            "raise_ns",
+            "int",
+            20,
+            "rfc-percpu: raise_softirq (a locked set_bit), ns (assumption)",
+            minimum=0,
+        ),
+    )
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__(machine)
+        ncpus = machine.topology.ncpus
+        self.softirq_list: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
+        self.feeder: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
+        self._feeder_lock: dict[int, SpinLock] = {}
+        self.tasklet_lock = machine.make_lock("tasklet_lock")
+        self.PERCPU = machine.softirq_nr["TASKLET_SOFTIRQ_PERCPU"]
+        self._list_ns = machine.costs.tasklet_list_ns
+        self._raise_after = self.option["raise_after_irq_enable"] == "on"
+        self._short = self.option["short_irq_window"] == "on"
+        self._this_cpu_ns = int(self.option["this_cpu_ns"])
+        self._raise_ns = int(self.option["raise_ns"])
+
+    def softirq_handlers(self) -> dict[str, SoftirqHandler]:
+        return {"TASKLET_SOFTIRQ_PERCPU": self.tasklet_softirq_percpu_action}
+
+    def feeder_lock(self, cpu: int) -> SpinLock:
+        """The per-CPU feeder lock of the cross-CPU patch (made on first use)."""
+        if cpu not in self._feeder_lock:
+            self._feeder_lock[cpu] = self.machine.make_lock(f"tasklet_feeder_lock{cpu}")
+        return self._feeder_lock[cpu]
+
+    def tasklet_schedule_on_cpu(self, cpu: PCpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+        """``tasklet_schedule_on_cpu``, ``is_percpu`` branch."""
+        if t.is_dead:
+            return
+        yield from self.atomic(cpu, t)  # test_and_set_bit(TASKLET_STATE_SCHED)
+        was = t.state
+        t.state |= STATE_SCHED
+        self.traced_schedule(cpu, t, cause)
+        if not was & STATE_SCHED:
+            t.scheduled_on = target
+            yield from self.tasklet_enqueue(cpu, t)
+
+    def tasklet_enqueue(self, cpu: PCpu, t: Tasklet) -> Proc:
+        """``tasklet_enqueue``, ``is_percpu`` branch (and the cross-CPU feeder)."""
+        target = t.scheduled_on
+        if target != cpu.id:
+            lock = self.feeder_lock(target)
+            flags = yield from cpu.spin_lock_irqsave(lock)
+            yield from cpu.work(self._list_ns)
+            self.feeder[target].append(t)
+            yield from cpu.cpu_raise_softirq(target, self.PERCPU)
+            yield from cpu.spin_unlock_irqrestore(lock, flags)
+            return
+        if self._short:
+            yield from cpu.work(self._this_cpu_ns)
+        flags = cpu.local_irq_save()
+        if not self._short:
+            yield from cpu.work(self._this_cpu_ns)
+        yield from cpu.work(self._list_ns)
+        self.softirq_list[cpu.id].append(t)
+        if not self._raise_after:
+            yield from self._raise(cpu)
+        yield from cpu.local_irq_restore(flags)
+        if self._raise_after:
+            yield from self._raise(cpu)
+
+    def _raise(self, cpu: PCpu) -> Proc:
+        yield from cpu.work(self._raise_ns)
+        cpu.raise_softirq(self.PERCPU)
+
+    def tasklet_softirq_percpu_action(self, cpu: PCpu) -> Proc:
+        """``tasklet_softirq_percpu_action`` -> ``do_tasklet_work_percpu``."""
+        if self.feeder[cpu.id]:
+            yield from self._take_feeder(cpu)
+        yield from self.do_tasklet_work_percpu(cpu)
+
+    def _take_feeder(self, cpu: PCpu) -> Proc:
+        lock = self.feeder_lock(cpu.id)
+        flags = yield from cpu.spin_lock_irqsave(lock)
+        yield from cpu.work(self._list_ns)
+        self.softirq_list[cpu.id].extend(self.feeder[cpu.id])
+        self.feeder[cpu.id].clear()
+        yield from cpu.spin_unlock_irqrestore(lock, flags)
+
+    def do_tasklet_work_percpu(self, cpu: PCpu) -> Proc:
+        """One tasklet off the head; trylock; run it or put it back and re-raise."""
+        queue = self.softirq_list[cpu.id]
+        if self._short:
+            yield from cpu.work(self._this_cpu_ns)
+        cpu.local_irq_disable()
+        yield from cpu.work(self._list_ns if self._short else self._this_cpu_ns + self._list_ns)
+        t = queue.popleft() if queue else None
+        poke = bool(queue)
+        yield from cpu.local_irq_enable()
+        if t is None:
+            return
+        yield from self.atomic(cpu, t)  # tasklet_trylock: test_and_set_bit(RUN)
+        if not t.state & STATE_RUN:
+            t.state |= STATE_RUN
+            self.traced_claim(cpu, t)
+            if not t.state & STATE_SCHED:
+                raise RuntimeError(f"BUG: {t} runs without TASKLET_STATE_SCHED")
+            yield from self.atomic(cpu, t)  # test_and_clear_bit(TASKLET_STATE_SCHED)
+            t.state &= ~STATE_SCHED
+            yield from self.run_tasklet(cpu, t)
+            t.state &= ~STATE_RUN  # tasklet_unlock
+            if poke:
+                yield from self._raise(cpu)
+            return
+        cpu.local_irq_disable()
+        yield from cpu.work(self._this_cpu_ns + self._list_ns)
+        queue.append(t)
+        yield from self._raise(cpu)
+        yield from cpu.local_irq_enable()
+
+    def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
+        """``tasklet_kill``, ``is_percpu`` branch."""
+        while True:
+            yield from self.atomic(cpu, t)
+            was = t.state
+            t.state |= STATE_SCHED
+            if not was & STATE_SCHED:
+                break
+            while t.state & STATE_SCHED:  # process_pending_softirqs()
+                yield from cpu.xen_do_softirq()
+                yield from cpu.work(self._list_ns)
+        while t.state & STATE_RUN:  # tasklet_unlock_wait
+            yield from cpu.work(self._list_ns)
+        t.state &= ~STATE_SCHED
+        t.is_dead = True
+
+    def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
+        """``migrate_tasklets_from_cpu`` of the dead CPU's list, under ``tasklet_lock``."""
+        flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
+        moved = [*self.softirq_list[dead], *self.feeder[dead]]
+        self.softirq_list[dead].clear()
+        self.feeder[dead].clear()
+        for t in moved:
+            if t.scheduled_on != dead:
+                raise RuntimeError(f"BUG: {t} on CPU {dead}'s list, scheduled_on {t.scheduled_on}")
+            t.scheduled_on = cpu.id
+            yield from self.tasklet_enqueue(cpu, t)
+        yield from cpu.spin_unlock_irqrestore(self.tasklet_lock, flags)
