@@ -45,8 +45,9 @@ def tiny(design: str = "xen-4.4-global", lock: str = "ttas", seed: int = 0) -> M
 
 def events(
     m: Machine, kinds: tuple[K, ...] | None = None, until: int | None = None
-) -> list[tuple[int, int, str, str, int]]:
-    """The trace as (time, cpu, kind, subject name, arg), subjects named."""
+) -> list[tuple[int, int, str, str, int | str]]:
+    """The trace as (time, cpu, kind, subject name, arg), subjects named; the arg of
+    ``TASKLET_SCHEDULE`` (the causing IRQ source) and ``VIRQ_INJECT`` (the vCPU) too."""
     trace = m.sim.trace.finish()
     softirqs = trace.meta["softirqs"]
     spaces = {
@@ -75,5 +76,10 @@ def events(
             break
         space = spaces.get(kind)
         name = softirqs[s] if space is None else trace.names.name(space, int(s))
-        out.append((int(t), int(c), kind.name, name, int(a)))
+        arg: int | str = int(a)
+        if kind == K.TASKLET_SCHEDULE:
+            arg = trace.names.name("irq", int(a)) if a >= 0 else "-"
+        elif kind == K.VIRQ_INJECT:
+            arg = trace.names.name("vcpu", int(a))
+        out.append((int(t), int(c), kind.name, name, arg))
     return out

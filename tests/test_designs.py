@@ -68,7 +68,7 @@ def test_rfc_one_passthrough_interrupt_on_an_idle_cpu() -> None:
     """
     assert events(one_msi("rfc-percpu"), FLOW, until=2800) == [
         (1000, 0, "IRQ_ENTRY", "dom1:msi0", 0),
-        (1107, 0, "TASKLET_SCHEDULE", "dom1:dirq_tasklet", 4),
+        (1107, 0, "TASKLET_SCHEDULE", "dom1:dirq_tasklet", "dom1:msi0"),
         (1157, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ_PERCPU", 0),
         (1207, 0, "IRQ_EXIT", "dom1:msi0", 0),
         (1207, 0, "SOFTIRQ_ENTRY", "TASKLET_SOFTIRQ_PERCPU", 0),
@@ -77,7 +77,7 @@ def test_rfc_one_passthrough_interrupt_on_an_idle_cpu() -> None:
         (1668, 0, "SOFTIRQ_RAISE", "SCHEDULE_SOFTIRQ", 0),
         (1668, 0, "TASKLET_EXIT", "dom1:dirq_tasklet", -1),
         (1668, 0, "SOFTIRQ_ENTRY", "SCHEDULE_SOFTIRQ", 0),
-        (2788, 0, "VIRQ_INJECT", "dom1:msi0", 4),
+        (2788, 0, "VIRQ_INJECT", "dom1:msi0", "dom1v0"),
     ]
 
 
@@ -102,7 +102,7 @@ def test_dpci_and_linux_one_passthrough_interrupt_on_an_idle_cpu(
     """
     assert events(one_msi(design), FLOW, until=2800) == [
         (1000, 0, "IRQ_ENTRY", "dom1:msi0", 0),
-        (1107, 0, "TASKLET_SCHEDULE", unit, 4),
+        (1107, 0, "TASKLET_SCHEDULE", unit, "dom1:msi0"),
         (1127, 0, "SOFTIRQ_RAISE", softirq, 0),
         (1177, 0, "IRQ_EXIT", "dom1:msi0", 0),
         (1177, 0, "SOFTIRQ_ENTRY", softirq, 0),
@@ -111,7 +111,7 @@ def test_dpci_and_linux_one_passthrough_interrupt_on_an_idle_cpu(
         (1621, 0, "SOFTIRQ_RAISE", "SCHEDULE_SOFTIRQ", 0),
         (1621, 0, "TASKLET_EXIT", unit, -1),
         (1621, 0, "SOFTIRQ_ENTRY", "SCHEDULE_SOFTIRQ", 0),
-        (2741, 0, "VIRQ_INJECT", "dom1:msi0", 4),
+        (2741, 0, "VIRQ_INJECT", "dom1:msi0", "dom1v0"),
     ]
 
 

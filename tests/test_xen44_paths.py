@@ -49,14 +49,16 @@ def test_one_passthrough_interrupt_on_an_idle_cpu() -> None:
     ``hvm_dirq_assist`` takes ``d->event_lock`` (1221), works 200 (1421),
     delivers the pirq (100: 1521) and kicks the vCPU: ``vcpu_wake`` (100)
     makes it runnable at 1621 and raises SCHEDULE. Lock 3 at 1628, list
-    work to 1648, unlock. SCHEDULE: dispatch 10, ``schedule`` 100: the vCPU
-    runs from 1758; context switch 1000 to 2758. VM-entry path:
-    ``vmx_intr_assist`` (10) injects the vector at 2768 (20): VM entry at
-    2788 (300). The guest's ISR (1000) ends in an EOI write: exit at 4088
-    (300), ``hvm_dpci_msi_eoi`` under ``d->event_lock`` 4395-4495, re-entry
-    at 4505; nothing left to do, so the guest halts at once: HLT exit at
-    4805, ``vcpu_block`` raises SCHEDULE at 5105; on the VM-entry path
-    ``schedule`` blocks the vCPU at 5225 and switches to idle (6225).
+    work to 1648, unlock. SCHEDULE: dispatch 10; ``schedule`` makes the vCPU
+    running at 1658 (Xen stamps runstates with the time ``schedule`` began),
+    picks it (100) and switches context (1000) to 2758. VM-entry path:
+    ``vmx_intr_assist`` (10) injects the vector at 2768 (20), VM entry (300):
+    the guest runs from 3088. Its ISR (1000) ends in an EOI write: exit at
+    4088 (300), ``hvm_dpci_msi_eoi`` under ``d->event_lock`` 4395-4495,
+    ``vmx_intr_assist`` (10), entry (300) at 4805; nothing left to do, so
+    the guest halts at once: HLT exit at 4805, ``vcpu_block`` raises
+    SCHEDULE at 5105; on the VM-entry path ``schedule`` blocks the vCPU at
+    5125 and switches to idle (6225).
     Three ``tasklet_lock`` acquisitions.
     """
     m = tiny()
@@ -65,11 +67,12 @@ def test_one_passthrough_interrupt_on_an_idle_cpu() -> None:
     m.add_device(d, v, Replay((1000,)))
     m.sim.run(20_000)
     assert events(m) == [
+        (0, 0, "RUNSTATE_CHANGE", "dom1v0", 2),
         (1000, 0, "IRQ_RAISE", "dom1:msi0", 0),
         (1000, 0, "IRQ_ENTRY", "dom1:msi0", 0),
         (1107, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
         (1127, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 0),
-        (1127, 0, "TASKLET_SCHEDULE", "dom1:dirq_tasklet", 4),
+        (1127, 0, "TASKLET_SCHEDULE", "dom1:dirq_tasklet", "dom1:msi0"),
         (1127, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1177, 0, "IRQ_EXIT", "dom1:msi0", 0),
         (1177, 0, "SOFTIRQ_ENTRY", "TASKLET_SOFTIRQ", 0),
@@ -85,18 +88,18 @@ def test_one_passthrough_interrupt_on_an_idle_cpu() -> None:
         (1648, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1648, 0, "SOFTIRQ_EXIT", "TASKLET_SOFTIRQ", 0),
         (1648, 0, "SOFTIRQ_ENTRY", "SCHEDULE_SOFTIRQ", 0),
-        (1758, 0, "RUNSTATE_CHANGE", "dom1v0", 0),
+        (1658, 0, "RUNSTATE_CHANGE", "dom1v0", 0),
         (2758, 0, "SOFTIRQ_EXIT", "SCHEDULE_SOFTIRQ", 0),
-        (2768, 0, "VIRQ_INJECT", "dom1:msi0", 4),
-        (2788, 0, "VM_ENTRY", "dom1v0", 0),
+        (2768, 0, "VIRQ_INJECT", "dom1:msi0", "dom1v0"),
+        (3088, 0, "VM_ENTRY", "dom1v0", 0),
         (4088, 0, "VM_EXIT", "dom1v0", 56),
         (4395, 0, "LOCK_ACQUIRE", "dom1:event_lock", -1),
         (4495, 0, "LOCK_RELEASE", "dom1:event_lock", 0),
-        (4505, 0, "VM_ENTRY", "dom1v0", 0),
+        (4805, 0, "VM_ENTRY", "dom1v0", 0),
         (4805, 0, "VM_EXIT", "dom1v0", 12),
         (5105, 0, "SOFTIRQ_RAISE", "SCHEDULE_SOFTIRQ", 0),
         (5115, 0, "SOFTIRQ_ENTRY", "SCHEDULE_SOFTIRQ", 0),
-        (5225, 0, "RUNSTATE_CHANGE", "dom1v0", 2),
+        (5125, 0, "RUNSTATE_CHANGE", "dom1v0", 2),
         (6225, 0, "SOFTIRQ_EXIT", "SCHEDULE_SOFTIRQ", 0),
     ]
     trace = m.sim.trace.finish()
@@ -135,11 +138,11 @@ def test_two_interrupts_race_for_the_lock_from_two_sockets() -> None:
         (1000, 2, "IRQ_ENTRY", "dom2:msi0", 0),
         (1100, 2, "LOCK_CONTEND", "tasklet_lock", 1),
         (1107, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
-        (1127, 0, "TASKLET_SCHEDULE", "dom0:dirq_tasklet", 4),
+        (1127, 0, "TASKLET_SCHEDULE", "dom0:dirq_tasklet", "dom0:msi0"),
         (1127, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1187, 0, "LOCK_CONTEND", "tasklet_lock", 0),
         (1570, 2, "LOCK_ACQUIRE", "tasklet_lock", 1100),
-        (1590, 2, "TASKLET_SCHEDULE", "dom2:dirq_tasklet", 5),
+        (1590, 2, "TASKLET_SCHEDULE", "dom2:dirq_tasklet", "dom2:msi0"),
         (1590, 2, "LOCK_RELEASE", "tasklet_lock", 0),
         (1650, 2, "LOCK_CONTEND", "tasklet_lock", 0),
         (2033, 0, "LOCK_ACQUIRE", "tasklet_lock", 1187),
@@ -180,10 +183,10 @@ def test_tasklet_scheduled_while_it_runs() -> None:
     assert events(m, wanted, until=3500) == [
         (1000, 0, "IRQ_RAISE", "dom:msi0", 0),
         (1127, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 0),
-        (1127, 0, "TASKLET_SCHEDULE", "dom:dirq_tasklet", 4),
+        (1127, 0, "TASKLET_SCHEDULE", "dom:dirq_tasklet", "dom:msi0"),
         (1194, 0, "TASKLET_ENTRY", "dom:dirq_tasklet", -1),
         (1300, 1, "IRQ_RAISE", "dom:msi1", 0),
-        (1522, 1, "TASKLET_SCHEDULE", "dom:dirq_tasklet", 5),
+        (1522, 1, "TASKLET_SCHEDULE", "dom:dirq_tasklet", "dom:msi1"),
         (1621, 0, "SOFTIRQ_RAISE", "SCHEDULE_SOFTIRQ", 3),
         (1771, 0, "TASKLET_EXIT", "dom:dirq_tasklet", -1),
         (1893, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 1),
@@ -191,8 +194,8 @@ def test_tasklet_scheduled_while_it_runs() -> None:
         (2443, 1, "IRQ_RAISE", "ipi:cpu1", 0),
         (2705, 1, "TASKLET_ENTRY", "dom:dirq_tasklet", -1),
         (3027, 1, "TASKLET_EXIT", "dom:dirq_tasklet", -1),
-        (3441, 3, "VIRQ_INJECT", "dom:msi0", 4),
-        (3461, 3, "VIRQ_INJECT", "dom:msi1", 4),
+        (3441, 3, "VIRQ_INJECT", "dom:msi0", "domv0"),
+        (3461, 3, "VIRQ_INJECT", "dom:msi1", "domv0"),
     ]
     check_trace(m.sim.trace.finish(), drained=True)
 
@@ -218,7 +221,7 @@ def test_tasklet_scheduled_on_another_cpu() -> None:
         (1000, 0, "IRQ_RAISE", "ipi:cpu0", 0),
         (1157, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
         (1177, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 2),
-        (1227, 0, "TASKLET_SCHEDULE", "t", -1),
+        (1227, 0, "TASKLET_SCHEDULE", "t", "-"),
         (1227, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1727, 2, "IRQ_RAISE", "ipi:cpu2", 0),
         (2330, 2, "LOCK_ACQUIRE", "tasklet_lock", -1),
@@ -253,7 +256,7 @@ def test_cpu_going_offline_with_a_tasklet_queued() -> None:
         (1000, 0, "IRQ_ENTRY", "ipi:cpu0", 0),
         (1157, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
         (1177, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 2),
-        (1227, 0, "TASKLET_SCHEDULE", "t", -1),
+        (1227, 0, "TASKLET_SCHEDULE", "t", "-"),
         (1227, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1400, 0, "IRQ_RAISE", "ipi:cpu0", 1),
         (1400, 0, "IRQ_ENTRY", "ipi:cpu0", 1),
@@ -281,9 +284,10 @@ def test_timer_tick_wakes_an_idle_vcpu_through_the_tasklet() -> None:
     blocked. TASKLET: lock 2 at 1304; the tasklet runs
     ``hvm_assert_evtchn_irq`` with IRQs on: ``vcpu_kick`` -> ``vcpu_wake``:
     runnable at 1424; lock 3 at 1431 (time the vCPU spends runnable: its
-    steal). SCHEDULE dispatches it at 1561; the context switch ends at
-    2561 and the event-channel upcall is injected at 2571. It runs its
-    2 us from 2891, halts at 4891 and is blocked again at 5311.
+    steal). SCHEDULE (dispatch 10) makes it running at 1461; the pick and
+    the context switch end at 2561 and the event-channel upcall is injected
+    at 2571. It runs its 2 us from 2891, halts at 4891 and is blocked again
+    at 5211.
     """
     m = tiny()
     d = m.add_domain("dom")
@@ -291,8 +295,9 @@ def test_timer_tick_wakes_an_idle_vcpu_through_the_tasklet() -> None:
     m.add_tick(v, Replay((1000,)))
     m.sim.run(20_000)
     assert events(m, (*LOCKS, *TASKLETS, K.RUNSTATE_CHANGE, K.VIRQ_INJECT, K.VM_EXIT)) == [
+        (0, 0, "RUNSTATE_CHANGE", "domv0", 2),
         (1267, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
-        (1287, 0, "TASKLET_SCHEDULE", "domv0:assert_evtchn_irq_tasklet", 4),
+        (1287, 0, "TASKLET_SCHEDULE", "domv0:assert_evtchn_irq_tasklet", "domv0:timer"),
         (1287, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1304, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
         (1304, 0, "TASKLET_ENTRY", "domv0:assert_evtchn_irq_tasklet", -1),
@@ -301,10 +306,10 @@ def test_timer_tick_wakes_an_idle_vcpu_through_the_tasklet() -> None:
         (1424, 0, "TASKLET_EXIT", "domv0:assert_evtchn_irq_tasklet", -1),
         (1431, 0, "LOCK_ACQUIRE", "tasklet_lock", -1),
         (1451, 0, "LOCK_RELEASE", "tasklet_lock", 0),
-        (1561, 0, "RUNSTATE_CHANGE", "domv0", 0),
-        (2571, 0, "VIRQ_INJECT", "domv0:timer", 4),
+        (1461, 0, "RUNSTATE_CHANGE", "domv0", 0),
+        (2571, 0, "VIRQ_INJECT", "domv0:timer", "domv0"),
         (4891, 0, "VM_EXIT", "domv0", 12),
-        (5311, 0, "RUNSTATE_CHANGE", "domv0", 2),
+        (5211, 0, "RUNSTATE_CHANGE", "domv0", 2),
     ]
     check_trace(m.sim.trace.finish(), drained=True)
 

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--seed", default="0", help="random seed (default 0)")
     run_cmd.add_argument("--duration-ms", default=None, help="simulated time in ms")
     run_cmd.add_argument(
+        "--warmup-ms", default="0", help="warm-up discarded by every metric, ms (default 0)"
+    )
+    run_cmd.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
@@ -70,6 +73,7 @@ def _run(args: argparse.Namespace) -> str:
             seed=args.seed,
             duration_ms=args.duration_ms,
             params=given,
+            warmup_ms=args.warmup_ms,
         )
         for design in designs
     ]

@@ -169,3 +169,11 @@ def check_duration_ms(duration_ms: object) -> float:
     if not value > 0:
         raise ConfigError("duration_ms", duration_ms, "a number > 0")
     return value
+
+
+def check_warmup_ms(warmup_ms: object) -> float:
+    """A run's warm-up in ms, discarded by the metrics: a number >= 0."""
+    value = _parse_float("warmup_ms", warmup_ms)
+    if value < 0:
+        raise ConfigError("warmup_ms", warmup_ms, "a number >= 0")
+    return value

@@ -355,8 +355,8 @@ class PCpu:
                 continue
             break
         v = self.current
-        self._emit((self._clock._now, self.id, _VM_ENTRY, v.id, 0))
         yield self._sleep(self.costs.vmentry_ns)
+        self._emit((self._clock._now, self.id, _VM_ENTRY, v.id, 0))
         self.in_guest = True
 
     def vmx_intr_assist(self) -> Proc:

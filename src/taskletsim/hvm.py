@@ -47,12 +47,13 @@ def timer_softirq_action(cpu: PCpu) -> Proc:
     while cpu.expired_timers:
         source, _seq = cpu.expired_timers.popleft()
         yield from cpu.work(cpu.costs.timer_fn_ns)
-        yield from vcpu_singleshot_timer_fn(cpu, source.owner, source)
+        assert source.timer_fn is not None
+        yield from source.timer_fn(cpu, source)
 
 
-def vcpu_singleshot_timer_fn(cpu: PCpu, v: VCpu, source: IrqSource) -> Proc:
+def vcpu_singleshot_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
     """``vcpu_singleshot_timer_fn`` -> ``send_timer_event``: VIRQ_TIMER to the vCPU."""
-    yield from send_guest_vcpu_virq(cpu, v, source)
+    yield from send_guest_vcpu_virq(cpu, source.owner, source)
 
 
 def send_guest_vcpu_virq(cpu: PCpu, v: VCpu, source: IrqSource) -> Proc:
@@ -131,7 +132,8 @@ def hvm_dpci_msi_eoi(cpu: PCpu, v: VCpu) -> Proc:
 
 
 def hvm_hlt(cpu: PCpu, v: VCpu) -> Proc:
-    """``hvm_hlt``: the guest halted: ``vcpu_block``."""
+    """``hvm_hlt``: the guest halted (having armed its timer): ``vcpu_block``."""
+    v.halting()
     vcpu_block(cpu, v)
     return
     yield

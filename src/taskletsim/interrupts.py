@@ -196,6 +196,7 @@ class IrqSource:
     ) -> None:
         self.machine = machine
         self.owner = owner
+        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event, Any, Any]] | None = None
         self.id = machine.sim.trace.names.add("irq", name)
         self.name = name
         self.cpu = cpu

@@ -6,13 +6,15 @@
 - a tasklet never runs on two CPUs at once (entries and exits alternate);
 - every run of a tasklet was scheduled since its previous run, and (with
   ``drained=True``, for a run that ended quiet) every schedule was followed
-  by a run: nothing scheduled is lost.
+  by a run: nothing scheduled is lost;
+- every guest vCPU's four runstate times add up to the run's duration.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .metrics import vcpu_times
 from .trace import EventKind, Trace
 
 
@@ -78,3 +80,8 @@ def check_trace(trace: Trace, drained: bool = False) -> None:
             raise InvariantError(
                 f"tasklet {int(tasklet)} scheduled at {int(trace.time_ns[s[-1]])} ns never ran"
             )
+    if "duration_ns" in trace.meta:
+        for name, t in vcpu_times(trace).items():
+            total = t.running_ns + t.runnable_ns + t.blocked_ns + t.offline_ns
+            if total != t.window_ns:
+                raise InvariantError(f"vCPU {name}: runstates add up to {total}, not {t.window_ns}")

@@ -19,22 +19,27 @@ from typing import TYPE_CHECKING
 from .costs import HvCosts
 from .cpu import PCpu, Proc
 from .designs import get_design
-from .guests import WORKLOADS, Domain, Pirq, VCpu
+from .guests import WORKLOADS, Domain, Pirq, Runstate, VCpu
 from .hvm import (
     do_IRQ_guest,
     event_check_interrupt,
+    hvm_assert_evtchn_irq,
     hvm_dirq_assist,
     hvm_dpci_msi_eoi,
     hvm_hlt,
     timer_interrupt,
     timer_softirq_action,
+    vcpu_singleshot_timer_fn,
 )
 from .interrupts import Arrivals, IrqSource
 from .locks import SpinLock, make_lock
-from .schedule import schedule
+from .sched_credit import CreditScheduler
+from .schedule import schedule, vcpu_runstate_change
 from .sim import Simulation
 from .softirq import softirq_table
+from .timers import Timer
 from .topology import Topology
+from .trace import EventKind
 
 if TYPE_CHECKING:
     from .designs.base import SoftirqHandler
@@ -61,6 +66,9 @@ class Machine:
         spinner_share: float = 0.5,
         apicv: bool = False,
         design_options: dict[str, object] | None = None,
+        tslice_ns: int = 30_000_000,
+        ratelimit_ns: int = 1_000_000,
+        tick_ns: int = 10_000_000,
     ) -> None:
         self.sim = sim
         self.topology = topology
@@ -80,13 +88,16 @@ class Machine:
         meta["softirqs"] = list(self.softirq_names)
         self.domains: list[Domain] = []
         self.vcpus: list[VCpu] = []
-        self.guest_on: list[VCpu | None] = [None] * topology.ncpus
         self.cpus: list[PCpu] = []
         for c in range(topology.ncpus):
             cpu = PCpu(self, c, VCpu(self, None, f"d32767v{c}", c, "idle"))
             cpu.ipi = IrqSource(self, f"ipi:cpu{c}", c, event_check_interrupt, "ipi")
             self.cpus.append(cpu)
         self.design = design_cls(self)
+        self.sched = CreditScheduler(
+            self, tslice_ns=tslice_ns, ratelimit_ns=ratelimit_ns, tick_ns=tick_ns
+        )
+        meta["vcpus"] = {}
         handlers: list[SoftirqHandler] = [_nothing] * len(self.softirq_names)
         handlers[self.softirq_nr["TIMER_SOFTIRQ"]] = timer_softirq_action
         handlers[self.softirq_nr["SCHEDULE_SOFTIRQ"]] = schedule
@@ -104,22 +115,88 @@ class Machine:
         self.domains.append(domain)
         return domain
 
-    def add_vcpu(self, domain: Domain, cpu: int, workload: str, burst_ns: int = 0) -> VCpu:
-        """A vCPU of ``domain`` pinned to pCPU ``cpu`` (one guest vCPU per pCPU for now)."""
+    def add_vcpu(
+        self,
+        domain: Domain,
+        cpu: int,
+        workload: str,
+        burst_ns: int = 0,
+        affinity: tuple[int, ...] | None = None,
+        run_ns: float = 1_000_000.0,
+        block_ns: float = 1_000_000.0,
+    ) -> VCpu:
+        """A vCPU of ``domain`` starting on pCPU ``cpu`` (hard ``affinity``: default that CPU).
+
+        A ``busy`` or ``mixed`` vCPU starts runnable: it runs at once if its
+        pCPU has nothing else, else it waits in the run queue. An ``idle`` one
+        starts blocked. ``mixed`` runs and blocks for exponential times of
+        means ``run_ns`` and ``block_ns``.
+        """
         if workload not in WORKLOADS:
             raise ValueError(f"workload {workload!r}: expected one of {WORKLOADS}")
-        if self.guest_on[cpu] is not None:
-            raise ValueError(f"pCPU {cpu} already runs {self.guest_on[cpu].name}")  # type: ignore[union-attr]
-        v = VCpu(self, domain, f"{domain.name}v{len(domain.vcpus)}", cpu, workload, burst_ns)
+        name = f"{domain.name}v{len(domain.vcpus)}"
+        v = VCpu(self, domain, name, cpu, workload, burst_ns, affinity)
+        if cpu not in v.affinity:
+            raise ValueError(f"{name}: pCPU {cpu} is outside its affinity {v.affinity}")
         domain.vcpus.append(v)
         self.vcpus.append(v)
-        self.guest_on[cpu] = v
+        self.sim.trace.meta["vcpus"][name] = {"domain": domain.name, "workload": workload}
         v.evtchn_tasklet = self.design.tasklet_init(
-            f"{v.name}:assert_evtchn_irq_tasklet", partial(_assert_evtchn_irq_tasklet, v=v)
+            f"{name}:assert_evtchn_irq_tasklet", partial(_assert_evtchn_irq_tasklet, v=v)
         )
-        if workload == "busy":
-            self.cpus[cpu].current = v
+        if workload == "mixed":
+            v.draw_run = self.sim.exponential(f"run:{name}", run_ns)
+            v.draw_block = self.sim.exponential(f"block:{name}", block_ns)
+            v.oneshot = Timer(self, f"{name}:oneshot", cpu, vcpu_singleshot_timer_fn, "timer")
+            v.oneshot.source.owner = v
+            v.burst_left = v.draw_run()
+        pcpu = self.cpus[cpu]
+        if v.runstate == Runstate.RUNNABLE and pcpu.current.is_idle and not self.sched.runq[cpu]:
+            v.runstate = Runstate.RUNNING
+            pcpu.current = v
+            self.sched.dispatched(pcpu, v, self.sched.tslice_ns, 0)
+        elif v.runstate == Runstate.RUNNABLE:
+            self.sched.runq_insert(cpu, v)
+        self.sim.emit((0, cpu, _RUNSTATE, v.id, int(v.runstate)))
         return v
+
+    def vcpu_migrate(self, v: VCpu, cpu: int) -> None:
+        """``vcpu_migrate``: ``v`` now runs on ``cpu``; its timers and the IRQs of its
+        passthrough devices follow it (``migrate_timer``, ``hvm_migrate_pirqs``)."""
+        old = v.processor
+        v.processor = cpu
+        for source in self.sources_of(v):
+            if source.cpu == old:
+                source.cpu = cpu
+
+    def sources_of(self, v: VCpu) -> list[IrqSource]:
+        """The tick, one-shot timer and device interrupts that go to ``v``."""
+        found = [s for s in (v.tick, v.oneshot.source if v.oneshot else None) if s is not None]
+        if v.domain is not None:
+            found += [p.source for p in v.domain.pirqs if p.target is v]
+        return found
+
+    def vcpu_down(self, v: VCpu) -> None:
+        """``VCPUOP_down`` (control plane, instantaneous): ``v`` goes offline."""
+        v.offline = True
+        pcpu = self.cpus[v.processor]
+        if pcpu.current is v:
+            pcpu.softirq_pending |= 1 << self.softirq_nr["SCHEDULE_SOFTIRQ"]
+            self.send_ipi(v.processor)
+            return
+        self.sched.runq_remove(v)
+        vcpu_runstate_change(pcpu, v, Runstate.OFFLINE)
+
+    def vcpu_up(self, v: VCpu) -> None:
+        """``VCPUOP_up``: ``v`` is runnable again (if it was not blocked)."""
+        v.offline = False
+        pcpu = self.cpus[v.processor]
+        if v.runstate == Runstate.OFFLINE:
+            v.blocked = False
+            vcpu_runstate_change(pcpu, v, Runstate.RUNNABLE)
+            self.sched.runq_insert(v.processor, v)
+            pcpu.softirq_pending |= 1 << self.softirq_nr["SCHEDULE_SOFTIRQ"]
+            self.send_ipi(v.processor)
 
     def add_device(
         self, domain: Domain, target: VCpu, arrivals: Arrivals | None = None, cpu: int | None = None
@@ -143,6 +220,8 @@ class Machine:
         """The vCPU's singleshot timer, fired on its pCPU by ``arrivals``."""
         source = IrqSource(self, f"{v.name}:timer", v.processor, None, "timer", owner=v)
         source.handler = partial(timer_interrupt, source=source)
+        source.timer_fn = vcpu_singleshot_timer_fn
+        v.tick = source
         if arrivals is not None:
             source.start(arrivals)
         return source
@@ -160,8 +239,8 @@ class Machine:
         The dead CPU must be idle (its guest vCPU moved away first): it stops
         taking interrupts and stops running softirqs, as after ``__cpu_disable``.
         """
-        if self.guest_on[dead] is not None and not self.cpus[dead].current.is_idle:
-            raise ValueError(f"CPU {dead} runs a guest vCPU: move it before cpu_down")
+        if not self.cpus[dead].current.is_idle or self.sched.runq[dead]:
+            raise ValueError(f"CPU {dead} has guest vCPUs: move them before cpu_down")
         self.cpus[dead].go_offline()
         self.cpus[on].call_on_cpu(lambda cpu: self.design.migrate_tasklets_from_cpu(cpu, dead))
 
@@ -174,10 +253,11 @@ class Machine:
         yield from hvm_dpci_msi_eoi(cpu, v)
 
 
+_RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
+
+
 def _assert_evtchn_irq_tasklet(cpu: PCpu, v: VCpu) -> Proc:
     """The tasklet's function: ``hvm_assert_evtchn_irq(v)``, now with IRQs on."""
-    from .hvm import hvm_assert_evtchn_irq
-
     yield from hvm_assert_evtchn_irq(cpu, v)
 
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .metrics import STAGES, Latency, LockStats, irq_latency, irq_latency_by_kind, lock_stats
+from .metrics import (
+    STAGES,
+    Latency,
+    LockStats,
+    VcpuTime,
+    class_times,
+    domain_times,
+    irq_latency,
+    irq_latency_by_kind,
+    lock_stats,
+    vcpu_times,
+)
 from .runner import RunResult
 
 JSON_SCHEMA = 1
@@ -29,12 +40,15 @@ def lock_json(stats: LockStats) -> dict[str, Any]:
 
 
 def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
-    """One entry of ``runs``: identity, size, the scenario's facts, and the metrics."""
+    """One entry of ``runs``: identity, size, the scenario's facts, and the metrics
+    (measured from ``start_ns``, by default the run's warm-up)."""
+    start_ns = result.warmup_ns if start_ns is None else start_ns
     locks = lock_stats(result.trace, start_ns=start_ns)
     doc: dict[str, Any] = {
         "design": result.design,
         "seed": result.seed,
         "duration_ns": result.duration_ns,
+        "warmup_ns": start_ns,
         "events": len(result.trace),
         "wall_s": result.wall_s,
         **result.info,
@@ -45,6 +59,15 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
         doc["irq_latency"] = {
             source: {stage: lat.as_dict() for stage, lat in stages.items()}
             for source, stages in latency.items()
+        }
+    if result.trace.meta.get("vcpus"):
+        owners = result.trace.meta["vcpus"]
+        doc["vcpus"] = {
+            name: {**owners[name], **t.as_dict()}
+            for name, t in vcpu_times(result.trace, start_ns=start_ns).items()
+        }
+        doc["domains"] = {
+            name: t.as_dict() for name, t in domain_times(result.trace, start_ns=start_ns).items()
         }
     return doc
 
@@ -148,7 +171,8 @@ def format_latency(latency: Mapping[str, Mapping[str, Latency]]) -> str:
 
 def format_run(result: RunResult) -> str:
     """A readable report of one run: its facts, lock tables and interrupt latency."""
-    stats = {n: s for n, s in lock_stats(result.trace).items() if s.acquisitions}
+    start = result.warmup_ns
+    stats = {n: s for n, s in lock_stats(result.trace, start_ns=start).items() if s.acquisitions}
     head = [
         f"scenario {result.scenario}"
         + (f", design {result.design}" if result.design else "")
@@ -173,8 +197,27 @@ def format_run(result: RunResult) -> str:
         format_xenlockprof(stats, result.duration_ns),
     ]
     if result.trace.meta.get("irq"):
-        parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace))]
+        parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace, start))]
+    if result.trace.meta.get("vcpus"):
+        parts += ["", "runstates:", format_runstates(vcpu_times(result.trace, start))]
     return "\n".join(parts)
+
+
+def format_runstates(times: Mapping[str, VcpuTime]) -> str:
+    """Per vCPU: ms in each runstate, steal % and hypervisor % of RUNNING."""
+    head = f"{'vcpu':<14}" + "".join(
+        f" {c:>11}" for c in ("running ms", "runnable ms", "blocked ms", "offline ms")
+    )
+    head += f" {'steal %':>8} {'hv % of run':>11}"
+    lines = [head, "-" * len(head)]
+    for name, t in times.items():
+        cells = (t.running_ns, t.runnable_ns, t.blocked_ns, t.offline_ns)
+        lines.append(
+            f"{name:<14}"
+            + "".join(f" {c / 1e6:>11.3f}" for c in cells)
+            + f" {t.steal_pct:>8.3f} {t.hv_pct:>11.2f}"
+        )
+    return "\n".join(lines)
 
 
 def format_comparison(results: list[RunResult]) -> str:
@@ -183,7 +226,7 @@ def format_comparison(results: list[RunResult]) -> str:
     lock_names: list[str] = []
     per_run = []
     for r in results:
-        stats = lock_stats(r.trace)
+        stats = lock_stats(r.trace, start_ns=r.warmup_ns)
         per_run.append(stats)
         for name, s in stats.items():
             if s.acquisitions and name not in lock_names:
@@ -211,7 +254,7 @@ def format_comparison(results: list[RunResult]) -> str:
     )
     rows += [head + "   (us)", "-" * len(head)]
     for r in results:
-        for kind, stages in irq_latency_by_kind(r.trace).items():
+        for kind, stages in irq_latency_by_kind(r.trace, r.warmup_ns).items():
             for stage in STAGES:
                 if stage not in stages:
                     continue
@@ -220,5 +263,14 @@ def format_comparison(results: list[RunResult]) -> str:
                 rows.append(
                     f"{r.design!s:<{width}} {kind:<8} {stage:<8} {lat.count:>8}"
                     + "".join(f" {_us(c):>9}" for c in cells)
+                )
+    if all(r.trace.meta.get("vcpus") for r in results):
+        rows += ["", f"{'design':<{width}} {'guests':<12} {'steal %':>8} {'hv % of run':>11}"]
+        rows.append("-" * len(rows[-1]))
+        for r in results:
+            groups = {**class_times(r.trace, r.warmup_ns), **domain_times(r.trace, r.warmup_ns)}
+            for name, t in groups.items():
+                rows.append(
+                    f"{r.design!s:<{width}} {name:<12} {t.steal_pct:>8.3f} {t.hv_pct:>11.2f}"
                 )
     return "\n".join(rows)

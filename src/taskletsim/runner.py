@@ -8,7 +8,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, check_duration_ms, check_seed, resolve_params
+from .config import (
+    ConfigError,
+    check_duration_ms,
+    check_seed,
+    check_warmup_ms,
+    resolve_params,
+)
 from .designs import get_design
 from .invariants import check_trace
 from .scenarios import get_scenario, scenario_params
@@ -22,7 +28,8 @@ class RunResult:
 
     ``info`` holds scenario-specific facts known only to the model at the end
     (e.g. ``offered_load``, ``saturated``, ``backlog`` for ``lock-open``).
-    Everything measured comes from ``trace`` through :mod:`taskletsim.metrics`.
+    Everything measured comes from ``trace`` through :mod:`taskletsim.metrics`;
+    reports measure from ``warmup_ns`` on (the warm-up is discarded).
     """
 
     scenario: str
@@ -33,6 +40,7 @@ class RunResult:
     trace: Trace
     wall_s: float
     info: dict[str, Any]
+    warmup_ns: int = 0
 
 
 def run(
@@ -43,11 +51,13 @@ def run(
     duration_ms: float | None = None,
     params: Mapping[str, object] | None = None,
     kinds: Iterable[EventKind] | None = None,
+    warmup_ms: float = 0.0,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
     ``params`` override the scenario's defaults (strings are parsed as on the
-    command line). ``kinds`` limits which event kinds are recorded. Raises
+    command line). ``kinds`` limits which event kinds are recorded.
+    ``warmup_ms`` is the start of the measurement window. Raises
     :class:`~taskletsim.config.ConfigError` on any bad value.
     """
     spec = get_scenario(scenario)
@@ -56,6 +66,10 @@ def run(
     duration_ns = round(duration * 1e6)
     if duration_ns < 1:
         raise ConfigError("duration_ms", duration_ms, "at least 1 ns (1e-6 ms)")
+    warmup = check_warmup_ms(warmup_ms)
+    warmup_ns = round(warmup * 1e6)
+    if warmup_ns >= duration_ns:
+        raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
     if design is not None and not spec.takes_design:
         raise ConfigError("design", design, f"no design: scenario {scenario} has no tasklet design")
     if spec.takes_design:
@@ -65,7 +79,12 @@ def run(
 
     recorder = TraceRecorder(kinds)
     recorder.meta.update(
-        scenario=scenario, design=design, seed=seed, params=resolved, duration_ns=duration_ns
+        scenario=scenario,
+        design=design,
+        seed=seed,
+        params=resolved,
+        duration_ns=duration_ns,
+        warmup_ns=warmup_ns,
     )
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
@@ -84,4 +103,5 @@ def run(
         trace=trace,
         wall_s=wall,
         info=info(),
+        warmup_ns=warmup_ns,
     )

@@ -1,10 +1,9 @@
-"""Wake-up, blocking and dispatch (xen/common/schedule.c, credit1's hooks), as a stand-in.
+"""Wake-up, blocking and dispatch (xen/common/schedule.c), over :mod:`sched_credit`.
 
 Runstates change exactly where Xen changes them: ``vcpu_wake`` (blocked ->
-runnable), ``schedule`` (runnable -> running for the next vCPU; running ->
-blocked or runnable for the previous one). The policy is the stand-in of
-one guest vCPU pinned per pCPU: ``schedule`` runs it when it is not
-blocked, else the idle vCPU.
+runnable), ``schedule`` (the next vCPU -> running; the previous one ->
+blocked, offline or runnable, i.e. preempted), stamped with the time
+``schedule()`` started, as Xen's ``now = NOW()`` is.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ def vcpu_runstate_change(cpu: PCpu, v: VCpu, new: Runstate) -> None:
 
 
 def vcpu_wake(cpu: PCpu, v: VCpu) -> Proc:
-    """``vcpu_wake``: blocked -> runnable; credit1's ``__runq_tickle``: SCHEDULE on its pCPU."""
+    """``vcpu_wake``: blocked -> runnable; credit1's ``csched_vcpu_wake`` (BOOST, tickle)."""
     yield from cpu.work(cpu.costs.vcpu_wake_ns)
-    if v.runstate == Runstate.BLOCKED:
+    if v.runstate in (Runstate.BLOCKED, Runstate.OFFLINE) and v.is_runnable():
         vcpu_runstate_change(cpu, v, Runstate.RUNNABLE)
-        yield from cpu.cpu_raise_softirq(v.processor, cpu.machine.softirq_nr["SCHEDULE_SOFTIRQ"])
+        yield from cpu.machine.sched.wake(cpu, v)
 
 
 def vcpu_unblock(cpu: PCpu, v: VCpu) -> Proc:
@@ -61,17 +60,28 @@ def vcpu_block(cpu: PCpu, v: VCpu) -> None:
 
 
 def schedule(cpu: PCpu) -> Proc:
-    """``schedule`` (SCHEDULE_SOFTIRQ): pick the next vCPU, change runstates, switch context."""
+    """``schedule`` (SCHEDULE_SOFTIRQ): under the schedule lock (IRQs off), ask the
+    scheduler for the next vCPU, change runstates, switch context."""
+    machine = cpu.machine
+    now = machine.sim.clock._now
+    cpu.local_irq_disable()
     prev = cpu.current
-    guest = cpu.machine.guest_on[cpu.id]
-    runnable = guest is not None and not guest.blocked and guest.runstate != Runstate.OFFLINE
-    nxt = guest if runnable and guest is not None else cpu.idle_vcpu
+    nxt, tslice = machine.sched.do_schedule(cpu, now)
+    if nxt is not prev:
+        if not prev.is_idle:
+            if prev.offline:
+                left = Runstate.OFFLINE
+            elif prev.blocked:
+                left = Runstate.BLOCKED
+            else:
+                left = Runstate.RUNNABLE
+            vcpu_runstate_change(cpu, prev, left)
+        vcpu_runstate_change(cpu, nxt, Runstate.RUNNING)
+        nxt.start_time = nxt.run_since = now
+    machine.sched.dispatched(cpu, nxt, tslice, now)
     yield from cpu.work(cpu.costs.schedule_ns)
-    if nxt is prev:
-        return
-    if not prev.is_idle:
-        vcpu_runstate_change(cpu, prev, Runstate.BLOCKED if prev.blocked else Runstate.RUNNABLE)
-    vcpu_runstate_change(cpu, nxt, Runstate.RUNNING)
-    yield from cpu.work(cpu.costs.context_switch_ns)
-    cpu.current = nxt
-    cpu.switched = True
+    if nxt is not prev:
+        yield from cpu.work(cpu.costs.context_switch_ns)
+        cpu.current = nxt
+        cpu.switched = True
+    yield from cpu.local_irq_enable()

@@ -48,8 +48,9 @@ class EventKind(IntEnum):
       interrupt led to it (-1: none). ``TASKLET_ENTRY``: the tasklet is claimed
       to run (``is_running``/RUN set); ``TASKLET_EXIT``: its function returned.
     - ``VIRQ_INJECT``: subject the IRQ source, arg the vCPU it is injected into.
-    - ``VM_EXIT``: subject the vCPU, arg the VMX exit reason; ``VM_ENTRY``:
-      subject the vCPU.
+    - ``VM_ENTRY``: the guest starts executing (after the entry cost); ``VM_EXIT``:
+      it stops (before the exit cost), arg the VMX exit reason; subject the
+      vCPU. Guest time is VM_ENTRY -> VM_EXIT; the rest of RUNNING is Xen's.
     """
 
     IRQ_RAISE = 0

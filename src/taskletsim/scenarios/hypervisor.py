@@ -53,6 +53,10 @@ HOST_PARAMS: tuple[Param, ...] = (
     Param("tick_jitter_ns", "int", 10_000, "tick jitter, +- ns", minimum=0),
     Param("idle_burst_ns", "int", 20_000, "guest work per tick of an idle guest, ns", minimum=0),
     Param("apicv", "choice", "off", "APICv: no EOI exits", choices=("off", "on")),
+    Param("vcpus_per_idle_cpu", "int", 1, "idle guests' vCPUs pinned to each idle pCPU", minimum=1),
+    Param("tslice_ms", "float", 30.0, "credit1 timeslice, ms", positive=True),
+    Param("ratelimit_us", "float", 1000.0, "credit1 rate limit, us (0: off)", minimum=0),
+    Param("sched_tick_ms", "float", 10.0, "credit1 accounting tick, ms", positive=True),
     *HvCosts.params(),
 )
 
@@ -87,6 +91,9 @@ def build_machine(
         numa_bias=params["numa_bias"],
         spinner_share=params["spinner_share"],
         apicv=params["apicv"] == "on",
+        tslice_ns=round(params["tslice_ms"] * 1e6),
+        ratelimit_ns=round(params["ratelimit_us"] * 1e3),
+        tick_ns=round(params["sched_tick_ms"] * 1e6),
         design_options={p.name: params[p.name] for p in design_options() if p.name in params},
     )
 
@@ -111,12 +118,19 @@ class Small2Socket(HostScenario):
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
         m = build_machine(sim, params, design or self.default_design, sockets=2, cores=4)
-        for cpu in range(8):
-            busy = cpu < 2
-            d = m.add_domain(f"{'busy' if busy else 'idle'}{cpu}")
-            v = m.add_vcpu(d, cpu, "busy" if busy else "idle", burst_ns=params["idle_burst_ns"])
-            if busy:
-                m.add_device(d, v, device_arrivals(params))
+        for cpu in range(2):
+            d = m.add_domain(f"busy{cpu}")
+            v = m.add_vcpu(d, cpu, "busy")
+            m.add_device(d, v, device_arrivals(params))
             m.add_tick(v, tick_arrivals(params))
-        sim.trace.meta["guest_class"] = {v.name: v.workload for v in m.vcpus}
+        add_idle_guests(m, params, range(2, 8))
         return lambda: {}
+
+
+def add_idle_guests(m: Machine, params: dict[str, Any], cpus: Any) -> None:
+    """``vcpus_per_idle_cpu`` one-vCPU idle guests pinned to each of ``cpus``, with ticks."""
+    for cpu in cpus:
+        for k in range(params["vcpus_per_idle_cpu"]):
+            d = m.add_domain(f"idle{cpu}" + (f"-{k}" if k else ""))
+            v = m.add_vcpu(d, cpu, "idle", burst_ns=params["idle_burst_ns"])
+            m.add_tick(v, tick_arrivals(params))

@@ -1,0 +1,211 @@
+"""Guests, runstates, the credit scheduler and steal time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import taskletsim as ts
+from taskletsim.interrupts import Periodic
+from taskletsim.invariants import check_trace
+from taskletsim.machine import Machine
+from taskletsim.metrics import class_times, domain_times, vcpu_times
+from taskletsim.schedule import vcpu_kick
+from taskletsim.sim import Simulation
+from taskletsim.trace import EventKind as K
+
+from .hvhelpers import events, tiny
+
+MS = 1_000_000
+
+
+def host(design: str = "xen-4.4-global", seed: int = 0) -> Machine:
+    sim = Simulation(seed)
+    sim.trace.meta["duration_ns"] = 10**12
+    return Machine(sim, ts.Topology(1, 2), design=design)
+
+
+def times(m: Machine, until: int, start: int = 0) -> dict[str, ts.metrics.VcpuTime]:
+    m.sim.run(until)
+    trace = m.sim.trace.finish()
+    check_trace(trace)
+    result = vcpu_times(trace, start, until)
+    for t in result.values():  # conservation, exactly
+        assert t.running_ns + t.runnable_ns + t.blocked_ns + t.offline_ns == until - start
+    return result
+
+
+def test_one_busy_vcpu_alone_has_no_steal() -> None:
+    m = host()
+    m.add_vcpu(m.add_domain("d"), 0, "busy")
+    t = times(m, 100 * MS)["dv0"]
+    assert t.steal_pct == 0.0
+    assert t.running_ns == 100 * MS
+
+
+def test_two_busy_vcpus_on_one_cpu_take_30_ms_turns() -> None:
+    """Credit1 round robin at the 30 ms timeslice: each gets half, steal ~50%."""
+    m = host()
+    a = m.add_vcpu(m.add_domain("a"), 0, "busy")
+    b = m.add_vcpu(m.add_domain("b"), 0, "busy")
+    result = times(m, 300 * MS)
+    for name in ("av0", "bv0"):
+        assert result[name].steal_pct == pytest.approx(50.0, abs=1.0)
+    trace = m.sim.trace.finish()
+    running = (trace.kind == K.RUNSTATE_CHANGE) & (trace.arg == 0) & (trace.time_ns > 0)
+    switches = trace.time_ns[running]
+    who = trace.subject[running]
+    assert set(who[::2]) == {b.id} and set(who[1::2]) == {a.id}  # they alternate
+    gaps = np.diff(np.r_[0, switches])
+    # 30 ms slices; each switch costs the timer path, schedule and a context switch
+    assert np.all((gaps >= 30 * MS) & (gaps < 30 * MS + 20_000))
+
+
+def test_idle_vcpu_with_1khz_tick_alone_has_almost_no_steal() -> None:
+    m = host()
+    v = m.add_vcpu(m.add_domain("d"), 0, "idle", burst_ns=20_000)
+    m.add_tick(v, Periodic(MS, 10_000))
+    t = times(m, 200 * MS)["dv0"]
+    assert 0 < t.steal_pct < 0.1
+    assert t.intervals["running"].count == pytest.approx(200, abs=1)
+
+
+def test_wake_while_the_cpu_is_busy_in_the_hypervisor() -> None:
+    """An idle vCPU of CPU 0 is kicked from CPU 1 while CPU 0 runs a 5 us tasklet.
+
+    CPU 0 claims the long tasklet at 1194 (its function ends at 6214 if
+    undisturbed). CPU 1's tasklet kicks the vCPU at 2000 + 150 (IPI) + 102
+    (lock 1, line from CPU 0) + 20 + 17 (lock 2) + 20 + 100 (``vcpu_wake``):
+    runnable at 2409, SCHEDULE raised on CPU 0 by an IPI (50 to send, 500 in
+    flight) that interrupts the tasklet at 2959 for 150 ns: it ends at 6364.
+    Lock 3 (the line from CPU 1: 102, list 20) to 6486, then SCHEDULE's
+    dispatch (10): running at 6496. Runnable for 4087 ns: exactly the
+    hypervisor work CPU 0 still had to do after the wake.
+    """
+    m = tiny()
+    v = m.add_vcpu(m.add_domain("dom"), 0, "idle", burst_ns=1000)
+
+    def long(cpu):  # type: ignore[no-untyped-def]
+        yield from cpu.work(5000)
+
+    def kick(cpu):  # type: ignore[no-untyped-def]
+        yield from vcpu_kick(cpu, v)
+
+    t_long = m.design.tasklet_init("long", long)
+    t_kick = m.design.tasklet_init("kick", kick)
+    m.sim.call_later(
+        1000, lambda _e: m.cpus[0].call_on_cpu(lambda c: m.design.tasklet_schedule(c, t_long))
+    )
+    m.sim.call_later(
+        2000, lambda _e: m.cpus[1].call_on_cpu(lambda c: m.design.tasklet_schedule(c, t_kick))
+    )
+    m.sim.run(20_000)
+    assert events(m, (K.RUNSTATE_CHANGE, K.TASKLET_EXIT), until=6500) == [
+        (0, 0, "RUNSTATE_CHANGE", "domv0", 2),
+        (2409, 1, "RUNSTATE_CHANGE", "domv0", 1),
+        (2459, 1, "TASKLET_EXIT", "kick", -1),
+        (6364, 0, "TASKLET_EXIT", "long", -1),
+        (6496, 0, "RUNSTATE_CHANGE", "domv0", 0),
+    ]
+    t = vcpu_times(m.sim.trace.finish(), 0, 20_000)["domv0"]
+    assert t.runnable_ns == 4087
+
+
+def test_boosted_wakeup_preempts_a_busy_vcpu() -> None:
+    """An idle and a busy vCPU share a CPU: each 2 ms tick BOOSTs the idle one, which
+    runs at once, since by then the busy one has run longer than the 1 ms rate limit.
+    (With 1 ms ticks it would not have: credit1's rate limit would make the woken
+    vCPU wait for the rest of the busy one's millisecond.)"""
+    m = host()
+    m.add_vcpu(m.add_domain("busy"), 0, "busy")
+    idle = m.add_vcpu(m.add_domain("idle"), 0, "idle", burst_ns=20_000)
+    m.add_tick(idle, Periodic(2 * MS, 0, phase_ns=500_000))
+    result = times(m, 100 * MS, start=10 * MS)
+    assert result["idlev0"].steal_pct < 0.5
+    assert result["busyv0"].steal_pct > 1.0  # it is preempted 500 times a second
+
+
+def test_rate_limit_delays_a_boosted_wakeup() -> None:
+    """With a 5 ms rate limit and ticks every 2 ms, the idle vCPU often waits for the
+    busy one to use up its 5 ms: its steal grows by orders of magnitude."""
+    fast, slow = host(), host()
+    for m, ratelimit in ((fast, 1 * MS), (slow, 5 * MS)):
+        m.sched.ratelimit_ns = ratelimit
+        m.add_vcpu(m.add_domain("busy"), 0, "busy")
+        idle = m.add_vcpu(m.add_domain("idle"), 0, "idle", burst_ns=20_000)
+        m.add_tick(idle, Periodic(2 * MS, 0, phase_ns=500_000))
+    assert (
+        times(slow, 100 * MS, 10 * MS)["idlev0"].steal_pct
+        > 10 * times(fast, 100 * MS, 10 * MS)["idlev0"].steal_pct
+    )
+
+
+def test_offline_time_is_steal() -> None:
+    m = host()
+    v = m.add_vcpu(m.add_domain("d"), 0, "busy")
+    m.sim.call_later(10 * MS, lambda _e: m.vcpu_down(v))
+    m.sim.call_later(30 * MS, lambda _e: m.vcpu_up(v))
+    t = times(m, 50 * MS)["dv0"]
+    assert t.offline_ns == pytest.approx(20 * MS, abs=10_000)
+    assert t.steal_pct == pytest.approx(40.0, abs=0.1)
+
+
+def test_mixed_workload_runs_and_blocks() -> None:
+    m = host()
+    m.add_vcpu(m.add_domain("d"), 0, "mixed", run_ns=200_000.0, block_ns=300_000.0)
+    t = times(m, 200 * MS)["dv0"]
+    share = t.running_ns / (t.running_ns + t.blocked_ns + t.runnable_ns)
+    assert share == pytest.approx(0.4, abs=0.05)
+    assert t.intervals["blocked"].count > 300
+
+
+def test_an_idle_cpu_steals_a_waiting_vcpu_in_its_affinity() -> None:
+    """Two busy vCPUs start on CPU 0; the second may also run on CPU 1, which is idle."""
+    m = host()
+    m.add_vcpu(m.add_domain("a"), 0, "busy")
+    b = m.add_vcpu(m.add_domain("b"), 0, "busy", affinity=(0, 1))
+    m.cpus[1].raise_softirq(m.softirq_nr["SCHEDULE_SOFTIRQ"])
+    result = times(m, 50 * MS)
+    assert b.processor == 1
+    assert result["bv0"].steal_pct < 0.1 and result["av0"].steal_pct == 0.0
+
+
+def test_hypervisor_share_of_running_is_measured_from_vm_entries_and_exits() -> None:
+    """A busy guest with 20k MSIs/s: every interrupt costs a VM exit, its handling, the
+    tasklet on the VM-entry path and an EOI exit, all inside RUNNING."""
+    m = host()
+    v = m.add_vcpu(m.add_domain("d"), 0, "busy")
+    m.add_device(v.domain, v, ts.Poisson(20_000))  # type: ignore[arg-type]
+    t = times(m, 50 * MS)["dv0"]
+    assert t.running_ns == 50 * MS and t.steal_pct == 0.0
+    # per MSI: exit 500 + IRQ ~300 + softirqs/tasklet ~2 us + EOI exit ~1.6 us + entries
+    assert 5.0 < t.hv_pct < 15.0
+    assert t.guest_ns + t.hv_ns == t.running_ns
+
+
+def test_small_2socket_reports_steal_per_domain_and_class() -> None:
+    result = ts.run("small-2socket", seed=1, duration_ms=30, warmup_ms=5)
+    doc = ts.run_json(result)
+    assert doc["warmup_ns"] == 5 * MS
+    assert set(doc["domains"]) == {"busy0", "busy1"} | {f"idle{c}" for c in range(2, 8)}
+    for entry in doc["vcpus"].values():
+        total = sum(entry[k] for k in ("running_ns", "runnable_ns", "blocked_ns", "offline_ns"))
+        assert total == 25 * MS
+        assert {"steal_pct", "hv_pct", "domain", "workload"} <= set(entry)
+    classes = class_times(result.trace, 5 * MS)
+    assert set(classes) == {"busy", "idle"}
+    assert domain_times(result.trace, 5 * MS)["busy0"].steal_pct == 0.0
+
+
+def test_overcommitted_idle_cpus() -> None:
+    result = ts.run("small-2socket", seed=1, duration_ms=30, params={"vcpus_per_idle_cpu": 3})
+    per_vcpu = vcpu_times(result.trace)
+    assert len(per_vcpu) == 2 + 6 * 3
+    assert class_times(result.trace)["idle"].steal_pct > 0
+
+
+def test_warmup_must_be_shorter_than_the_run() -> None:
+    with pytest.raises(ts.ConfigError, match="warmup_ms"):
+        ts.run("small-2socket", duration_ms=5, warmup_ms=5)
+    with pytest.raises(ts.ConfigError, match="warmup_ms"):
+        ts.run("small-2socket", duration_ms=5, warmup_ms=-1)
