@@ -11,13 +11,22 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NoReturn
 
-from .config import ConfigError, parse_assignment, resolve_params
+from .config import (
+    ConfigError,
+    check_count,
+    check_duration_ms,
+    check_warmup_ms,
+    parse_assignment,
+    resolve_params,
+)
 from .designs import design_names, get_design
-from .report import document, format_comparison, format_run
+from .report import compare_document, document, format_compare, format_comparison, format_run
 from .runner import run
 from .scenarios import get_scenario, scenario_names, scenario_params
+from .sweep import compare, default_executor
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    cmp_cmd = commands.add_parser(
+        "compare", help="run designs side by side on the same seeds, with 95% CIs"
+    )
+    cmp_cmd.add_argument("scenario", help="scenario name (see taskletsim list)")
+    cmp_cmd.add_argument(
+        "--design", action="append", default=[], help="design to compare (default: all)"
+    )
+    cmp_cmd.add_argument("--seeds", default="3", help="number of seeds, 1..N (default 3)")
+    cmp_cmd.add_argument("--duration-ms", default=None, help="simulated time in ms")
+    cmp_cmd.add_argument("--warmup-ms", default=None, help="warm-up, ms (default: 10%%)")
+    cmp_cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
+    )
+    cmp_cmd.add_argument("--jobs", default=None, help="worker processes (default: CPUs)")
+    cmp_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
 
@@ -85,11 +109,49 @@ def _run(args: argparse.Namespace) -> str:
     return text
 
 
+def _compare(args: argparse.Namespace) -> str:
+    spec = get_scenario(args.scenario)
+    if not spec.takes_design:
+        raise ConfigError("scenario", args.scenario, "a scenario that takes a design")
+    given = dict(parse_assignment(text) for text in args.set)
+    params = resolve_params(scenario_params(spec), given, owner=f"scenario {args.scenario}")
+    designs = list(args.design) or ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
+    for design in designs:
+        get_design(design)
+    seeds = check_count("seeds", args.seeds)
+    jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
+    duration = check_duration_ms(
+        spec.default_duration_ms if args.duration_ms is None else args.duration_ms
+    )
+    warmup = duration / 10 if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
+    if warmup >= duration:
+        raise ConfigError("warmup_ms", args.warmup_ms, f"less than the duration ({duration:g} ms)")
+    executor = default_executor(min(jobs or len(designs) * seeds, len(designs) * seeds))
+    try:
+        result = compare(
+            args.scenario,
+            designs,
+            range(1, seeds + 1),
+            duration_ms=duration,
+            warmup_ms=warmup,
+            params=given,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    result = replace(result, params=params)
+    if args.json:
+        return json.dumps(compare_document(result), indent=2)
+    return format_compare(result)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare}
     try:
-        out = _list() if args.command == "list" else _run(args)
+        out = commands[args.command](args)
     except ConfigError as error:
         print(f"taskletsim: error: {error}", file=sys.stderr)
         return 2

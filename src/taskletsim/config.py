@@ -177,3 +177,11 @@ def check_warmup_ms(warmup_ms: object) -> float:
     if value < 0:
         raise ConfigError("warmup_ms", warmup_ms, "a number >= 0")
     return value
+
+
+def check_count(field: str, value: object) -> int:
+    """A positive whole count (seeds, jobs)."""
+    number = _parse_int(field, value)
+    if number < 1:
+        raise ConfigError(field, value, "an integer >= 1")
+    return number

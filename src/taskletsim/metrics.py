@@ -199,6 +199,7 @@ def irq_latency_samples(
     start_ns: int | None = None,
     end_ns: int | None = None,
     kinds: tuple[str, ...] = ("device", "timer"),
+    censored: bool = False,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per source and stage, the latency (ns) of every interrupt raised in the window.
 
@@ -208,7 +209,9 @@ def irq_latency_samples(
     schedule; the first ``VIRQ_INJECT`` of the source after that tasklet
     entry (after the handler entry for a source that defers nothing). An
     interrupt whose stage had not happened by the end of the trace has no
-    sample for it.
+    sample for it, unless ``censored``: then it counts with the time from its
+    raise to the end of the window, a lower bound of its latency (what a
+    saturated design that never delivers it must be charged).
     """
     start, end = window_bounds(trace, start_ns, end_ns)
     kind, subject, arg, time = trace.kind, trace.subject, trace.arg, trace.time_ns
@@ -233,7 +236,16 @@ def irq_latency_samples(
         by_seq[seqs[keep]] = entry_rows[keep]
         handler_row = by_seq[arg[mine]] if len(mine) else np.zeros(0, dtype=np.int64)
         handled = handler_row >= 0
-        stages = {"handler": time[handler_row[handled]] - t_raise[handled]}
+        pending = end - t_raise
+
+        def stage_of(
+            rows: np.ndarray, t_raise: np.ndarray = t_raise, pending: np.ndarray = pending
+        ) -> np.ndarray:
+            done = rows >= 0
+            values: np.ndarray = time[rows[done]] - t_raise[done]
+            return np.concatenate([values, pending[~done]]) if censored else values
+
+        stages = {"handler": stage_of(handler_row)}
         anchor = handler_row.copy()
         my_scheds = scheds[arg[scheds] == sid]
         if len(my_scheds):
@@ -243,16 +255,14 @@ def irq_latency_samples(
                 runs = t_entries[subject[t_entries] == tasklet]
                 sel = (sched_row >= 0) & (subject[np.maximum(sched_row, 0)] == tasklet)
                 run_row[sel] = _first_after(runs, sched_row[sel])
-            ran = run_row >= 0
-            stages["tasklet"] = time[run_row[ran]] - t_raise[ran]
+            stages["tasklet"] = stage_of(run_row)
             anchor = run_row
         my_virqs = virqs[subject[virqs] == sid]
         if len(my_virqs):
             ok = anchor >= 0
             virq_row = np.full(len(mine), -1, dtype=np.int64)
             virq_row[ok] = _first_after(my_virqs, anchor[ok])
-            got = virq_row >= 0
-            stages["virq"] = time[virq_row[got]] - t_raise[got]
+            stages["virq"] = stage_of(virq_row)
         result[info["name"]] = stages
     return result
 
@@ -288,6 +298,7 @@ def irq_latency_by_kind(
     start_ns: int | None = None,
     end_ns: int | None = None,
     group: dict[str, str] | None = None,
+    censored: bool = False,
 ) -> dict[str, dict[str, Latency]]:
     """Latency per group of sources and stage; by default sources are grouped by kind.
 
@@ -296,7 +307,8 @@ def irq_latency_by_kind(
     """
     kinds = {s["name"]: s["kind"] for s in trace.meta.get("irq", [])}
     pooled: dict[str, dict[str, list[np.ndarray]]] = {}
-    for source, stages in irq_latency_samples(trace, start_ns, end_ns).items():
+    samples = irq_latency_samples(trace, start_ns, end_ns, censored=censored)
+    for source, stages in samples.items():
         key = (group or {}).get(source, kinds[source])
         for stage, values in stages.items():
             pooled.setdefault(key, {}).setdefault(stage, []).append(values)

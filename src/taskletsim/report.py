@@ -6,8 +6,9 @@ only ever added, never renamed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .metrics import (
     STAGES,
@@ -22,6 +23,9 @@ from .metrics import (
     vcpu_times,
 )
 from .runner import RunResult
+
+if TYPE_CHECKING:
+    from .sweep import Comparison
 
 JSON_SCHEMA = 1
 
@@ -274,3 +278,82 @@ def format_comparison(results: list[RunResult]) -> str:
                     f"{r.design!s:<{width}} {name:<12} {t.steal_pct:>8.3f} {t.hv_pct:>11.2f}"
                 )
     return "\n".join(rows)
+
+
+def _metric_order(name: str) -> tuple[int, str]:
+    for rank, prefix in enumerate(
+        (
+            "lock.tasklet_lock.",
+            "idle.",
+            "busy.",
+            "mixed.",
+            "offered_",
+            "raised_",
+            "delivered_",
+            "latency.device.",
+            "latency.timer.",
+            "lock.",
+        )
+    ):
+        if name.startswith(prefix):
+            return rank, name
+    return 99, name
+
+
+def _num(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if magnitude < 0.01 else f"{value:.2f}"
+
+
+def format_compare(comparison: Comparison) -> str:
+    """Metrics by design: mean +- 95% CI over the seeds, and the ratio to the first design."""
+    names = sorted({m for e in comparison.estimates.values() for m in e}, key=_metric_order)
+    width = max(len(n) for n in names) if names else 10
+    col = 26
+    head = f"{'metric':<{width}}" + "".join(f" {d:>{col}}" for d in comparison.designs)
+    lines = [
+        f"scenario {comparison.scenario}, seeds {', '.join(map(str, comparison.seeds))}: "
+        f"mean +- 95% CI (ratio to {comparison.designs[0]})",
+        head,
+        "-" * len(head),
+    ]
+    for name in names:
+        cells = []
+        for i, design in enumerate(comparison.designs):
+            est = comparison.estimates[design].get(name)
+            if est is None:
+                cells.append(f"{'-':>{col}}")
+                continue
+            text = _num(est.mean) + ("" if math.isnan(est.ci95) else f" +-{_num(est.ci95)}")
+            if i:
+                text += f" (x{_num(comparison.ratio(design, name))})"
+            cells.append(f"{text:>{col}}")
+        lines.append(f"{name:<{width}}" + "".join(f" {c}" for c in cells))
+    return "\n".join(lines)
+
+
+def compare_document(comparison: Comparison) -> dict[str, Any]:
+    """The ``compare --json`` document (schema 1)."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for design in comparison.designs:
+        for name, est in comparison.estimates[design].items():
+            metrics.setdefault(name, {})[design] = {
+                "mean": est.mean,
+                "ci95": None if math.isnan(est.ci95) else est.ci95,
+                "ratio": None if math.isnan(r := comparison.ratio(design, name)) else r,
+                "values": list(est.values),
+            }
+    return {
+        "schema": JSON_SCHEMA,
+        "scenario": comparison.scenario,
+        "params": comparison.params,
+        "seeds": list(comparison.seeds),
+        "designs": list(comparison.designs),
+        "metrics": dict(sorted(metrics.items(), key=lambda kv: _metric_order(kv[0]))),
+    }

@@ -1,0 +1,175 @@
+"""Replications and comparisons over any ``concurrent.futures.Executor``.
+
+Each replication runs in a worker and sends back only a small summary
+(:func:`run_summary`), never its trace. The same seeds give the same numbers
+whatever the executor: a process pool on one machine, or a Dask cluster's
+``Client.get_executor()`` on many.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .metrics import class_times, irq_latency_by_kind, lock_stats
+from .runner import RunResult, run
+
+# Two-sided 95% Student t critical values by degrees of freedom (1..30).
+_T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t95(df: int) -> float:
+    """The two-sided 95% Student t quantile for ``df`` degrees of freedom."""
+    if df < 1:
+        return math.nan
+    return _T95[df - 1] if df <= len(_T95) else 1.96
+
+
+def run_summary(result: RunResult) -> dict[str, float]:
+    """The figures a comparison reads, flat, measured after the run's warm-up.
+
+    Keys: ``lock.CLASS.acquisitions_per_s`` / ``contention_pct`` /
+    ``wait_mean_ns`` / ``bounces_per_s`` per lock class (per-domain locks such
+    as ``busy3:event_lock`` pooled as ``event_lock``, as lock_stat does);
+    ``GUESTS.steal_pct`` / ``hv_pct`` per guest class; ``offered_irq_per_s``
+    (the scenario's), ``raised_irq_per_s`` (passthrough MSIs that reached a
+    CPU) and ``delivered_irq_per_s`` (of those, how many reached the guest,
+    coalesced or not); ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
+    where an interrupt not yet through a stage counts with the time to the
+    end of the window (censored: a lower bound).
+    """
+    trace, start = result.trace, result.warmup_ns
+    window_s = (result.duration_ns - start) / 1e9
+    out: dict[str, float] = {}
+    classes: dict[str, list[int]] = {}  # lock class: acquisitions, contentions, wait, bounces
+    for name, s in lock_stats(trace, start_ns=start).items():
+        totals = classes.setdefault(name.rpartition(":")[2], [0, 0, 0, 0])
+        totals[0] += s.acquisitions
+        totals[1] += s.contentions
+        totals[2] += s.wait.total
+        totals[3] += s.bounces
+    for name, (acquisitions, contentions, wait, bounces) in classes.items():
+        if not acquisitions:
+            continue
+        out[f"lock.{name}.acquisitions_per_s"] = acquisitions / window_s
+        out[f"lock.{name}.contention_pct"] = 100.0 * contentions / acquisitions
+        out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
+        out[f"lock.{name}.bounces_per_s"] = bounces / window_s
+    for cls, t in class_times(trace, start).items():
+        out[f"{cls}.steal_pct"] = t.steal_pct
+        out[f"{cls}.hv_pct"] = t.hv_pct
+    device = irq_latency_by_kind(trace, start).get("device", {})
+    every = irq_latency_by_kind(trace, start, censored=True).get("device", {})
+    if "handler" in every:
+        out["raised_irq_per_s"] = every["handler"].count / window_s
+        out["delivered_irq_per_s"] = device["virq"].count / window_s if "virq" in device else 0.0
+    if "offered_irq_per_s" in result.info:
+        out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
+    for kind, stages in irq_latency_by_kind(trace, start, censored=True).items():
+        for stage, lat in stages.items():
+            out[f"latency.{kind}.{stage}.p50_ns"] = lat.p50_ns
+            out[f"latency.{kind}.{stage}.p99_ns"] = lat.p99_ns
+    return out
+
+
+def _replicate(
+    scenario: str,
+    design: str | None,
+    seed: int,
+    duration_ms: float | None,
+    warmup_ms: float,
+    params: Mapping[str, object],
+) -> dict[str, float]:
+    result = run(
+        scenario,
+        design=design,
+        seed=seed,
+        duration_ms=duration_ms,
+        warmup_ms=warmup_ms,
+        params=params,
+    )
+    return run_summary(result)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean over seeds, the 95% confidence half-width, and the per-seed values."""
+
+    mean: float
+    ci95: float
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Estimate:
+        data = tuple(values)
+        arr = np.array(data, dtype=float)
+        if len(arr) < 2:
+            return cls(float(arr.mean()) if len(arr) else math.nan, math.nan, data)
+        half = t95(len(arr) - 1) * float(arr.std(ddof=1)) / math.sqrt(len(arr))
+        return cls(float(arr.mean()), half, data)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Designs side by side on the same seeds: ``estimates[design][metric]``."""
+
+    scenario: str
+    designs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    params: dict[str, Any]
+    estimates: dict[str, dict[str, Estimate]]
+
+    def ratio(self, design: str, metric: str) -> float:
+        """``design``'s mean over the first design's, for ``metric``."""
+        base = self.estimates[self.designs[0]].get(metric)
+        mine = self.estimates[design].get(metric)
+        if base is None or mine is None or base.mean == 0:
+            return math.nan
+        return mine.mean / base.mean
+
+
+def compare(
+    scenario: str,
+    designs: Iterable[str],
+    seeds: Iterable[int],
+    *,
+    duration_ms: float | None = None,
+    warmup_ms: float = 0.0,
+    params: Mapping[str, object] | None = None,
+    executor: Executor | None = None,
+) -> Comparison:
+    """Run every design on every seed (in parallel when given an executor)."""
+    designs = tuple(designs)
+    seeds = tuple(seeds)
+    params = dict(params or {})
+    jobs = [(d, s) for d in designs for s in seeds]
+    if executor is None:
+        summaries = [_replicate(scenario, d, s, duration_ms, warmup_ms, params) for d, s in jobs]
+    else:
+        futures = [
+            executor.submit(_replicate, scenario, d, s, duration_ms, warmup_ms, params)
+            for d, s in jobs
+        ]
+        summaries = [f.result() for f in futures]
+    estimates: dict[str, dict[str, Estimate]] = {}
+    for design in designs:
+        mine = [summ for (d, _), summ in zip(jobs, summaries, strict=True) if d == design]
+        metrics = sorted({k for summ in mine for k in summ})
+        estimates[design] = {k: Estimate.of(summ.get(k, 0.0) for summ in mine) for k in metrics}
+    return Comparison(scenario, designs, seeds, params, estimates)
+
+
+def default_executor(jobs: int | None = None) -> Executor | None:
+    """A process pool of ``jobs`` workers (default: the CPU count); ``None`` for one."""
+    workers = jobs or os.cpu_count() or 1
+    return ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
