@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import taskletsim as ts
-from taskletsim.metrics import LockStats
+from taskletsim.metrics import LockStats, check_trace
+from taskletsim.runner import AFTER_RUN
 
 WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
 
@@ -28,5 +29,8 @@ def small_topology() -> ts.Topology:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Check the invariants of every trace a test produces (subprocesses inherit this)."""
+    """Check the invariants of every trace a test produces, in this process and
+    (through the environment) in the ``taskletsim`` commands the tests start."""
     os.environ["TASKLETSIM_CHECK_INVARIANTS"] = "1"
+    if check_trace not in AFTER_RUN:
+        AFTER_RUN.append(check_trace)

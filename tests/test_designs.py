@@ -18,8 +18,8 @@ import pytest
 import taskletsim as ts
 from taskletsim.costs import HvCosts
 from taskletsim.interrupts import Replay
-from taskletsim.invariants import check_trace
 from taskletsim.machine import Machine
+from taskletsim.metrics import check_trace
 from taskletsim.sim import Simulation
 from taskletsim.trace import EventKind as K
 
@@ -251,6 +251,31 @@ def test_scheduling_an_already_scheduled_tasklet_is_a_no_op(design: str) -> None
     trace = m.sim.trace.finish()
     check_trace(trace, drained=True)
     assert int((trace.kind == K.TASKLET_SCHEDULE).sum()) == 3
+    assert int((trace.kind == K.TASKLET_ENTRY).sum()) == 1
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_tasklet_kill_waits_for_the_run_and_then_ignores_schedules(design: str) -> None:
+    """A 2 us tasklet runs on CPU 0 from about 1.2 us; CPU 1 kills it at 1.5 us."""
+    m = tiny(design)
+    t = simple_tasklet(m, "t", ns=2000)
+    m.sim.call_later(
+        1000, lambda _e: m.cpus[0].call_on_cpu(lambda cpu: m.design.tasklet_schedule(cpu, t))
+    )
+    killed: list[int] = []
+
+    def kill(cpu):  # type: ignore[no-untyped-def]
+        yield from m.design.tasklet_kill(cpu, t)
+        killed.append(m.sim.now)
+        yield from m.design.tasklet_schedule(cpu, t)
+
+    m.sim.call_later(1500, lambda _e: m.cpus[1].call_on_cpu(kill))
+    m.sim.run(20_000)
+    trace = m.sim.trace.finish()
+    check_trace(trace)
+    exits = trace.time_ns[trace.kind == K.TASKLET_EXIT]
+    assert len(exits) == 1 and t.is_dead
+    assert killed and killed[0] >= exits[0]
     assert int((trace.kind == K.TASKLET_ENTRY).sum()) == 1
 
 

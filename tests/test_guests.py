@@ -7,9 +7,8 @@ import pytest
 
 import taskletsim as ts
 from taskletsim.interrupts import Periodic
-from taskletsim.invariants import check_trace
 from taskletsim.machine import Machine
-from taskletsim.metrics import class_times, domain_times, vcpu_times
+from taskletsim.metrics import check_trace, class_times, domain_times, vcpu_times
 from taskletsim.schedule import vcpu_kick
 from taskletsim.sim import Simulation
 from taskletsim.trace import EventKind as K
@@ -209,3 +208,35 @@ def test_warmup_must_be_shorter_than_the_run() -> None:
         ts.run("small-2socket", duration_ms=5, warmup_ms=5)
     with pytest.raises(ts.ConfigError, match="warmup_ms"):
         ts.run("small-2socket", duration_ms=5, warmup_ms=-1)
+
+
+def test_tickle_prefers_an_idle_pcpu_in_the_soft_affinity() -> None:
+    """A waiting vCPU that cannot outrank its pCPU's current vCPU: credit1 tickles an
+    idle pCPU of its affinity, and one of its soft affinity first."""
+    sim = Simulation(0)
+    sim.trace.meta["duration_ns"] = 10**9
+    m = Machine(sim, ts.Topology(1, 4))
+    m.add_vcpu(m.add_domain("a"), 0, "busy")
+    c = m.add_vcpu(m.add_domain("c"), 0, "busy", affinity=(0, 1, 2, 3), soft_affinity=(2,))
+    m.sim.call_later(
+        1000, lambda _e: m.cpus[1].call_on_cpu(lambda cpu: m.sched.runq_tickle(cpu, c))
+    )
+    m.sim.run(10 * MS)
+    raised = [e for e in events(m, (K.SOFTIRQ_RAISE,)) if e[3] == "SCHEDULE_SOFTIRQ"]
+    assert raised[0][4] == 2
+    assert c.processor == 2  # CPU 2 stole it
+
+
+def test_json_has_xenalyze_style_intervals() -> None:
+    doc = ts.run_json(ts.run("small-2socket", seed=1, duration_ms=20))
+    idle = doc["vcpus"]["idle4v0"]["intervals"]
+    assert set(idle) == {"running", "runnable", "blocked", "offline"}
+    assert idle["running"]["count"] == pytest.approx(20, abs=1)
+    assert idle["running"]["p5_ns"] <= idle["running"]["p50_ns"] <= idle["running"]["p95_ns"]
+    assert idle["offline"] == {
+        "count": 0,
+        "total_ns": 0,
+        "p5_ns": 0.0,
+        "p50_ns": 0.0,
+        "p95_ns": 0.0,
+    }

@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.invariants import check_trace
+from taskletsim.metrics import check_trace
 from taskletsim.trace import EventKind as K
 
 
@@ -89,3 +90,13 @@ def test_interrupt_moderation_caps_the_rate() -> None:
     )
     handled = ts.irq_latency(run.trace)["busy0:msi0"]["handler"].count
     assert 150 <= handled <= 201
+
+
+def test_latency_histogram_counts_every_sample(result: ts.RunResult) -> None:
+    from taskletsim.metrics import irq_latency_samples
+
+    values = irq_latency_samples(result.trace)["busy0:msi0"]["virq"]
+    counts, edges = ts.latency_histogram(values, bins=20)
+    assert counts.sum() == len(values)
+    assert edges[0] <= values.min() and edges[-1] >= values.max()
+    assert np.all(np.diff(edges) > 0)

@@ -72,3 +72,11 @@ def test_name_table_rejects_duplicates() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         names.add("lock", "a")
     assert names.ident("lock", "b") == 1
+
+
+def test_the_suite_checks_every_trace() -> None:
+    """conftest installs the invariant checks as an observer of every run."""
+    from taskletsim.metrics import check_trace
+    from taskletsim.runner import AFTER_RUN
+
+    assert check_trace in AFTER_RUN

@@ -20,8 +20,7 @@ import pytest
 
 import taskletsim as ts
 from taskletsim.interrupts import Periodic, Replay
-from taskletsim.invariants import InvariantError, check_trace
-from taskletsim.metrics import irq_latency
+from taskletsim.metrics import InvariantError, check_trace, irq_latency
 from taskletsim.trace import EventKind as K
 
 from .hvhelpers import events, tiny

@@ -11,10 +11,20 @@ from .config import ConfigError, Param
 from .costs import HvCosts
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
 from .interrupts import IrqSource, Moderated, OnOff, Periodic, Poisson, Replay
-from .invariants import InvariantError, check_trace
 from .locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
 from .machine import Machine
-from .metrics import Latency, LockStats, Summary, irq_latency, latency_histogram, lock_stats
+from .metrics import (
+    InvariantError,
+    Latency,
+    LockStats,
+    Summary,
+    VcpuTime,
+    check_trace,
+    irq_latency,
+    latency_histogram,
+    lock_stats,
+    vcpu_times,
+)
 from .report import document, format_comparison, format_lock_stat, format_xenlockprof, run_json
 from .runner import RunResult, run
 from .scenarios import Scenario, get_scenario, register_scenario, scenario_names
@@ -56,6 +66,7 @@ __all__ = [
     "Trace",
     "TraceRecorder",
     "TransferCosts",
+    "VcpuTime",
     "__version__",
     "check_trace",
     "design_names",
@@ -74,4 +85,5 @@ __all__ = [
     "run",
     "run_json",
     "scenario_names",
+    "vcpu_times",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,8 +24,9 @@ from .config import (
     resolve_params,
 )
 from .designs import design_names, get_design
+from .metrics import check_trace
 from .report import compare_document, document, format_compare, format_comparison, format_run
-from .runner import run
+from .runner import AFTER_RUN, run
 from .scenarios import get_scenario, scenario_names, scenario_params
 from .sweep import compare, default_executor
 
@@ -147,7 +149,13 @@ def _compare(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status.
+
+    With ``TASKLETSIM_CHECK_INVARIANTS`` set in the environment, every trace
+    is checked against the invariants (:func:`taskletsim.metrics.check_trace`).
+    """
+    if os.environ.get("TASKLETSIM_CHECK_INVARIANTS") and check_trace not in AFTER_RUN:
+        AFTER_RUN.append(check_trace)
     args = _parser().parse_args(argv)
     commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare}
     try:

@@ -74,12 +74,16 @@ class VCpu:
         workload: str,
         burst_ns: int = 0,
         affinity: tuple[int, ...] | None = None,
+        soft_affinity: tuple[int, ...] | None = None,
     ) -> None:
         self.id = machine.sim.trace.names.add("vcpu", name)
         self.name = name
         self.domain = domain
         self.processor = processor
         self.affinity = affinity or (processor,)
+        self.soft_affinity = tuple(
+            c for c in (soft_affinity or self.affinity) if c in self.affinity
+        )
         self.workload = workload
         self.burst_ns = burst_ns
         self.is_idle = domain is None

@@ -122,10 +122,12 @@ class Machine:
         workload: str,
         burst_ns: int = 0,
         affinity: tuple[int, ...] | None = None,
+        soft_affinity: tuple[int, ...] | None = None,
         run_ns: float = 1_000_000.0,
         block_ns: float = 1_000_000.0,
     ) -> VCpu:
-        """A vCPU of ``domain`` starting on pCPU ``cpu`` (hard ``affinity``: default that CPU).
+        """A vCPU of ``domain`` starting on pCPU ``cpu`` (hard ``affinity``: default that CPU;
+        ``soft_affinity``, a preferred subset of it: default all of it).
 
         A ``busy`` or ``mixed`` vCPU starts runnable: it runs at once if its
         pCPU has nothing else, else it waits in the run queue. An ``idle`` one
@@ -135,7 +137,7 @@ class Machine:
         if workload not in WORKLOADS:
             raise ValueError(f"workload {workload!r}: expected one of {WORKLOADS}")
         name = f"{domain.name}v{len(domain.vcpus)}"
-        v = VCpu(self, domain, name, cpu, workload, burst_ns, affinity)
+        v = VCpu(self, domain, name, cpu, workload, burst_ns, affinity, soft_affinity)
         if cpu not in v.affinity:
             raise ValueError(f"{name}: pCPU {cpu} is outside its affinity {v.affinity}")
         domain.vcpus.append(v)

@@ -67,7 +67,11 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
     if result.trace.meta.get("vcpus"):
         owners = result.trace.meta["vcpus"]
         doc["vcpus"] = {
-            name: {**owners[name], **t.as_dict()}
+            name: {
+                **owners[name],
+                **t.as_dict(),
+                "intervals": {state: i.as_dict() for state, i in t.intervals.items()},
+            }
             for name, t in vcpu_times(result.trace, start_ns=start_ns).items()
         }
         doc["domains"] = {
@@ -203,8 +207,26 @@ def format_run(result: RunResult) -> str:
     if result.trace.meta.get("irq"):
         parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace, start))]
     if result.trace.meta.get("vcpus"):
-        parts += ["", "runstates:", format_runstates(vcpu_times(result.trace, start))]
+        times = vcpu_times(result.trace, start)
+        parts += ["", "runstates:", format_runstates(times)]
+        parts += ["", "runstate intervals (xenalyze-style):", format_intervals(times)]
     return "\n".join(parts)
+
+
+def format_intervals(times: Mapping[str, VcpuTime]) -> str:
+    """Per vCPU and runstate: interval count, total ms, p5/p50/p95 us."""
+    head = f"{'vcpu':<14} {'state':<9} {'count':>7} {'total ms':>10}"
+    head += "".join(f" {c:>9}" for c in ("p5 us", "p50 us", "p95 us"))
+    lines = [head, "-" * len(head)]
+    for name, t in times.items():
+        for state, i in t.intervals.items():
+            if not i.count:
+                continue
+            lines.append(
+                f"{name:<14} {state:<9} {i.count:>7} {i.total_ns / 1e6:>10.3f}"
+                + "".join(f" {_us(v):>9}" for v in (i.p5_ns, i.p50_ns, i.p95_ns))
+            )
+    return "\n".join(lines)
 
 
 def format_runstates(times: Mapping[str, VcpuTime]) -> str:

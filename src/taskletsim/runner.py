@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +15,13 @@ from .config import (
     resolve_params,
 )
 from .designs import get_design
-from .invariants import check_trace
 from .scenarios import get_scenario, scenario_params
 from .sim import Simulation
 from .trace import EventKind, Trace, TraceRecorder
+
+AFTER_RUN: list[Callable[[Trace], None]] = []
+"""Called with every complete trace :func:`run` produces (observers, e.g. the
+invariant checks the test suite installs: ``taskletsim.metrics.check_trace``)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ def run(
     sim.run(duration_ns)
     wall = time.perf_counter() - started
     trace = recorder.finish()
-    if os.environ.get("TASKLETSIM_CHECK_INVARIANTS") and kinds is None:
-        check_trace(trace)
+    if kinds is None:
+        for check in AFTER_RUN:
+            check(trace)
     return RunResult(
         scenario=scenario,
         design=design,

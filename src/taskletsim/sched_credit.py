@@ -5,7 +5,8 @@ IDLE, FIFO within a priority (``__runq_insert``). What it keeps of credit1:
 
 - ``csched_vcpu_wake``: a vCPU woken from blocked with priority UNDER is
   BOOSTed; ``__runq_tickle`` raises SCHEDULE on its pCPU if it outranks the
-  current vCPU, else on one idle pCPU of its affinity (which may steal it).
+  current vCPU, else on one idle pCPU of its affinity, soft affinity first
+  (that pCPU may steal it).
 - ``csched_schedule``: the current vCPU, if still runnable, goes back into
   the queue behind its equals, and the head runs for a 30 ms timeslice; a
   vCPU that has run less than the 1 ms rate limit keeps the CPU. A pCPU
@@ -106,10 +107,11 @@ class CreditScheduler:
         if new.pri > (PRI_IDLE if current.is_idle else current.pri):
             yield from cpu.cpu_raise_softirq(target, softirq)
             return
-        for other in new.affinity:
-            if other != target and other in self.idlers:
-                yield from cpu.cpu_raise_softirq(other, softirq)
-                return
+        for step in (new.soft_affinity, new.affinity):  # soft first, then hard
+            for other in step:
+                if other != target and other in self.idlers:
+                    yield from cpu.cpu_raise_softirq(other, softirq)
+                    return
 
     def do_schedule(self, cpu: PCpu, now: int) -> tuple[VCpu, int | None]:
         """``csched_schedule``: the vCPU to run next on ``cpu`` and its time slice."""
@@ -136,15 +138,18 @@ class CreditScheduler:
         return nxt, self.tslice_ns
 
     def load_balance(self, cpu: int, best: VCpu | None) -> VCpu | None:
-        """``csched_load_balance``: steal a better vCPU whose affinity allows ``cpu``."""
+        """``csched_load_balance``: steal a better vCPU whose affinity allows ``cpu``,
+        looking first at soft affinities, then at hard ones (the balance steps)."""
         floor = best.pri if best is not None else PRI_IDLE
-        for peer in sorted(self.stealable):
-            if peer == cpu:
-                continue
-            for v in self.runq[peer]:
-                if v.pri > floor and cpu in v.affinity:
-                    self.machine.vcpu_migrate(v, cpu)
-                    return v
+        for soft in (True, False):
+            for peer in sorted(self.stealable):
+                if peer == cpu:
+                    continue
+                for v in self.runq[peer]:
+                    allowed = v.soft_affinity if soft else v.affinity
+                    if v.pri > floor and cpu in allowed:
+                        self.machine.vcpu_migrate(v, cpu)
+                        return v
         return None
 
     def dispatched(self, cpu: PCpu, v: VCpu, tslice: int | None, now: int) -> None:

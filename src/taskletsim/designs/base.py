@@ -162,6 +162,25 @@ class TaskletDesign:
         assert domain.dirq_tasklet is not None
         yield from self.tasklet_schedule(cpu, domain.dirq_tasklet, pirq.source.id)
 
+    def kill_by_state_bits(self, cpu: PCpu, t: Tasklet) -> Proc:
+        """``tasklet_kill`` of the bit-based designs (Linux, and the RFC's copy of it):
+        take SCHED, running pending softirqs while someone else holds it, wait for
+        RUN to clear, then mark the tasklet dead."""
+        relax = self.machine.costs.tasklet_list_ns
+        while True:
+            yield from self.atomic(cpu, t)  # test_and_set_bit(TASKLET_STATE_SCHED)
+            was = t.state
+            t.state |= STATE_SCHED
+            if not was & STATE_SCHED:
+                break
+            while t.state & STATE_SCHED:  # process_pending_softirqs() / yield()
+                yield from cpu.xen_do_softirq()
+                yield from cpu.work(relax)
+        while t.state & STATE_RUN:  # tasklet_unlock_wait
+            yield from cpu.work(relax)
+        t.state &= ~STATE_SCHED
+        t.is_dead = True
+
     def traced_schedule(self, cpu: PCpu, t: Tasklet, cause: int) -> None:
         """Record that ``t`` was scheduled, by ``cause`` (an IRQ source id or -1)."""
         self._emit((self._clock._now, cpu.id, _SCHEDULE, t.id, cause))

@@ -163,19 +163,7 @@ class LinuxTasklets(TaskletDesign):
 
     def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
         """``tasklet_kill``: take SCHED (yielding while it is set), wait out RUN."""
-        while True:
-            yield from self.atomic(cpu, t)
-            was = t.state
-            t.state |= STATE_SCHED
-            if not was & STATE_SCHED:
-                break
-            while t.state & STATE_SCHED:
-                yield from cpu.xen_do_softirq()
-                yield from cpu.work(self._list_ns)
-        while t.state & STATE_RUN:  # tasklet_unlock_wait
-            yield from cpu.work(self._list_ns)
-        t.state &= ~STATE_SCHED
-        t.is_dead = True
+        yield from self.kill_by_state_bits(cpu, t)
 
     def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
         """``takeover_tasklets``: the dead CPU's list onto this one's, IRQs off, raise."""

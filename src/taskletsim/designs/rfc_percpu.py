@@ -195,19 +195,7 @@ class RfcPercpu(TaskletDesign):
 
     def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
         """``tasklet_kill``, ``is_percpu`` branch."""
-        while True:
-            yield from self.atomic(cpu, t)
-            was = t.state
-            t.state |= STATE_SCHED
-            if not was & STATE_SCHED:
-                break
-            while t.state & STATE_SCHED:  # process_pending_softirqs()
-                yield from cpu.xen_do_softirq()
-                yield from cpu.work(self._list_ns)
-        while t.state & STATE_RUN:  # tasklet_unlock_wait
-            yield from cpu.work(self._list_ns)
-        t.state &= ~STATE_SCHED
-        t.is_dead = True
+        yield from self.kill_by_state_bits(cpu, t)
 
     def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
         """``migrate_tasklets_from_cpu`` of the dead CPU's list, under ``tasklet_lock``."""

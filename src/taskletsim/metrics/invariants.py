@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import vcpu_times
-from .trace import EventKind, Trace
+from ..trace import EventKind, Trace
+from .runstates import vcpu_times
 
 
 class InvariantError(AssertionError):

@@ -1,0 +1,55 @@
+"""Metrics: pure, vectorised functions of a :class:`~taskletsim.trace.Trace`.
+
+Nothing here imports the model: a saved trace can be analysed without
+re-running it. Every function takes an observation window ``[start_ns,
+end_ns)``; an event counts when it happens inside it (for a lock, the
+acquisition's time decides).
+
+- :mod:`.locks`: per-lock acquisitions, contentions, bounces, wait and hold;
+- :mod:`.latency`: interrupt latency per source and stage;
+- :mod:`.runstates`: runstate times, steal, hypervisor share of RUNNING;
+- :mod:`.invariants`: what every valid trace satisfies.
+"""
+
+from .common import Summary, window_bounds
+from .invariants import InvariantError, check_trace
+from .latency import (
+    PERCENTILES,
+    STAGES,
+    Latency,
+    irq_latency,
+    irq_latency_by_kind,
+    irq_latency_samples,
+    latency_histogram,
+)
+from .locks import LockStats, lock_stats
+from .runstates import (
+    RUNSTATES,
+    IntervalSummary,
+    VcpuTime,
+    class_times,
+    domain_times,
+    vcpu_times,
+)
+
+__all__ = [
+    "PERCENTILES",
+    "RUNSTATES",
+    "STAGES",
+    "IntervalSummary",
+    "InvariantError",
+    "Latency",
+    "LockStats",
+    "Summary",
+    "VcpuTime",
+    "check_trace",
+    "class_times",
+    "domain_times",
+    "irq_latency",
+    "irq_latency_by_kind",
+    "irq_latency_samples",
+    "latency_histogram",
+    "lock_stats",
+    "vcpu_times",
+    "window_bounds",
+]

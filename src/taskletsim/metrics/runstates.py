@@ -1,0 +1,191 @@
+"""Runstate times, steal and the hypervisor's share of RUNNING, per vCPU, domain, class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..trace import EventKind, Trace
+from .common import window_bounds
+
+RUNSTATES = ("running", "runnable", "blocked", "offline")
+
+
+@dataclass(frozen=True)
+class IntervalSummary:
+    """xenalyze-style summary of one runstate's intervals (clipped to the window)."""
+
+    count: int
+    total_ns: int
+    p5_ns: float
+    p50_ns: float
+    p95_ns: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> IntervalSummary:
+        if len(values) == 0:
+            return cls(0, 0, 0.0, 0.0, 0.0)
+        p = np.percentile(values, (5.0, 50.0, 95.0), method="inverted_cdf")
+        return cls(len(values), int(values.sum()), float(p[0]), float(p[1]), float(p[2]))
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The JSON form: ``count``, ``total_ns``, ``p5_ns``, ``p50_ns``, ``p95_ns``."""
+        return {
+            "count": self.count,
+            "total_ns": self.total_ns,
+            "p5_ns": self.p5_ns,
+            "p50_ns": self.p50_ns,
+            "p95_ns": self.p95_ns,
+        }
+
+
+@dataclass(frozen=True)
+class VcpuTime:
+    """Where a vCPU's (or a domain's) wall time went, in ns over the window.
+
+    ``running_ns`` includes the hypervisor's work done while it was current
+    (VM exits, softirqs and tasklets on the VM-entry path), as Xen counts it;
+    ``hv_ns`` is that part (RUNNING minus guest mode, VM entry to VM exit).
+    Steal is runnable + offline, as Linux's ``xen_steal_clock``.
+    """
+
+    running_ns: int
+    runnable_ns: int
+    blocked_ns: int
+    offline_ns: int
+    guest_ns: int
+    window_ns: int
+    intervals: dict[str, IntervalSummary]
+
+    @property
+    def hv_ns(self) -> int:
+        return self.running_ns - self.guest_ns
+
+    @property
+    def steal_pct(self) -> float:
+        total = self.running_ns + self.runnable_ns + self.blocked_ns + self.offline_ns
+        return 100.0 * (self.runnable_ns + self.offline_ns) / total if total else 0.0
+
+    @property
+    def hv_pct(self) -> float:
+        """Share of RUNNING spent in the hypervisor."""
+        return 100.0 * self.hv_ns / self.running_ns if self.running_ns else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The JSON form under ``vcpus`` / ``domains``."""
+        return {
+            "running_ns": self.running_ns,
+            "runnable_ns": self.runnable_ns,
+            "blocked_ns": self.blocked_ns,
+            "offline_ns": self.offline_ns,
+            "guest_ns": self.guest_ns,
+            "hv_ns": self.hv_ns,
+            "steal_pct": self.steal_pct,
+            "hv_pct": self.hv_pct,
+        }
+
+
+def _clipped(starts: np.ndarray, ends: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Length of each interval [starts, ends) inside the window [start, end)."""
+    spans: np.ndarray = np.maximum(np.minimum(ends, end) - np.maximum(starts, start), 0)
+    return spans
+
+
+def vcpu_times(
+    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+) -> dict[str, VcpuTime]:
+    """Runstate time, guest time and interval summaries of every guest vCPU.
+
+    Built from ``RUNSTATE_CHANGE`` (every guest vCPU has one at time 0) and
+    ``VM_ENTRY``/``VM_EXIT`` events. The four runstates of a vCPU add up to
+    the window exactly.
+    """
+    start, end = window_bounds(trace, start_ns, end_ns)
+    names = trace.names.names("vcpu")
+    rows = np.flatnonzero(trace.kind == EventKind.RUNSTATE_CHANGE)
+    order = np.argsort(trace.subject[rows], kind="stable")
+    rows = rows[order]
+    subject = trace.subject[rows]
+    t = trace.time_ns[rows]
+    state = trace.arg[rows]
+    last = np.r_[subject[1:] != subject[:-1], True]
+    t_next = np.where(last, end, np.r_[t[1:], end])
+    spans = _clipped(t, np.maximum(t_next, t), start, end)
+    guest = _guest_time(trace, start, end, len(names))
+    result: dict[str, VcpuTime] = {}
+    bounds = np.searchsorted(subject, np.arange(len(names) + 1))
+    for vid, name in enumerate(names):
+        lo, hi = bounds[vid], bounds[vid + 1]
+        if lo == hi:
+            continue  # an idle vCPU: no runstates
+        mine_state, mine_span = state[lo:hi], spans[lo:hi]
+        totals = np.bincount(mine_state, weights=mine_span, minlength=4).astype(np.int64)
+        intervals = {
+            RUNSTATES[s]: IntervalSummary.of(mine_span[(mine_state == s) & (mine_span > 0)])
+            for s in range(4)
+        }
+        result[name] = VcpuTime(
+            int(totals[0]),
+            int(totals[1]),
+            int(totals[2]),
+            int(totals[3]),
+            int(guest[vid]),
+            end - start,
+            intervals,
+        )
+    return result
+
+
+def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
+    """ns each vCPU spent in guest mode (VM entry to the next VM exit) in the window."""
+    rows = trace.of_kinds(EventKind.VM_ENTRY, EventKind.VM_EXIT)
+    order = np.argsort(trace.subject[rows], kind="stable")
+    rows = rows[order]
+    subject = trace.subject[rows]
+    is_entry = trace.kind[rows] == EventKind.VM_ENTRY
+    t = trace.time_ns[rows]
+    follows = np.r_[subject[1:] == subject[:-1], False]
+    paired = is_entry & np.r_[~is_entry[1:], False] & follows
+    open_end = is_entry & ~paired & ~np.r_[follows[:]]
+    spans = np.zeros(len(rows), dtype=np.int64)
+    idx = np.flatnonzero(paired)
+    spans[idx] = _clipped(t[idx], t[idx + 1], start, end)
+    spans[open_end] = _clipped(t[open_end], np.full(int(open_end.sum()), end), start, end)
+    return np.bincount(subject, weights=spans, minlength=nvcpus).astype(np.int64)
+
+
+def domain_times(
+    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+) -> dict[str, VcpuTime]:
+    """:func:`vcpu_times` summed over each domain's vCPUs."""
+    per_vcpu = vcpu_times(trace, start_ns, end_ns)
+    owners = trace.meta.get("vcpus", {})
+    grouped: dict[str, list[VcpuTime]] = {}
+    for name, times in per_vcpu.items():
+        grouped.setdefault(owners.get(name, {}).get("domain", name), []).append(times)
+    return {name: _sum_times(parts) for name, parts in grouped.items()}
+
+
+def _sum_times(parts: list[VcpuTime]) -> VcpuTime:
+    return VcpuTime(
+        sum(p.running_ns for p in parts),
+        sum(p.runnable_ns for p in parts),
+        sum(p.blocked_ns for p in parts),
+        sum(p.offline_ns for p in parts),
+        sum(p.guest_ns for p in parts),
+        sum(p.window_ns for p in parts),
+        {},
+    )
+
+
+def class_times(
+    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+) -> dict[str, VcpuTime]:
+    """:func:`vcpu_times` summed over each guest class (the vCPUs' workload)."""
+    per_vcpu = vcpu_times(trace, start_ns, end_ns)
+    owners = trace.meta.get("vcpus", {})
+    grouped: dict[str, list[VcpuTime]] = {}
+    for name, times in per_vcpu.items():
+        grouped.setdefault(owners.get(name, {}).get("workload", "?"), []).append(times)
+    return {name: _sum_times(parts) for name, parts in grouped.items()}
