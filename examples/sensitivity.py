@@ -55,6 +55,7 @@ def one(job: tuple[str, str, Any, float]) -> dict[str, Any]:
         "design": design,
         "idle_steal_pct": s.get("idle.steal_pct", 0.0),
         "idle_hv_pct": s.get("idle.hv_pct", 0.0),
+        "idle_lock_wait_pct_of_running": s.get("idle.lock_wait_pct_of_running", 0.0),
         "busy_delivered_pct": 100.0 * s.get("delivered_irq_per_s", 0.0) / offered if offered else 0,
         "p99_virq_us": s.get("latency.device.virq.p99_ns", 0.0) / 1000,
         "tasklet_lock_wait_ns": s.get("lock.tasklet_lock.wait_mean_ns", 0.0),

@@ -240,3 +240,27 @@ def test_json_has_xenalyze_style_intervals() -> None:
         "p50_ns": 0.0,
         "p95_ns": 0.0,
     }
+
+
+def test_lock_wait_in_running_by_hand() -> None:
+    """vCPU 0 runs on CPU 0 over [100, 500); CPU 0 spins over [50, 150), [300, 350) and,
+    nested in it, [320, 340); CPU 1 spins over [200, 400). Lock wait in RUNNING:
+    50 + 50 = 100 ns (the nested spin once, CPU 1's not at all)."""
+    from taskletsim.metrics import lock_wait_in_running
+    from taskletsim.trace import TraceRecorder
+
+    rec = TraceRecorder()
+    rec.names.add("vcpu", "dv0")
+    rec.names.add("lock", "l")
+    rec.meta["duration_ns"] = 1000
+    for row in [
+        (0, 0, K.RUNSTATE_CHANGE, 0, 2),
+        (100, 0, K.RUNSTATE_CHANGE, 0, 0),
+        (150, 0, K.LOCK_ACQUIRE, 0, 50),
+        (340, 0, K.LOCK_ACQUIRE, 0, 320),
+        (350, 0, K.LOCK_ACQUIRE, 0, 300),
+        (400, 1, K.LOCK_ACQUIRE, 0, 200),
+        (500, 0, K.RUNSTATE_CHANGE, 0, 2),
+    ]:
+        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
+    assert lock_wait_in_running(rec.finish()) == {"dv0": 100}

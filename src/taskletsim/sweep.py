@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import class_times, irq_latency_by_kind, lock_stats
+from .metrics import class_times, irq_latency_by_kind, lock_stats, lock_wait_in_running
 from .runner import RunResult, run
 
 # Two-sided 95% Student t critical values by degrees of freedom (1..30).
@@ -41,7 +41,8 @@ def run_summary(result: RunResult) -> dict[str, float]:
     Keys: ``lock.CLASS.acquisitions_per_s`` / ``contention_pct`` /
     ``wait_mean_ns`` / ``bounces_per_s`` per lock class (per-domain locks such
     as ``busy3:event_lock`` pooled as ``event_lock``, as lock_stat does);
-    ``GUESTS.steal_pct`` / ``hv_pct`` per guest class; ``offered_irq_per_s``
+    ``GUESTS.steal_pct`` / ``hv_pct`` / ``lock_wait_pct_of_running`` (the part of
+    RUNNING its pCPU spent spinning on a lock) per guest class; ``offered_irq_per_s``
     (the scenario's), ``raised_irq_per_s`` (passthrough MSIs that reached a
     CPU) and ``delivered_irq_per_s`` (of those, how many reached the guest,
     coalesced or not); ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
@@ -65,9 +66,15 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"lock.{name}.contention_pct"] = 100.0 * contentions / acquisitions
         out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
         out[f"lock.{name}.bounces_per_s"] = bounces / window_s
+    waits = lock_wait_in_running(trace, start)
+    workload = {n: v["workload"] for n, v in trace.meta.get("vcpus", {}).items()}
     for cls, t in class_times(trace, start).items():
         out[f"{cls}.steal_pct"] = t.steal_pct
         out[f"{cls}.hv_pct"] = t.hv_pct
+        spun = sum(ns for name, ns in waits.items() if workload.get(name) == cls)
+        out[f"{cls}.lock_wait_pct_of_running"] = (
+            100.0 * spun / t.running_ns if t.running_ns else 0.0
+        )
     device = irq_latency_by_kind(trace, start).get("device", {})
     every = irq_latency_by_kind(trace, start, censored=True).get("device", {})
     if "handler" in every:

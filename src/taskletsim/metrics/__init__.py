@@ -29,6 +29,7 @@ from .runstates import (
     VcpuTime,
     class_times,
     domain_times,
+    lock_wait_in_running,
     vcpu_times,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "irq_latency_samples",
     "latency_histogram",
     "lock_stats",
+    "lock_wait_in_running",
     "vcpu_times",
     "window_bounds",
 ]

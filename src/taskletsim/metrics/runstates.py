@@ -189,3 +189,83 @@ def class_times(
     for name, times in per_vcpu.items():
         grouped.setdefault(owners.get(name, {}).get("workload", "?"), []).append(times)
     return {name: _sum_times(parts) for name, parts in grouped.items()}
+
+
+def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals, as sorted disjoint intervals."""
+    if not len(starts):
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    new = np.r_[True, starts[1:] > reach[:-1]]
+    return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new))
+
+
+def _overlap(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray, b_end: np.ndarray) -> int:
+    """Total length of the intersection of two sets of sorted disjoint intervals."""
+    total = 0
+    i = j = 0
+    while i < len(a_start) and j < len(b_start):
+        lo = max(a_start[i], b_start[j])
+        hi = min(a_end[i], b_end[j])
+        if hi > lo:
+            total += int(hi - lo)
+        if a_end[i] < b_end[j]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def lock_wait_in_running(
+    trace: Trace,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    lock: str | None = None,
+) -> dict[str, int]:
+    """ns each guest vCPU spent RUNNING while its pCPU spun on a lock (``lock`` or any).
+
+    A vCPU is RUNNING on the pCPU that recorded its change to running; a spin
+    is the interval from a contended acquisition's ``LOCK_CONTEND`` to its
+    ``LOCK_ACQUIRE`` on that pCPU (nested spins counted once). This is the
+    part of the hypervisor's share of RUNNING that is lock waiting.
+    """
+    start, end = window_bounds(trace, start_ns, end_ns)
+    acq = np.flatnonzero(trace.kind == EventKind.LOCK_ACQUIRE)
+    acq = acq[trace.arg[acq] >= 0]
+    if lock is not None:
+        acq = acq[trace.subject[acq] == trace.names.ident("lock", lock)]
+    wait_cpu = trace.cpu[acq]
+    wait_start = np.maximum(trace.arg[acq], start)
+    wait_end = np.minimum(trace.time_ns[acq], end)
+    merged = {}
+    for cpu in np.unique(wait_cpu):
+        sel = (wait_cpu == cpu) & (wait_end > wait_start)
+        merged[int(cpu)] = _merge(wait_start[sel], wait_end[sel])
+    rows = np.flatnonzero(trace.kind == EventKind.RUNSTATE_CHANGE)
+    order = np.argsort(trace.subject[rows], kind="stable")
+    rows = rows[order]
+    subject, t, state, cpu_of = (
+        trace.subject[rows],
+        trace.time_ns[rows],
+        trace.arg[rows],
+        trace.cpu[rows],
+    )
+    last = np.r_[subject[1:] != subject[:-1], True]
+    t_next = np.where(last, end, np.r_[t[1:], end])
+    names = trace.names.names("vcpu")
+    result = {names[int(v)]: 0 for v in np.unique(subject)}
+    running = (state == 0) & (t_next > t)
+    for v in np.unique(subject[running]):
+        sel = running & (subject == v)
+        for cpu in np.unique(cpu_of[sel]):
+            if int(cpu) not in merged:
+                continue
+            here = sel & (cpu_of == cpu)
+            r_start = np.maximum(t[here], start)
+            r_end = np.minimum(t_next[here], end)
+            ok = r_end > r_start
+            w_start, w_end = merged[int(cpu)]
+            result[names[int(v)]] += _overlap(r_start[ok], r_end[ok], w_start, w_end)
+    return result
