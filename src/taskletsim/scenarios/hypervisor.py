@@ -74,7 +74,12 @@ def device_arrivals(params: dict[str, Any]) -> Arrivals:
 
 def tick_arrivals(params: dict[str, Any]) -> Arrivals:
     """A vCPU's periodic tick."""
-    return Periodic(round(1e9 / params["tick_hz"]), params["tick_jitter_ns"])
+    period = round(1e9 / params["tick_hz"])
+    if params["tick_jitter_ns"] * 2 >= period:
+        raise ConfigError(
+            "tick_jitter_ns", params["tick_jitter_ns"], f"less than half the tick ({period} ns)"
+        )
+    return Periodic(period, params["tick_jitter_ns"])
 
 
 def build_machine(
