@@ -80,3 +80,54 @@ def test_the_suite_checks_every_trace() -> None:
     from taskletsim.runner import AFTER_RUN
 
     assert check_trace in AFTER_RUN
+
+
+def test_chrome_trace_export_nests_and_loads(result: ts.RunResult, tmp_path: Path) -> None:
+    import json
+    from collections import Counter
+
+    from taskletsim.export import save_chrome_trace
+
+    run = ts.run("small-2socket", seed=1, duration_ms=5)
+    path = tmp_path / "t.json"
+    save_chrome_trace(run.trace, path)
+    events = json.loads(path.read_text())["traceEvents"]
+    depth: Counter[tuple[int, int]] = Counter()
+    for e in events:
+        if e["ph"] == "B":
+            depth[(e["pid"], e["tid"])] += 1
+        elif e["ph"] == "E":
+            depth[(e["pid"], e["tid"])] -= 1
+            assert depth[(e["pid"], e["tid"])] >= 0
+    assert any(e["name"].startswith("guest busy0v0") for e in events if e["ph"] == "X")
+    assert any(e["name"] == "tasklet_lock" for e in events if e["ph"] == "X")
+
+
+def test_cli_saves_traces(tmp_path: Path) -> None:
+    from taskletsim.cli import main
+
+    out = tmp_path / "run.parquet"
+    chrome = tmp_path / "run.json"
+    assert (
+        main(
+            [
+                "run",
+                "small-2socket",
+                "--duration-ms",
+                "2",
+                "--design",
+                "xen-4.4-global",
+                "--design",
+                "linux",
+                "--save-trace",
+                str(out),
+                "--chrome-trace",
+                str(chrome),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    loaded = ts.Trace.load(tmp_path / "run-linux.parquet")
+    assert loaded.meta["design"] == "linux"
+    assert (tmp_path / "run-xen-4.4-global.json").exists()

@@ -10,6 +10,7 @@ Public API::
 from .config import ConfigError, Param
 from .costs import HvCosts
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
+from .export import chrome_trace_events, save_chrome_trace
 from .interrupts import IrqSource, Moderated, OnOff, Periodic, Poisson, Replay
 from .locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
 from .machine import Machine
@@ -69,6 +70,7 @@ __all__ = [
     "VcpuTime",
     "__version__",
     "check_trace",
+    "chrome_trace_events",
     "design_names",
     "document",
     "format_comparison",
@@ -84,6 +86,7 @@ __all__ = [
     "register_scenario",
     "run",
     "run_json",
+    "save_chrome_trace",
     "scenario_names",
     "vcpu_times",
 ]

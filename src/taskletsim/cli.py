@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import NoReturn
 
 from .config import (
@@ -24,6 +25,7 @@ from .config import (
     resolve_params,
 )
 from .designs import design_names, get_design
+from .export import save_chrome_trace
 from .metrics import check_trace
 from .report import compare_document, document, format_compare, format_comparison, format_run
 from .runner import AFTER_RUN, run
@@ -55,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    run_cmd.add_argument(
+        "--save-trace", metavar="PATH", help="write each run's trace as Parquet (.parquet)"
+    )
+    run_cmd.add_argument(
+        "--chrome-trace", metavar="PATH", help="write each run's trace for ui.perfetto.dev (.json)"
+    )
     cmp_cmd = commands.add_parser(
         "compare", help="run designs side by side on the same seeds, with 95% CIs"
     )
@@ -87,6 +95,14 @@ def _list() -> str:
     return "\n".join(lines)
 
 
+def _per_design(path: str, design: str | None, runs: int) -> Path:
+    """``path``, or with several runs ``stem-DESIGN.suffix``."""
+    target = Path(path)
+    if runs > 1:
+        target = target.with_name(f"{target.stem}-{design}{target.suffix}")
+    return target
+
+
 def _run(args: argparse.Namespace) -> str:
     spec = get_scenario(args.scenario)
     given = dict(parse_assignment(text) for text in args.set)
@@ -103,6 +119,11 @@ def _run(args: argparse.Namespace) -> str:
         )
         for design in designs
     ]
+    for r in results:
+        if args.save_trace:
+            r.trace.save(_per_design(args.save_trace, r.design, len(results)))
+        if args.chrome_trace:
+            save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
     if args.json:
         return json.dumps(document(args.scenario, params, results), indent=2)
     text = "\n\n".join(format_run(r) for r in results)
