@@ -147,7 +147,7 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     t = trace.time_ns[rows]
     follows = np.r_[subject[1:] == subject[:-1], False]
     paired = is_entry & np.r_[~is_entry[1:], False] & follows
-    open_end = is_entry & ~paired & ~np.r_[follows[:]]
+    open_end = is_entry & ~follows  # still in guest mode when the trace ends
     spans = np.zeros(len(rows), dtype=np.int64)
     idx = np.flatnonzero(paired)
     spans[idx] = _clipped(t[idx], t[idx + 1], start, end)
@@ -155,40 +155,40 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     return np.bincount(subject, weights=spans, minlength=nvcpus).astype(np.int64)
 
 
+def _grouped(
+    trace: Trace, start_ns: int | None, end_ns: int | None, field: str
+) -> dict[str, VcpuTime]:
+    """:func:`vcpu_times` summed over the vCPUs that share ``meta["vcpus"][...][field]``."""
+    owners = trace.meta.get("vcpus", {})
+    grouped: dict[str, list[VcpuTime]] = {}
+    for name, times in vcpu_times(trace, start_ns, end_ns).items():
+        grouped.setdefault(owners.get(name, {}).get(field, name), []).append(times)
+    return {
+        key: VcpuTime(
+            sum(p.running_ns for p in parts),
+            sum(p.runnable_ns for p in parts),
+            sum(p.blocked_ns for p in parts),
+            sum(p.offline_ns for p in parts),
+            sum(p.guest_ns for p in parts),
+            sum(p.window_ns for p in parts),
+            {},
+        )
+        for key, parts in grouped.items()
+    }
+
+
 def domain_times(
     trace: Trace, start_ns: int | None = None, end_ns: int | None = None
 ) -> dict[str, VcpuTime]:
     """:func:`vcpu_times` summed over each domain's vCPUs."""
-    per_vcpu = vcpu_times(trace, start_ns, end_ns)
-    owners = trace.meta.get("vcpus", {})
-    grouped: dict[str, list[VcpuTime]] = {}
-    for name, times in per_vcpu.items():
-        grouped.setdefault(owners.get(name, {}).get("domain", name), []).append(times)
-    return {name: _sum_times(parts) for name, parts in grouped.items()}
-
-
-def _sum_times(parts: list[VcpuTime]) -> VcpuTime:
-    return VcpuTime(
-        sum(p.running_ns for p in parts),
-        sum(p.runnable_ns for p in parts),
-        sum(p.blocked_ns for p in parts),
-        sum(p.offline_ns for p in parts),
-        sum(p.guest_ns for p in parts),
-        sum(p.window_ns for p in parts),
-        {},
-    )
+    return _grouped(trace, start_ns, end_ns, "domain")
 
 
 def class_times(
     trace: Trace, start_ns: int | None = None, end_ns: int | None = None
 ) -> dict[str, VcpuTime]:
     """:func:`vcpu_times` summed over each guest class (the vCPUs' workload)."""
-    per_vcpu = vcpu_times(trace, start_ns, end_ns)
-    owners = trace.meta.get("vcpus", {})
-    grouped: dict[str, list[VcpuTime]] = {}
-    for name, times in per_vcpu.items():
-        grouped.setdefault(owners.get(name, {}).get("workload", "?"), []).append(times)
-    return {name: _sum_times(parts) for name, parts in grouped.items()}
+    return _grouped(trace, start_ns, end_ns, "workload")
 
 
 def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
