@@ -149,7 +149,7 @@ def _compare(args: argparse.Namespace) -> str:
     warmup = duration / 10 if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
     if warmup >= duration:
         raise ConfigError("warmup_ms", args.warmup_ms, f"less than the duration ({duration:g} ms)")
-    executor = default_executor(min(jobs or len(designs) * seeds, len(designs) * seeds))
+    executor = default_executor(min(jobs or os.cpu_count() or 1, len(designs) * seeds))
     try:
         result = compare(
             args.scenario,
