@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -34,3 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["TASKLETSIM_CHECK_INVARIANTS"] = "1"
     if check_trace not in AFTER_RUN:
         AFTER_RUN.append(check_trace)
+
+
+def taskletsim_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m taskletsim ARGS`` in a fresh process, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskletsim", *args], capture_output=True, text=True, check=False
+    )

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import taskletsim as ts
 from taskletsim.cli import main
 
+from .conftest import taskletsim_cli
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "taskletsim", *args], capture_output=True, text=True, check=False
-    )
+cli = taskletsim_cli
 
 
 def without_wall(doc: dict) -> dict:  # type: ignore[type-arg]

@@ -4,36 +4,28 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
 from taskletsim.cli import main
 from taskletsim.sweep import Estimate, t95
 
+from .conftest import taskletsim_cli
+
 
 def test_compare_json_has_means_cis_and_ratios() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "taskletsim",
-            "compare",
-            "small-2socket",
-            "--seeds",
-            "3",
-            "--duration-ms",
-            "10",
-            "--design",
-            "xen-4.4-global",
-            "--design",
-            "rfc-percpu",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = taskletsim_cli(
+        "compare",
+        "small-2socket",
+        "--seeds",
+        "3",
+        "--duration-ms",
+        "10",
+        "--design",
+        "xen-4.4-global",
+        "--design",
+        "rfc-percpu",
+        "--json",
     )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -52,23 +44,8 @@ def test_compare_json_has_means_cis_and_ratios() -> None:
 
 
 def test_compare_text_table() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "taskletsim",
-            "compare",
-            "small-2socket",
-            "--seeds",
-            "1",
-            "--duration-ms",
-            "5",
-            "--jobs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = taskletsim_cli(
+        "compare", "small-2socket", "--seeds", "1", "--duration-ms", "5", "--jobs", "1"
     )
     assert out.returncode == 0, out.stderr
     assert "idle.steal_pct" in out.stdout and "linux" in out.stdout

@@ -23,6 +23,7 @@ from taskletsim.metrics import check_trace
 from taskletsim.sim import Simulation
 from taskletsim.trace import EventKind as K
 
+from .conftest import taskletsim_cli
 from .hvhelpers import HAND_COSTS, events, tiny
 
 DESIGNS = ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
@@ -277,6 +278,7 @@ def test_tasklet_kill_waits_for_the_run_and_then_ignores_schedules(design: str) 
     assert len(exits) == 1 and t.is_dead
     assert killed and killed[0] >= exits[0]
     assert int((trace.kind == K.TASKLET_ENTRY).sum()) == 1
+    assert int((trace.kind == K.TASKLET_SCHEDULE).sum()) == 1  # the one after the kill is ignored
 
 
 @pytest.mark.parametrize("design", DESIGNS)
@@ -368,22 +370,13 @@ def test_example_design_registers_and_runs_by_name() -> None:
 
 
 def test_cli_compares_the_four_designs() -> None:
-    import subprocess
 
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "taskletsim",
-            "run",
-            "small-2socket",
-            "--duration-ms",
-            "10",
-            *[arg for d in DESIGNS for arg in ("--design", d)],
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = taskletsim_cli(
+        "run",
+        "small-2socket",
+        "--duration-ms",
+        "10",
+        *[arg for d in DESIGNS for arg in ("--design", d)],
     )
     assert out.returncode == 0, out.stderr
     table = out.stdout.split("comparison (same scenario and seed):")[1]

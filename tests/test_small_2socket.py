@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,8 @@ import pytest
 import taskletsim as ts
 from taskletsim.metrics import check_trace
 from taskletsim.trace import EventKind as K
+
+from .conftest import taskletsim_cli
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +50,8 @@ def test_global_lock_is_taken_about_three_times_per_interrupt(result: ts.RunResu
 
 
 def test_cli_json_has_irq_latency() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "taskletsim",
-            "run",
-            "small-2socket",
-            "--duration-ms",
-            "10",
-            "--design",
-            "xen-4.4-global",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    out = taskletsim_cli(
+        "run", "small-2socket", "--duration-ms", "10", "--design", "xen-4.4-global", "--json"
     )
     assert out.returncode == 0, out.stderr
     (run,) = json.loads(out.stdout)["runs"]

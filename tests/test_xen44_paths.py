@@ -356,34 +356,6 @@ def test_three_lock_acquisitions_per_passthrough_interrupt() -> None:
     assert int((trace.kind == K.VIRQ_INJECT).sum()) == msis
 
 
-def test_tasklet_kill_waits_for_the_running_tasklet() -> None:
-    """CPU 0 runs a 1000 ns tasklet from 1194; CPU 1 kills it at 1500.
-
-    ``tasklet_kill`` marks it dead under the lock and then drops and retakes
-    the lock until ``is_running`` clears (lock 3 of CPU 0's run); afterwards
-    a schedule is ignored.
-    """
-    m = tiny()
-    t = simple_tasklet(m, "t", ns=1000)
-    m.sim.call_later(
-        1000, lambda _e: m.cpus[0].call_on_cpu(lambda cpu: m.design.tasklet_schedule(cpu, t))
-    )
-    done: list[int] = []
-
-    def kill(cpu):  # type: ignore[no-untyped-def]
-        yield from m.design.tasklet_kill(cpu, t)
-        done.append(m.sim.now)
-        yield from m.design.tasklet_schedule(cpu, t)
-
-    m.sim.call_later(1500, lambda _e: m.cpus[1].call_on_cpu(kill))
-    m.sim.run(20_000)
-    trace = m.sim.trace.finish()
-    exits = trace.time_ns[trace.kind == K.TASKLET_EXIT]
-    assert len(exits) == 1 and t.is_dead
-    assert done and done[0] > exits[0]
-    assert int((trace.kind == K.TASKLET_SCHEDULE).sum()) == 1
-
-
 def test_invariant_checks_can_fail() -> None:
     """Tamper with a valid trace: a second holder, and a run nobody scheduled."""
     m = tiny()
