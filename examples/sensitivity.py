@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import taskletsim as ts
-from taskletsim.sweep import run_summary
+from taskletsim.runner.compare import run_summary
 
 DESIGNS = ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
 FACTORS: dict[str, tuple[str, list[Any]]] = {

@@ -11,7 +11,7 @@ import pytest
 
 import taskletsim as ts
 from taskletsim.metrics import LockStats, check_trace
-from taskletsim.runner import AFTER_RUN
+from taskletsim.runner.single import AFTER_RUN
 
 WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import fields
 
 import taskletsim as ts
-from taskletsim.costs import HvCosts
-from taskletsim.machine import Machine
-from taskletsim.sim import Simulation
-from taskletsim.trace import EventKind as K
+from taskletsim.core.sim import Simulation
+from taskletsim.core.trace import EventKind as K
+from taskletsim.hv.costs import HvCosts
+from taskletsim.hv.machine import Machine
 
 # Round numbers, so that event times can be worked out by hand.
 HAND_COSTS = HvCosts(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskletsim import theory
+from taskletsim.platform import theory
 
 from .conftest import lock_run
 

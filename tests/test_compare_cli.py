@@ -8,7 +8,7 @@ import math
 import pytest
 
 from taskletsim.cli import main
-from taskletsim.sweep import Estimate, t95
+from taskletsim.runner.compare import Estimate, t95
 
 from .conftest import taskletsim_cli
 

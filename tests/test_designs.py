@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.costs import HvCosts
-from taskletsim.interrupts import Replay
-from taskletsim.machine import Machine
+from taskletsim.core.sim import Simulation
+from taskletsim.core.trace import EventKind as K
+from taskletsim.hv.costs import HvCosts
+from taskletsim.hv.machine import Machine
 from taskletsim.metrics import check_trace
-from taskletsim.sim import Simulation
-from taskletsim.trace import EventKind as K
+from taskletsim.platform.arrivals import Replay
 
 from .conftest import taskletsim_cli
 from .hvhelpers import HAND_COSTS, events, tiny

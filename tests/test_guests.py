@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.interrupts import Periodic
-from taskletsim.machine import Machine
+from taskletsim.core.sim import Simulation
+from taskletsim.core.trace import EventKind as K
+from taskletsim.hv.machine import Machine
+from taskletsim.hv.schedule import vcpu_kick
 from taskletsim.metrics import check_trace, class_times, domain_times, vcpu_times
-from taskletsim.schedule import vcpu_kick
-from taskletsim.sim import Simulation
-from taskletsim.trace import EventKind as K
+from taskletsim.platform.arrivals import Periodic
 
 from .hvhelpers import events, tiny
 
@@ -246,8 +246,8 @@ def test_lock_wait_in_running_by_hand() -> None:
     """vCPU 0 runs on CPU 0 over [100, 500); CPU 0 spins over [50, 150), [300, 350) and,
     nested in it, [320, 340); CPU 1 spins over [200, 400). Lock wait in RUNNING:
     50 + 50 = 100 ns (the nested spin once, CPU 1's not at all)."""
+    from taskletsim.core.trace import TraceRecorder
     from taskletsim.metrics import lock_wait_in_running
-    from taskletsim.trace import TraceRecorder
 
     rec = TraceRecorder()
     rec.names.add("vcpu", "dv0")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.sim import Simulation
+from taskletsim.core.sim import Simulation
 
 
 def arrivals(process: ts.interrupts.Arrivals, until: int, seed: int = 0) -> np.ndarray:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taskletsim as ts
-from taskletsim.sim import Simulation
-from taskletsim.trace import EventKind as K
+from taskletsim.core.sim import Simulation
+from taskletsim.core.trace import EventKind as K
 
 # 2 sockets x 2 cores: CPUs 0, 1 on socket 0; CPUs 2, 3 on socket 1.
 TOPO = ts.Topology(sockets=2, cores_per_socket=2)

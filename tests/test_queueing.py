@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim import theory
-from taskletsim.trace import EventKind
+from taskletsim.core.trace import EventKind
+from taskletsim.platform import theory
 
 from .conftest import lock_run
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 import taskletsim as ts
-from taskletsim.sweep import Comparison, compare, default_executor, run_summary
+from taskletsim.runner.compare import Comparison, compare, default_executor, run_summary
 
 DESIGNS = ("xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux")
 

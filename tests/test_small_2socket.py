@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
+from taskletsim.core.trace import EventKind as K
 from taskletsim.metrics import check_trace
-from taskletsim.trace import EventKind as K
 
 from .conftest import taskletsim_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskletsim import theory
+from taskletsim.platform import theory
 
 
 def test_pollaczek_khinchine() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import taskletsim as ts
-from taskletsim.topology import Distance
+from taskletsim.platform.topology import Distance
 
 
 def test_numbering_and_distances(small_topology: ts.Topology) -> None:

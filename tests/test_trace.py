@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.trace import COLUMNS, EventKind
+from taskletsim.core.trace import COLUMNS, EventKind
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_name_table_rejects_duplicates() -> None:
 def test_the_suite_checks_every_trace() -> None:
     """conftest installs the invariant checks as an observer of every run."""
     from taskletsim.metrics import check_trace
-    from taskletsim.runner import AFTER_RUN
+    from taskletsim.runner.single import AFTER_RUN
 
     assert check_trace in AFTER_RUN
 
@@ -86,7 +86,7 @@ def test_chrome_trace_export_nests_and_loads(result: ts.RunResult, tmp_path: Pat
     import json
     from collections import Counter
 
-    from taskletsim.export import save_chrome_trace
+    from taskletsim.output.export import save_chrome_trace
 
     run = ts.run("small-2socket", seed=1, duration_ms=5)
     path = tmp_path / "t.json"

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.interrupts import Periodic, Replay
+from taskletsim.core.trace import EventKind as K
 from taskletsim.metrics import InvariantError, check_trace, irq_latency
-from taskletsim.trace import EventKind as K
+from taskletsim.platform.arrivals import Periodic, Replay
 
 from .hvhelpers import events, tiny
 

@@ -7,13 +7,13 @@ Public API::
     stats = ts.lock_stats(result.trace)
 """
 
-from .config import ConfigError, Param
-from .costs import HvCosts
+from .core.config import ConfigError, Param
+from .core.sim import Simulation
+from .core.trace import EventKind, NameTable, Trace, TraceRecorder
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
-from .export import chrome_trace_events, save_chrome_trace
-from .interrupts import IrqSource, Moderated, OnOff, Periodic, Poisson, Replay
-from .locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
-from .machine import Machine
+from .hv.costs import HvCosts
+from .hv.irq import IrqSource
+from .hv.machine import Machine
 from .metrics import (
     InvariantError,
     Latency,
@@ -26,19 +26,31 @@ from .metrics import (
     lock_stats,
     vcpu_times,
 )
-from .report import document, format_comparison, format_lock_stat, format_xenlockprof, run_json
-from .runner import RunResult, run
+from .output.export import chrome_trace_events, save_chrome_trace
+from .output.report import (
+    document,
+    format_compare,
+    format_comparison,
+    format_lock_stat,
+    format_xenlockprof,
+    run_json,
+)
+from .platform.arrivals import Moderated, OnOff, Periodic, Poisson, Replay
+from .platform.locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
+from .platform.topology import Distance, Topology, TransferCosts
+from .runner.compare import Comparison, Estimate, compare
+from .runner.result import RunResult
+from .runner.single import run
 from .scenarios import Scenario, get_scenario, register_scenario, scenario_names
-from .sim import Simulation
-from .topology import Distance, Topology, TransferCosts
-from .trace import EventKind, NameTable, Trace, TraceRecorder
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LOCK_KINDS",
+    "Comparison",
     "ConfigError",
     "Distance",
+    "Estimate",
     "EventKind",
     "HvCosts",
     "InvariantError",
@@ -71,8 +83,10 @@ __all__ = [
     "__version__",
     "check_trace",
     "chrome_trace_events",
+    "compare",
     "design_names",
     "document",
+    "format_compare",
     "format_comparison",
     "format_lock_stat",
     "format_xenlockprof",

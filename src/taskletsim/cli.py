@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from .config import (
+from .core.config import (
     ConfigError,
     check_count,
     check_duration_ms,
@@ -25,12 +25,12 @@ from .config import (
     resolve_params,
 )
 from .designs import design_names, get_design
-from .export import save_chrome_trace
 from .metrics import check_trace
-from .report import compare_document, document, format_compare, format_comparison, format_run
-from .runner import AFTER_RUN, run
+from .output.export import save_chrome_trace
+from .output.report import compare_document, document, format_compare, format_comparison, format_run
+from .runner.compare import compare, default_executor
+from .runner.single import AFTER_RUN, run
 from .scenarios import get_scenario, scenario_names, scenario_params
-from .sweep import compare, default_executor
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from simpy.events import Event
 
-from ..config import ConfigError, Param
-from ..trace import EventKind
+from ..core.config import ConfigError, Param
+from ..core.trace import EventKind
 
 if TYPE_CHECKING:
-    from ..cpu import PCpu
-    from ..guests import Domain, Pirq
-    from ..machine import Machine
+    from ..hv.cpu import PCpu
+    from ..hv.guests import Domain, Pirq
+    from ..hv.machine import Machine
 
 Proc = Generator[Event, Any, Any]
 TaskletFunc = Callable[["PCpu"], Proc]

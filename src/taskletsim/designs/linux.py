@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ..config import Param
+from ..core.config import Param
 from .base import (
     STATE_RUN,
     STATE_SCHED,
@@ -38,8 +38,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..cpu import PCpu
-    from ..machine import Machine
+    from ..hv.cpu import PCpu
+    from ..hv.machine import Machine
 
 MAX_SOFTIRQ_RESTART = 10
 MAX_SOFTIRQ_TIME_NS = 2_000_000

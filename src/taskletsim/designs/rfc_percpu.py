@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ..config import Param
-from ..locks import SpinLock
+from ..core.config import Param
+from ..platform.locks import SpinLock
 from .base import (
     STATE_RUN,
     STATE_SCHED,
@@ -46,8 +46,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..cpu import PCpu
-    from ..machine import Machine
+    from ..hv.cpu import PCpu
+    from ..hv.machine import Machine
 
 
 @register_design

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from .base import Proc, SoftirqHandler, Tasklet, TaskletDesign, register_design
 
 if TYPE_CHECKING:
-    from ..cpu import PCpu
-    from ..machine import Machine
+    from ..hv.cpu import PCpu
+    from ..hv.machine import Machine
 
 
 @register_design

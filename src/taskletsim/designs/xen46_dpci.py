@@ -27,14 +27,14 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..hvm import hvm_dirq_assist_pirq
+from ..hv.hvm import hvm_dirq_assist_pirq
 from .base import STATE_RUN, STATE_SCHED, Proc, SoftirqHandler, Tasklet, register_design
 from .xen44_global import Xen44Global
 
 if TYPE_CHECKING:
-    from ..cpu import PCpu
-    from ..guests import Domain, Pirq
-    from ..machine import Machine
+    from ..hv.cpu import PCpu
+    from ..hv.guests import Domain, Pirq
+    from ..hv.machine import Machine
     from .base import TaskletFunc
 
 

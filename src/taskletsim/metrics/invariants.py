@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..trace import EventKind, Trace
+from ..core.trace import EventKind, Trace
 from .runstates import vcpu_times
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..trace import EventKind, Trace
+from ..core.trace import EventKind, Trace
 from .common import window_bounds
 
 STAGES = ("handler", "tasklet", "virq")

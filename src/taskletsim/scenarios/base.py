@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..config import ConfigError, Param
-from ..sim import Simulation
+from ..core.config import ConfigError, Param
+from ..core.sim import Simulation
 
 
 class Scenario:

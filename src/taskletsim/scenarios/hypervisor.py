@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..config import ConfigError, Param
-from ..costs import HvCosts
+from ..core.config import ConfigError, Param
+from ..core.sim import Simulation
 from ..designs import design_options
-from ..interrupts import Arrivals, Moderated, Periodic, Poisson
-from ..machine import Machine
-from ..sim import Simulation
-from ..topology import Topology, TransferCosts
+from ..hv.costs import HvCosts
+from ..hv.machine import Machine
+from ..platform.arrivals import Arrivals, Moderated, Periodic, Poisson
+from ..platform.topology import Topology, TransferCosts
 from .base import Scenario, register_scenario
 from .lock_streams import LOCK_PARAMS
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..config import ConfigError, Param
-from ..locks import LOCK_KINDS, SpinLock, make_lock
-from ..sim import DrawStream, Simulation
-from ..topology import Topology, TransferCosts
+from ..core.config import ConfigError, Param
+from ..core.sim import DrawStream, Simulation
+from ..platform.locks import LOCK_KINDS, SpinLock, make_lock
+from ..platform.topology import Topology, TransferCosts
 from .base import Scenario, register_scenario
 
 LOCK_PARAMS: tuple[Param, ...] = (

@@ -20,7 +20,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .config import ConfigError
+from ..core.config import ConfigError
 
 
 class Distance(IntEnum):

@@ -16,9 +16,14 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from ..core.sim import Simulation
+from ..core.trace import EventKind
+from ..designs import get_design
+from ..platform.arrivals import Arrivals
+from ..platform.locks import SpinLock, make_lock
+from ..platform.topology import Topology
 from .costs import HvCosts
 from .cpu import PCpu, Proc
-from .designs import get_design
 from .guests import WORKLOADS, Domain, Pirq, Runstate, VCpu
 from .hvm import (
     do_IRQ_guest,
@@ -31,18 +36,14 @@ from .hvm import (
     timer_softirq_action,
     vcpu_singleshot_timer_fn,
 )
-from .interrupts import Arrivals, IrqSource
-from .locks import SpinLock, make_lock
+from .irq import IrqSource
 from .sched_credit import CreditScheduler
 from .schedule import schedule, vcpu_runstate_change
-from .sim import Simulation
 from .softirq import softirq_table
 from .timers import Timer
-from .topology import Topology
-from .trace import EventKind
 
 if TYPE_CHECKING:
-    from .designs.base import SoftirqHandler
+    from ..designs.base import SoftirqHandler
 
 
 def _nothing(cpu: PCpu) -> Proc:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from .cpu import ExitReason
 
 if TYPE_CHECKING:
-    from .designs.base import Tasklet
-    from .interrupts import IrqSource
-    from .locks import SpinLock
+    from ..designs.base import Tasklet
+    from ..platform.locks import SpinLock
+    from .irq import IrqSource
     from .machine import Machine
     from .timers import Timer
 

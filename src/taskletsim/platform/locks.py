@@ -39,10 +39,10 @@ from typing import Any, ClassVar
 
 from simpy.events import Event
 
-from .config import ConfigError
-from .sim import Simulation
+from ..core.config import ConfigError
+from ..core.sim import Simulation
+from ..core.trace import EventKind
 from .topology import Topology
-from .trace import EventKind
 
 Granted = Callable[[], Any]
 # A waiter: (cpu, callback on grant, time it started waiting or -1, spins with IRQs off)

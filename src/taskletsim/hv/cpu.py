@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
-from .locks import SpinLock
-from .trace import EventKind
+from ..core.trace import EventKind
+from ..platform.locks import SpinLock
 
 if TYPE_CHECKING:
     from .guests import VCpu
-    from .interrupts import IrqSource
+    from .irq import IrqSource
     from .machine import Machine
 
 Proc = Generator[Event, Any, Any]

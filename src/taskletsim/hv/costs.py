@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .config import Param
+from ..core.config import Param
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .interrupts import IrqSource
+from .irq import IrqSource
 
 if TYPE_CHECKING:
     from .cpu import PCpu, Proc

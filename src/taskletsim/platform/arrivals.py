@@ -1,8 +1,6 @@
-"""Interrupt sources and their arrival processes.
+"""Arrival processes: when an interrupt source fires.
 
-An :class:`IrqSource` is an interrupt vector bound to one physical CPU (its
-affinity) with a handler, the function ``do_IRQ`` calls for it. Arrival
-processes decide when it fires: periodic with jitter, Poisson, bursty on/off,
+Arrival processes decide when a source fires: periodic with jitter, Poisson, bursty on/off,
 a replay of given times, and interrupt moderation (an ITR: at most one
 interrupt per interval, what arrives in between is coalesced into one at the
 end of the interval, as ixgbe's ``EITR`` does). All are callbacks, not
@@ -11,20 +9,13 @@ processes; their randomness comes from the source's own named stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-from simpy.events import Event
+from ..core.config import ConfigError
+from ..core.sim import Simulation
 
-from .config import ConfigError
-from .sim import Simulation
-
-if TYPE_CHECKING:
-    from .cpu import PCpu
-    from .machine import Machine
-
-Handler = Callable[["PCpu", int], Generator[Event, Any, Any]]
 Fire = Callable[[], None]
 
 
@@ -168,58 +159,3 @@ class Moderated:
                 sim.call_later(state["last"] + self.interval_ns - now, release)
 
         self.inner.start(sim, arrival, stream)
-
-
-def _unbound(cpu: PCpu, seq: int) -> Generator[Event, Any, Any]:
-    raise RuntimeError("an IRQ source was raised before its handler was set")
-    yield
-
-
-class IrqSource:
-    """An interrupt vector bound to ``cpu``: ``raise_irq`` delivers it there.
-
-    ``kind`` is ``device`` (a passthrough MSI), ``timer`` (a vCPU's tick) or
-    ``ipi`` (the event-check IPI). ``handler(cpu, seq)`` is what ``do_IRQ``
-    runs; ``seq`` numbers the source's interrupts from 0. ``owner`` is the
-    vCPU of a timer, the pirq of a device.
-    """
-
-    def __init__(
-        self,
-        machine: Machine,
-        name: str,
-        cpu: int,
-        handler: Handler | None,
-        kind: str,
-        needs_eoi_exit: bool = False,
-        owner: Any = None,
-    ) -> None:
-        self.machine = machine
-        self.owner = owner
-        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event, Any, Any]] | None = None
-        self.id = machine.sim.trace.names.add("irq", name)
-        self.name = name
-        self.cpu = cpu
-        self.handler: Handler = handler if handler is not None else _unbound
-        self.kind = kind
-        self.needs_eoi_exit = needs_eoi_exit
-        self.seq = 0
-        machine.sim.trace.meta.setdefault("irq", []).append(
-            {"name": name, "kind": kind, "cpu": cpu}
-        )
-
-    def raise_irq(self) -> None:
-        """The interrupt fires now."""
-        seq = self.seq
-        self.seq = seq + 1
-        self.machine.cpus[self.cpu].deliver_irq(self, seq)
-
-    def start(self, arrivals: Arrivals) -> None:
-        """Drive this source with ``arrivals`` (its random stream is named after it)."""
-        arrivals.start(self.machine.sim, self.raise_irq, f"irq:{self.name}")
-
-    def __hash__(self) -> int:
-        return self.id
-
-    def __eq__(self, other: object) -> bool:
-        return self is other

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.trace import EventKind
 from .guests import Runstate, VCpu
-from .trace import EventKind
 
 if TYPE_CHECKING:
     from .cpu import PCpu, Proc

@@ -21,7 +21,7 @@ from .schedule import vcpu_block, vcpu_kick
 if TYPE_CHECKING:
     from .cpu import PCpu, Proc
     from .guests import Domain, Pirq, VCpu
-    from .interrupts import IrqSource
+    from .irq import IrqSource
 
 
 def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import class_times, irq_latency_by_kind, lock_stats, lock_wait_in_running
-from .runner import RunResult, run
+from ..metrics import class_times, irq_latency_by_kind, lock_stats, lock_wait_in_running
+from .result import RunResult
+from .single import run
 
 # Two-sided 95% Student t critical values by degrees of freedom (1..30).
 _T95 = (

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .trace import EventKind, Trace
+from ..core.trace import EventKind, Trace
 
 _SPACE = {
     EventKind.IRQ_RAISE: "irq",

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .metrics import (
+from ..metrics import (
     STAGES,
     Latency,
     LockStats,
@@ -22,10 +22,10 @@ from .metrics import (
     lock_stats,
     vcpu_times,
 )
-from .runner import RunResult
+from ..runner.result import RunResult
 
 if TYPE_CHECKING:
-    from .sweep import Comparison
+    from ..runner.compare import Comparison
 
 JSON_SCHEMA = 1
 

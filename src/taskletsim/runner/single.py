@@ -4,45 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
-from .config import (
+from ..core.config import (
     ConfigError,
     check_duration_ms,
     check_seed,
     check_warmup_ms,
     resolve_params,
 )
-from .designs import get_design
-from .scenarios import get_scenario, scenario_params
-from .sim import Simulation
-from .trace import EventKind, Trace, TraceRecorder
+from ..core.sim import Simulation
+from ..core.trace import EventKind, Trace, TraceRecorder
+from ..designs import get_design
+from ..scenarios import get_scenario, scenario_params
+from .result import RunResult
 
 AFTER_RUN: list[Callable[[Trace], None]] = []
 """Called with every complete trace :func:`run` produces (observers, e.g. the
 invariant checks the test suite installs: ``taskletsim.metrics.check_trace``)."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one run produced: its configuration, its trace and a few facts.
-
-    ``info`` holds scenario-specific facts known only to the model at the end
-    (e.g. ``offered_load``, ``saturated``, ``backlog`` for ``lock-open``).
-    Everything measured comes from ``trace`` through :mod:`taskletsim.metrics`;
-    reports measure from ``warmup_ns`` on (the warm-up is discarded).
-    """
-
-    scenario: str
-    design: str | None
-    seed: int
-    params: dict[str, Any]
-    duration_ns: int
-    trace: Trace
-    wall_s: float
-    info: dict[str, Any]
-    warmup_ns: int = 0
 
 
 def run(

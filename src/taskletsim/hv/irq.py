@@ -1,0 +1,71 @@
+"""Interrupt sources: a vector bound to a physical CPU, with the handler ``do_IRQ`` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from simpy.events import Event
+
+from ..platform.arrivals import Arrivals
+
+if TYPE_CHECKING:
+    from .cpu import PCpu
+    from .machine import Machine
+
+Handler = Callable[["PCpu", int], Generator[Event, Any, Any]]
+
+
+def _unbound(cpu: PCpu, seq: int) -> Generator[Event, Any, Any]:
+    raise RuntimeError("an IRQ source was raised before its handler was set")
+    yield
+
+
+class IrqSource:
+    """An interrupt vector bound to ``cpu``: ``raise_irq`` delivers it there.
+
+    ``kind`` is ``device`` (a passthrough MSI), ``timer`` (a vCPU's tick) or
+    ``ipi`` (the event-check IPI). ``handler(cpu, seq)`` is what ``do_IRQ``
+    runs; ``seq`` numbers the source's interrupts from 0. ``owner`` is the
+    vCPU of a timer, the pirq of a device.
+    """
+
+    def __init__(
+        self,
+        machine: Machine,
+        name: str,
+        cpu: int,
+        handler: Handler | None,
+        kind: str,
+        needs_eoi_exit: bool = False,
+        owner: Any = None,
+    ) -> None:
+        self.machine = machine
+        self.owner = owner
+        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event, Any, Any]] | None = None
+        self.id = machine.sim.trace.names.add("irq", name)
+        self.name = name
+        self.cpu = cpu
+        self.handler: Handler = handler if handler is not None else _unbound
+        self.kind = kind
+        self.needs_eoi_exit = needs_eoi_exit
+        self.seq = 0
+        machine.sim.trace.meta.setdefault("irq", []).append(
+            {"name": name, "kind": kind, "cpu": cpu}
+        )
+
+    def raise_irq(self) -> None:
+        """The interrupt fires now."""
+        seq = self.seq
+        self.seq = seq + 1
+        self.machine.cpus[self.cpu].deliver_irq(self, seq)
+
+    def start(self, arrivals: Arrivals) -> None:
+        """Drive this source with ``arrivals`` (its random stream is named after it)."""
+        arrivals.start(self.machine.sim, self.raise_irq, f"irq:{self.name}")
+
+    def __hash__(self) -> int:
+        return self.id
+
+    def __eq__(self, other: object) -> bool:
+        return self is other

@@ -1,0 +1,2 @@
+"""Running scenarios: one run (:mod:`.single`), its result (:mod:`.result`), and designs
+compared over seeds (:mod:`.compare`)."""
