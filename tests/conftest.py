@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 import pytest
 
 import taskletsim as ts
-from taskletsim.metrics import LockStats, check_trace
-from taskletsim.runner.single import AFTER_RUN
+from taskletsim.metrics import LockStats
 
 WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
 
@@ -28,14 +26,6 @@ def lock_run(
 def small_topology() -> ts.Topology:
     """2 sockets x 2 cores x 2 threads with the default (perfbook) costs."""
     return ts.Topology(sockets=2, cores_per_socket=2, threads_per_core=2)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Check the invariants of every trace a test produces, in this process and
-    (through the environment) in the ``taskletsim`` commands the tests start."""
-    os.environ["TASKLETSIM_CHECK_INVARIANTS"] = "1"
-    if check_trace not in AFTER_RUN:
-        AFTER_RUN.append(check_trace)
 
 
 def taskletsim_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -74,12 +74,25 @@ def test_name_table_rejects_duplicates() -> None:
     assert names.ident("lock", "b") == 1
 
 
-def test_the_suite_checks_every_trace() -> None:
-    """conftest installs the invariant checks as an observer of every run."""
-    from taskletsim.metrics import check_trace
-    from taskletsim.runner.single import AFTER_RUN
+def test_run_checks_the_invariants_unless_told_not_to() -> None:
+    """A design that claims each tasklet twice breaks "entries and exits alternate"."""
+    from taskletsim.designs.xen44_global import Xen44Global
+    from taskletsim.hv.seam import DESIGNS
 
-    assert check_trace in AFTER_RUN
+    class ClaimsTwice(Xen44Global):
+        name = "claims-twice"
+
+        def traced_claim(self, cpu, t):  # type: ignore[no-untyped-def]
+            super().traced_claim(cpu, t)
+            super().traced_claim(cpu, t)
+
+    ts.register_design(ClaimsTwice)
+    try:
+        with pytest.raises(ts.InvariantError, match="TASKLET_ENTRY"):
+            ts.run("small-2socket", design="claims-twice", seed=1, duration_ms=2)
+        ts.run("small-2socket", design="claims-twice", seed=1, duration_ms=2, check=False)
+    finally:
+        DESIGNS.unregister("claims-twice")
 
 
 def test_chrome_trace_export_nests_and_loads(result: ts.RunResult, tmp_path: Path) -> None:

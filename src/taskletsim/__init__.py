@@ -11,9 +11,8 @@ from .core.config import ConfigError, Param
 from .core.sim import Simulation
 from .core.trace import EventKind, NameTable, Trace, TraceRecorder
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
-from .hv.costs import HvCosts
-from .hv.irq import IrqSource
-from .hv.machine import Machine
+from .hv.machine import IrqSource, Machine
+from .hv.seam import HvCosts
 from .metrics import (
     InvariantError,
     Latency,
@@ -41,17 +40,30 @@ from .platform.topology import Distance, Topology, TransferCosts
 from .runner.compare import Comparison, Estimate, compare
 from .runner.result import RunResult
 from .runner.single import run
-from .scenarios import Scenario, get_scenario, register_scenario, scenario_names
+from .scenarios import (
+    HOST_PARAMS,
+    HostScenario,
+    Scenario,
+    add_idle_guests,
+    build_machine,
+    device_arrivals,
+    get_scenario,
+    register_scenario,
+    scenario_names,
+    tick_arrivals,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HOST_PARAMS",
     "LOCK_KINDS",
     "Comparison",
     "ConfigError",
     "Distance",
     "Estimate",
     "EventKind",
+    "HostScenario",
     "HvCosts",
     "InvariantError",
     "IrqSource",
@@ -81,10 +93,13 @@ __all__ = [
     "TransferCosts",
     "VcpuTime",
     "__version__",
+    "add_idle_guests",
+    "build_machine",
     "check_trace",
     "chrome_trace_events",
     "compare",
     "design_names",
+    "device_arrivals",
     "document",
     "format_compare",
     "format_comparison",
@@ -102,5 +117,6 @@ __all__ = [
     "run_json",
     "save_chrome_trace",
     "scenario_names",
+    "tick_arrivals",
     "vcpu_times",
 ]

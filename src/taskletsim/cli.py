@@ -18,19 +18,19 @@ from typing import NoReturn
 
 from .core.config import (
     ConfigError,
+    Param,
     check_count,
     check_duration_ms,
     check_warmup_ms,
     parse_assignment,
-    resolve_params,
 )
 from .designs import design_names, get_design
-from .metrics import check_trace
+from .metrics import InvariantError
 from .output.export import save_chrome_trace
 from .output.report import compare_document, document, format_compare, format_comparison, format_run
 from .runner.compare import compare, default_executor
-from .runner.single import AFTER_RUN, run
-from .scenarios import get_scenario, scenario_names, scenario_params
+from .runner.single import run
+from .scenarios import get_scenario, resolve_scenario_params, scenario_names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,13 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     run_cmd.add_argument(
+        "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    run_cmd.add_argument(
         "--save-trace", metavar="PATH", help="write each run's trace as Parquet (.parquet)"
     )
     run_cmd.add_argument(
         "--chrome-trace", metavar="PATH", help="write each run's trace for ui.perfetto.dev (.json)"
     )
     cmp_cmd = commands.add_parser(
-        "compare", help="run designs side by side on the same seeds, with 95% CIs"
+        "compare", help="run designs side by side on the same seeds, with 95%% CIs"
     )
     cmp_cmd.add_argument("scenario", help="scenario name (see taskletsim list)")
     cmp_cmd.add_argument(
@@ -78,20 +81,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp_cmd.add_argument("--jobs", default=None, help="worker processes (default: CPUs)")
     cmp_cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    cmp_cmd.add_argument(
+        "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
 
 
+def _param_line(p: Param) -> str:
+    return f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}"
+
+
 def _list() -> str:
-    lines = ["designs:"]
+    lines = ["designs (options: --set with a scenario that takes a design):"]
     for name in design_names():
-        lines.append(f"    {name}: {get_design(name).description}")
+        design = get_design(name)
+        lines.append(f"    {name}: {design.description} (default lock {design.default_lock})")
+        lines += [
+            f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}" for p in design.options
+        ]
     lines.append("scenarios:")
     for name in scenario_names():
         spec = get_scenario(name)
         lines.append(f"    {name}: {spec.description} (default {spec.default_duration_ms:g} ms)")
-        for p in scenario_params(spec):
-            lines.append(f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}")
+        lines += [f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}" for p in spec.params]
     return "\n".join(lines)
 
 
@@ -106,8 +119,10 @@ def _per_design(path: str, design: str | None, runs: int) -> Path:
 def _run(args: argparse.Namespace) -> str:
     spec = get_scenario(args.scenario)
     given = dict(parse_assignment(text) for text in args.set)
-    params = resolve_params(scenario_params(spec), given, owner=f"scenario {args.scenario}")
     designs: list[str | None] = list(args.design) or [None]
+    params = {}
+    for design in designs:
+        params = resolve_scenario_params(spec, design, given)
     results = [
         run(
             args.scenario,
@@ -116,6 +131,7 @@ def _run(args: argparse.Namespace) -> str:
             duration_ms=args.duration_ms,
             params=given,
             warmup_ms=args.warmup_ms,
+            check=not args.no_check,
         )
         for design in designs
     ]
@@ -125,7 +141,7 @@ def _run(args: argparse.Namespace) -> str:
         if args.chrome_trace:
             save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
     if args.json:
-        return json.dumps(document(args.scenario, params, results), indent=2)
+        return json.dumps(document(spec.name, params, results), indent=2)
     text = "\n\n".join(format_run(r) for r in results)
     if len(results) > 1:
         text += "\n\ncomparison (same scenario and seed):\n" + format_comparison(results)
@@ -135,12 +151,12 @@ def _run(args: argparse.Namespace) -> str:
 def _compare(args: argparse.Namespace) -> str:
     spec = get_scenario(args.scenario)
     if not spec.takes_design:
-        raise ConfigError("scenario", args.scenario, "a scenario that takes a design")
+        raise ConfigError("scenario", args.scenario, "a scenario that takes a tasklet design")
     given = dict(parse_assignment(text) for text in args.set)
-    params = resolve_params(scenario_params(spec), given, owner=f"scenario {args.scenario}")
-    designs = list(args.design) or ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
+    designs = list(args.design) or design_names(builtin=True)
+    params = {}
     for design in designs:
-        get_design(design)
+        params = resolve_scenario_params(spec, design, given)
     seeds = check_count("seeds", args.seeds)
     jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
     duration = check_duration_ms(
@@ -159,6 +175,7 @@ def _compare(args: argparse.Namespace) -> str:
             warmup_ms=warmup,
             params=given,
             executor=executor,
+            check=not args.no_check,
         )
     finally:
         if executor is not None:
@@ -170,13 +187,8 @@ def _compare(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status.
-
-    With ``TASKLETSIM_CHECK_INVARIANTS`` set in the environment, every trace
-    is checked against the invariants (:func:`taskletsim.metrics.check_trace`).
-    """
-    if os.environ.get("TASKLETSIM_CHECK_INVARIANTS") and check_trace not in AFTER_RUN:
-        AFTER_RUN.append(check_trace)
+    """Entry point; returns the exit status: 0, 2 for bad input, 1 if a trace broke an
+    invariant (a bug in the model or in a design: the message says which)."""
     args = _parser().parse_args(argv)
     commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare}
     try:
@@ -184,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"taskletsim: error: {error}", file=sys.stderr)
         return 2
+    except InvariantError as error:
+        print(f"taskletsim: invariant broken: {error}", file=sys.stderr)
+        return 1
     print(out)
     return 0
 

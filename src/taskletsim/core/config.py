@@ -9,7 +9,7 @@ prints that one line and exits with status 2.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +75,10 @@ class Param:
 
     ``kind`` is ``"int"``, ``"float"`` or ``"choice"``. Numbers are checked
     against ``minimum`` (inclusive, or exclusive when ``positive``) and
-    ``maximum``; choices against ``choices``. ``optional`` parameters accept
-    ``None`` (``--set name=none``) and default to it.
+    ``maximum``; choices against ``choices`` (a tuple, or a function returning
+    the names, e.g. a registry's ``names``, read when a value is checked).
+    ``optional`` parameters accept ``None`` (``--set name=none``) and default
+    to it.
     """
 
     name: str
@@ -86,13 +88,17 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False
-    choices: tuple[str, ...] = ()
+    choices: tuple[str, ...] | Callable[[], Iterable[str]] = ()
     optional: bool = False
+
+    def choice_names(self) -> tuple[str, ...]:
+        """The allowed values of a choice."""
+        return tuple(self.choices) if isinstance(self.choices, tuple) else tuple(self.choices())
 
     def allowed(self) -> str:
         """Describe the allowed values, for error messages and ``--help``."""
         if self.kind == "choice":
-            text = "one of " + ", ".join(self.choices)
+            text = "one of " + ", ".join(self.choice_names())
         else:
             noun = "an integer" if self.kind == "int" else "a number"
             bounds = []
@@ -113,7 +119,7 @@ class Param:
             return None
         if self.kind == "choice":
             text = str(value).strip()
-            if text not in self.choices:
+            if text not in self.choice_names():
                 raise ConfigError(self.name, value, self.allowed())
             return text
         number: float | int

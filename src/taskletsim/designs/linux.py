@@ -24,9 +24,9 @@ Linux spinlocks are queued (MCS): this design's default lock.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 from ..core.config import Param
+from ..hv.seam import Cpu, Host
 from .base import (
     STATE_RUN,
     STATE_SCHED,
@@ -36,10 +36,6 @@ from .base import (
     TaskletDesign,
     register_design,
 )
-
-if TYPE_CHECKING:
-    from ..hv.cpu import PCpu
-    from ..hv.machine import Machine
 
 MAX_SOFTIRQ_RESTART = 10
 MAX_SOFTIRQ_TIME_NS = 2_000_000
@@ -62,7 +58,7 @@ class LinuxTasklets(TaskletDesign):
         ),
     )
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         ncpus = machine.topology.ncpus
         self.tasklet_vec: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
@@ -74,7 +70,7 @@ class LinuxTasklets(TaskletDesign):
     def softirq_handlers(self) -> dict[str, SoftirqHandler]:
         return {"TASKLET_SOFTIRQ": self.tasklet_action}
 
-    def tasklet_schedule_on_cpu(self, cpu: PCpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
         """``tasklet_schedule`` on ``target``: here, or from an IPI handler there."""
         if t.is_dead:
             return
@@ -90,7 +86,7 @@ class LinuxTasklets(TaskletDesign):
         if not was & STATE_SCHED:
             yield from self.__tasklet_schedule(cpu, t)
 
-    def __tasklet_schedule(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def __tasklet_schedule(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``__tasklet_schedule``: append with IRQs off, ``raise_softirq_irqoff``."""
         flags = cpu.local_irq_save()
         yield from cpu.work(self._list_ns)
@@ -99,7 +95,7 @@ class LinuxTasklets(TaskletDesign):
         cpu.raise_softirq(self.TASKLET_SOFTIRQ)
         yield from cpu.local_irq_restore(flags)
 
-    def tasklet_action(self, cpu: PCpu) -> Proc:
+    def tasklet_action(self, cpu: Cpu) -> Proc:
         """``tasklet_action``: detach the list; trylock each; run it or put it back."""
         cpu.local_irq_disable()
         yield from cpu.work(self._list_ns)
@@ -124,12 +120,12 @@ class LinuxTasklets(TaskletDesign):
             cpu.raise_softirq(self.TASKLET_SOFTIRQ)
             yield from cpu.local_irq_enable()
 
-    def softirqs_deferred(self, cpu: PCpu) -> bool:
+    def softirqs_deferred(self, cpu: Cpu) -> bool:
         """Pending softirqs wait while ksoftirqd is woken and has not got the CPU yet."""
         woken = self.ksoftirqd_woken[cpu.id]
         return woken is not None and self._clock._now - woken < self._delay
 
-    def do_softirq(self, cpu: PCpu) -> Proc:
+    def do_softirq(self, cpu: Cpu) -> Proc:
         """``__do_softirq`` (or ksoftirqd's ``run_ksoftirqd`` once it has the CPU)."""
         if self.ksoftirqd_woken[cpu.id] is not None:
             if self.softirqs_deferred(cpu) and not cpu.current.is_idle:
@@ -154,18 +150,18 @@ class LinuxTasklets(TaskletDesign):
                 self.wakeup_softirqd(cpu)
                 return
 
-    def wakeup_softirqd(self, cpu: PCpu) -> None:
+    def wakeup_softirqd(self, cpu: Cpu) -> None:
         """``wakeup_softirqd``: the rest waits for ksoftirqd; a tick lets it preempt."""
         self.ksoftirqd_woken[cpu.id] = self._clock._now
         ipi = cpu.ipi
         if ipi is not None:
             self.sim.call_later(self._delay, lambda _e: ipi.raise_irq())
 
-    def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def tasklet_kill(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_kill``: take SCHED (yielding while it is set), wait out RUN."""
         yield from self.kill_by_state_bits(cpu, t)
 
-    def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
+    def migrate_tasklets_from_cpu(self, cpu: Cpu, dead: int) -> Proc:
         """``takeover_tasklets``: the dead CPU's list onto this one's, IRQs off, raise."""
         flags = cpu.local_irq_save()
         yield from cpu.work(self._list_ns)

@@ -31,9 +31,9 @@ list into its own list at the start of its softirq action.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 from ..core.config import Param
+from ..hv.seam import Cpu, Host
 from ..platform.locks import SpinLock
 from .base import (
     STATE_RUN,
@@ -44,10 +44,6 @@ from .base import (
     TaskletDesign,
     register_design,
 )
-
-if TYPE_CHECKING:
-    from ..hv.cpu import PCpu
-    from ..hv.machine import Machine
 
 
 @register_design
@@ -85,7 +81,7 @@ class RfcPercpu(TaskletDesign):
         ),
     )
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         ncpus = machine.topology.ncpus
         self.softirq_list: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
@@ -108,7 +104,7 @@ class RfcPercpu(TaskletDesign):
             self._feeder_lock[cpu] = self.machine.make_lock(f"tasklet_feeder_lock{cpu}")
         return self._feeder_lock[cpu]
 
-    def tasklet_schedule_on_cpu(self, cpu: PCpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
         """``tasklet_schedule_on_cpu``, ``is_percpu`` branch."""
         if t.is_dead:
             return
@@ -120,7 +116,7 @@ class RfcPercpu(TaskletDesign):
             t.scheduled_on = target
             yield from self.tasklet_enqueue(cpu, t)
 
-    def tasklet_enqueue(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def tasklet_enqueue(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_enqueue``, ``is_percpu`` branch (and the cross-CPU feeder)."""
         target = t.scheduled_on
         if target != cpu.id:
@@ -144,17 +140,17 @@ class RfcPercpu(TaskletDesign):
         if self._raise_after:
             yield from self._raise(cpu)
 
-    def _raise(self, cpu: PCpu) -> Proc:
+    def _raise(self, cpu: Cpu) -> Proc:
         yield from cpu.work(self._raise_ns)
         cpu.raise_softirq(self.PERCPU)
 
-    def tasklet_softirq_percpu_action(self, cpu: PCpu) -> Proc:
+    def tasklet_softirq_percpu_action(self, cpu: Cpu) -> Proc:
         """``tasklet_softirq_percpu_action`` -> ``do_tasklet_work_percpu``."""
         if self.feeder[cpu.id]:
             yield from self._take_feeder(cpu)
         yield from self.do_tasklet_work_percpu(cpu)
 
-    def _take_feeder(self, cpu: PCpu) -> Proc:
+    def _take_feeder(self, cpu: Cpu) -> Proc:
         lock = self.feeder_lock(cpu.id)
         flags = yield from cpu.spin_lock_irqsave(lock)
         yield from cpu.work(self._list_ns)
@@ -162,7 +158,7 @@ class RfcPercpu(TaskletDesign):
         self.feeder[cpu.id].clear()
         yield from cpu.spin_unlock_irqrestore(lock, flags)
 
-    def do_tasklet_work_percpu(self, cpu: PCpu) -> Proc:
+    def do_tasklet_work_percpu(self, cpu: Cpu) -> Proc:
         """One tasklet off the head; trylock; run it or put it back and re-raise."""
         queue = self.softirq_list[cpu.id]
         if self._short:
@@ -193,11 +189,11 @@ class RfcPercpu(TaskletDesign):
         yield from self._raise(cpu)
         yield from cpu.local_irq_enable()
 
-    def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def tasklet_kill(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_kill``, ``is_percpu`` branch."""
         yield from self.kill_by_state_bits(cpu, t)
 
-    def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
+    def migrate_tasklets_from_cpu(self, cpu: Cpu, dead: int) -> Proc:
         """``migrate_tasklets_from_cpu`` of the dead CPU's list, under ``tasklet_lock``."""
         flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
         moved = [*self.softirq_list[dead], *self.feeder[dead]]

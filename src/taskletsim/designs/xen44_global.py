@@ -9,13 +9,8 @@ lock three times (schedule, pop, clear ``is_running``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..hv.seam import Cpu, Host
 from .base import Proc, SoftirqHandler, Tasklet, TaskletDesign, register_design
-
-if TYPE_CHECKING:
-    from ..hv.cpu import PCpu
-    from ..hv.machine import Machine
 
 
 @register_design
@@ -25,7 +20,7 @@ class Xen44Global(TaskletDesign):
     name = "xen-4.4-global"
     description = "Xen 4.4/4.5: one global tasklet_lock, one tasklet per softirq pass"
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         self.tasklet_lock = machine.make_lock("tasklet_lock")
         self.softirq_tasklet_list: list[dict[Tasklet, None]] = [
@@ -42,7 +37,7 @@ class Xen44Global(TaskletDesign):
             del self.softirq_tasklet_list[t.list_cpu][t]
             t.list_cpu = -1
 
-    def tasklet_enqueue(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def tasklet_enqueue(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_enqueue``: append to ``scheduled_on``'s list; raise if it was empty."""
         target = t.scheduled_on
         queue = self.softirq_tasklet_list[target]
@@ -52,7 +47,7 @@ class Xen44Global(TaskletDesign):
         if was_empty:
             yield from cpu.cpu_raise_softirq(target, self.TASKLET_SOFTIRQ)
 
-    def tasklet_schedule_on_cpu(self, cpu: PCpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
         """``tasklet_schedule_on_cpu``: under the lock (irqsave), set ``scheduled_on``;
         unless running, move it to the tail of the target's list."""
         flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
@@ -65,7 +60,7 @@ class Xen44Global(TaskletDesign):
             self.traced_schedule(cpu, t, cause)
         yield from cpu.spin_unlock_irqrestore(self.tasklet_lock, flags)
 
-    def tasklet_softirq_action(self, cpu: PCpu) -> Proc:
+    def tasklet_softirq_action(self, cpu: Cpu) -> Proc:
         """``tasklet_softirq_action``: lock (irq), one tasklet, re-raise if more, unlock."""
         queue = self.softirq_tasklet_list[cpu.id]
         yield from cpu.spin_lock_irq(self.tasklet_lock)
@@ -74,7 +69,7 @@ class Xen44Global(TaskletDesign):
             cpu.raise_softirq(self.TASKLET_SOFTIRQ)
         yield from cpu.spin_unlock_irq(self.tasklet_lock)
 
-    def do_tasklet_work(self, cpu: PCpu, queue: dict[Tasklet, None]) -> Proc:
+    def do_tasklet_work(self, cpu: Cpu, queue: dict[Tasklet, None]) -> Proc:
         """``do_tasklet_work``: pop the head, unlock, run it, lock, re-enqueue if re-scheduled."""
         if not queue or not cpu.online:
             return
@@ -94,7 +89,7 @@ class Xen44Global(TaskletDesign):
         if t.scheduled_on >= 0:
             yield from self.tasklet_enqueue(cpu, t)
 
-    def tasklet_kill(self, cpu: PCpu, t: Tasklet) -> Proc:
+    def tasklet_kill(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_kill``: unqueue, mark dead, drop and retake the lock while it runs."""
         flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
         self._list_del(t)
@@ -106,7 +101,7 @@ class Xen44Global(TaskletDesign):
             flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
         yield from cpu.spin_unlock_irqrestore(self.tasklet_lock, flags)
 
-    def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
+    def migrate_tasklets_from_cpu(self, cpu: Cpu, dead: int) -> Proc:
         """``migrate_tasklets_from_cpu``: under the lock, re-enqueue each on this CPU."""
         flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
         queue = self.softirq_tasklet_list[dead]

@@ -24,18 +24,10 @@ at once, so its leftover list is spliced onto the CPU running the notifier.
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
-from typing import TYPE_CHECKING
 
-from ..hv.hvm import hvm_dirq_assist_pirq
+from ..hv.seam import Cpu, DomainView, Host, PirqView, TaskletFunc
 from .base import STATE_RUN, STATE_SCHED, Proc, SoftirqHandler, Tasklet, register_design
 from .xen44_global import Xen44Global
-
-if TYPE_CHECKING:
-    from ..hv.cpu import PCpu
-    from ..hv.guests import Domain, Pirq
-    from ..hv.machine import Machine
-    from .base import TaskletFunc
 
 
 @register_design
@@ -47,7 +39,7 @@ class Xen46Dpci(Xen44Global):
     softirqs = (("HVM_DPCI_SOFTIRQ", None),)
     default_lock = "ticket"
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         self.dpci_list: list[deque[Tasklet]] = [deque() for _ in range(machine.topology.ncpus)]
         self.HVM_DPCI_SOFTIRQ = machine.softirq_nr["HVM_DPCI_SOFTIRQ"]
@@ -56,23 +48,24 @@ class Xen46Dpci(Xen44Global):
     def softirq_handlers(self) -> dict[str, SoftirqHandler]:
         return {**super().softirq_handlers(), "HVM_DPCI_SOFTIRQ": self.dpci_softirq}
 
-    def dirq_init(self, domain: Domain, func: TaskletFunc) -> None:
+    def dirq_init(self, domain: DomainView, func: TaskletFunc) -> None:
         """No domain tasklet: each pirq gets its ``hvm_pirq_dpci`` state on first use."""
 
-    def pirq_dpci(self, pirq: Pirq) -> Tasklet:
+    def pirq_dpci(self, pirq: PirqView) -> Tasklet:
         """The pirq's ``struct hvm_pirq_dpci`` (its SCHED/RUN bits), traced as a tasklet."""
         key = pirq.source.id
         if key not in self._pirq_dpci:
+            assert pirq.dirq_assist is not None
             self._pirq_dpci[key] = self.tasklet_init(
-                f"{pirq.source.name}:pirq_dpci", partial(hvm_dirq_assist_pirq, pirq=pirq)
+                f"{pirq.source.name}:pirq_dpci", pirq.dirq_assist
             )
         return self._pirq_dpci[key]
 
-    def hvm_do_IRQ_dpci(self, cpu: PCpu, pirq: Pirq) -> Proc:
+    def hvm_do_IRQ_dpci(self, cpu: Cpu, pirq: PirqView) -> Proc:
         """``hvm_do_IRQ_dpci``: ``raise_softirq_for(pirq_dpci)``."""
         yield from self.raise_softirq_for(cpu, self.pirq_dpci(pirq), pirq.source.id)
 
-    def raise_softirq_for(self, cpu: PCpu, t: Tasklet, cause: int) -> Proc:
+    def raise_softirq_for(self, cpu: Cpu, t: Tasklet, cause: int) -> Proc:
         """``raise_softirq_for``: SCHED already set? nothing. Else queue here and raise."""
         yield from self.atomic(cpu, t)  # test_and_set_bit(STATE_SCHED)
         was = t.state
@@ -87,7 +80,7 @@ class Xen46Dpci(Xen44Global):
         yield from cpu.local_irq_restore(flags)
         cpu.raise_softirq(self.HVM_DPCI_SOFTIRQ)
 
-    def dpci_softirq(self, cpu: PCpu) -> Proc:
+    def dpci_softirq(self, cpu: Cpu) -> Proc:
         """``dpci_softirq``: splice the list; run each, or requeue it if RUN is set."""
         cpu.local_irq_disable()
         yield from cpu.work(self._list_ns)
@@ -113,7 +106,7 @@ class Xen46Dpci(Xen44Global):
                 self.traced_exit(cpu, t)  # nothing left to do
             t.state &= ~STATE_RUN
 
-    def migrate_tasklets_from_cpu(self, cpu: PCpu, dead: int) -> Proc:
+    def migrate_tasklets_from_cpu(self, cpu: Cpu, dead: int) -> Proc:
         """The global tasklets as in Xen 4.4; the dead CPU's ``dpci_list`` spliced here."""
         yield from super().migrate_tasklets_from_cpu(cpu, dead)
         if self.dpci_list[dead]:

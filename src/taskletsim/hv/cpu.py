@@ -24,13 +24,12 @@ from simpy.events import Event
 
 from ..core.trace import EventKind
 from ..platform.locks import SpinLock
+from .seam import Proc
 
 if TYPE_CHECKING:
     from .guests import VCpu
     from .irq import IrqSource
     from .machine import Machine
-
-Proc = Generator[Event, Any, Any]
 
 
 class ExitReason(IntEnum):

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from .cpu import ExitReason
 
 if TYPE_CHECKING:
-    from ..designs.base import Tasklet
     from ..platform.locks import SpinLock
     from .irq import IrqSource
     from .machine import Machine
+    from .seam import Tasklet, TaskletFunc
     from .timers import Timer
 
 WORKLOADS = ("busy", "idle", "mixed")
@@ -60,6 +60,8 @@ class Pirq:
         self.target = target
         self.masked = False
         self.state = 0  # STATE_SCHED / STATE_RUN bits for per-pirq designs
+        self.dirq_assist: TaskletFunc | None = None
+        """Xen 4.6's ``hvm_dirq_assist(d, pirq_dpci)`` for this pirq alone."""
 
 
 class VCpu:

@@ -5,7 +5,8 @@ Path B, a passthrough MSI (xen/drivers/passthrough/io.c): ``do_IRQ`` ->
 :func:`hvm_dirq_assist` later delivers every marked pirq of the domain.
 
 Path A, a vCPU's timer tick: the LAPIC interrupt raises TIMER_SOFTIRQ
-(:func:`timer_interrupt`); :func:`timer_softirq_action` runs the expired
+(:func:`taskletsim.hv.timers.timer_interrupt`);
+:func:`~taskletsim.hv.timers.timer_softirq_action` runs the expired
 :func:`vcpu_singleshot_timer_fn` -> :func:`send_guest_vcpu_virq`, which with
 ``v->virq_lock`` held (IRQs off) reaches :func:`hvm_assert_evtchn_irq`, and
 that defers to the vCPU's ``assert_evtchn_irq_tasklet``. The tasklet runs
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING
 from .schedule import vcpu_block, vcpu_kick
 
 if TYPE_CHECKING:
-    from .cpu import PCpu, Proc
+    from .cpu import PCpu
     from .guests import Domain, Pirq, VCpu
     from .irq import IrqSource
+    from .seam import Proc
 
 
 def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:
@@ -32,23 +34,6 @@ def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:
     """
     while cpu.ipi_calls:
         yield from cpu.ipi_calls.popleft()(cpu)
-
-
-def timer_interrupt(cpu: PCpu, seq: int, source: IrqSource) -> Proc:
-    """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ."""
-    cpu.expired_timers.append((source, seq))
-    cpu.raise_softirq(cpu.machine.softirq_nr["TIMER_SOFTIRQ"])
-    return
-    yield
-
-
-def timer_softirq_action(cpu: PCpu) -> Proc:
-    """``timer_softirq_action``: ``execute_timer`` for each expired timer, IRQs on."""
-    while cpu.expired_timers:
-        source, _seq = cpu.expired_timers.popleft()
-        yield from cpu.work(cpu.costs.timer_fn_ns)
-        assert source.timer_fn is not None
-        yield from source.timer_fn(cpu, source)
 
 
 def vcpu_singleshot_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:

@@ -13,37 +13,36 @@ Build one, add domains, vCPUs, devices and ticks, then run its simulation::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import cast
 
 from ..core.sim import Simulation
 from ..core.trace import EventKind
-from ..designs import get_design
 from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
 from .costs import HvCosts
-from .cpu import PCpu, Proc
+from .cpu import PCpu
 from .guests import WORKLOADS, Domain, Pirq, Runstate, VCpu
 from .hvm import (
     do_IRQ_guest,
     event_check_interrupt,
     hvm_assert_evtchn_irq,
     hvm_dirq_assist,
+    hvm_dirq_assist_pirq,
     hvm_dpci_msi_eoi,
     hvm_hlt,
-    timer_interrupt,
-    timer_softirq_action,
     vcpu_singleshot_timer_fn,
 )
 from .irq import IrqSource
 from .sched_credit import CreditScheduler
 from .schedule import schedule, vcpu_runstate_change
+from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
 from .softirq import softirq_table
-from .timers import Timer
+from .timers import Timer, timer_interrupt, timer_softirq_action
 
-if TYPE_CHECKING:
-    from ..designs.base import SoftirqHandler
+__all__ = ["IrqSource", "Machine"]
 
 
 def _nothing(cpu: PCpu) -> Proc:
@@ -74,7 +73,7 @@ class Machine:
         self.sim = sim
         self.topology = topology
         self.costs = costs or HvCosts()
-        design_cls = get_design(design)
+        design_cls = DESIGNS.resolve(design)
         self.lock_kind = lock or design_cls.default_lock
         self.lock_options = {"numa_bias": numa_bias, "spinner_share": spinner_share}
         self.apicv = apicv
@@ -82,7 +81,7 @@ class Machine:
         self.softirq_names = softirq_table(design_cls.softirqs)
         self.softirq_nr = {name: nr for nr, name in enumerate(self.softirq_names)}
         meta = sim.trace.meta
-        meta["design"] = design
+        meta["design"] = design_cls.name
         meta["lock_kind"] = self.lock_kind
         meta["topology"] = topology.describe()
         meta["cpu_socket"] = topology.socket_list
@@ -94,12 +93,12 @@ class Machine:
             cpu = PCpu(self, c, VCpu(self, None, f"d32767v{c}", c, "idle"))
             cpu.ipi = IrqSource(self, f"ipi:cpu{c}", c, event_check_interrupt, "ipi")
             self.cpus.append(cpu)
-        self.design = design_cls(self)
+        self.design: DesignHooks = design_cls(self)
         self.sched = CreditScheduler(
             self, tslice_ns=tslice_ns, ratelimit_ns=ratelimit_ns, tick_ns=tick_ns
         )
         meta["vcpus"] = {}
-        handlers: list[SoftirqHandler] = [_nothing] * len(self.softirq_names)
+        handlers: list[Callable[[PCpu], Proc]] = [_nothing] * len(self.softirq_names)
         handlers[self.softirq_nr["TIMER_SOFTIRQ"]] = timer_softirq_action
         handlers[self.softirq_nr["SCHEDULE_SOFTIRQ"]] = schedule
         for name, action in self.design.softirq_handlers().items():
@@ -145,7 +144,8 @@ class Machine:
         self.vcpus.append(v)
         self.sim.trace.meta["vcpus"][name] = {"domain": domain.name, "workload": workload}
         v.evtchn_tasklet = self.design.tasklet_init(
-            f"{name}:assert_evtchn_irq_tasklet", partial(_assert_evtchn_irq_tasklet, v=v)
+            f"{name}:assert_evtchn_irq_tasklet",
+            _tasklet_func(partial(_assert_evtchn_irq_tasklet, v=v)),
         )
         if workload == "mixed":
             v.draw_run = self.sim.exponential(f"run:{name}", run_ns)
@@ -210,11 +210,12 @@ class Machine:
         where = target.processor if cpu is None else cpu
         source = IrqSource(self, name, where, None, "device", needs_eoi_exit=True)
         pirq = Pirq(domain, source, target)
+        pirq.dirq_assist = _tasklet_func(partial(hvm_dirq_assist_pirq, pirq=pirq))
         source.owner = pirq
         source.handler = partial(_pirq_handler, pirq=pirq)
         domain.pirqs.append(pirq)
         if domain.dirq_tasklet is None:
-            self.design.dirq_init(domain, partial(hvm_dirq_assist, d=domain))
+            self.design.dirq_init(domain, _tasklet_func(partial(hvm_dirq_assist, d=domain)))
         if arrivals is not None:
             source.start(arrivals)
         return source
@@ -257,6 +258,12 @@ class Machine:
 
 
 _RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
+
+
+def _tasklet_func(func: Callable[[PCpu], Proc]) -> TaskletFunc:
+    """A path function as a design's tasklet function: designs call it with the
+    CPU that runs it, which is always one of this machine's PCpus."""
+    return cast(TaskletFunc, func)
 
 
 def _assert_evtchn_irq_tasklet(cpu: PCpu, v: VCpu) -> Proc:

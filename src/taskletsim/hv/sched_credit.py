@@ -30,8 +30,9 @@ from .guests import Runstate, VCpu
 from .timers import Timer
 
 if TYPE_CHECKING:
-    from .cpu import PCpu, Proc
+    from .cpu import PCpu
     from .machine import Machine
+    from .seam import Proc
 
 PRI_BOOST = 0
 PRI_UNDER = -1

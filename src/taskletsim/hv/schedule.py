@@ -14,7 +14,8 @@ from ..core.trace import EventKind
 from .guests import Runstate, VCpu
 
 if TYPE_CHECKING:
-    from .cpu import PCpu, Proc
+    from .cpu import PCpu
+    from .seam import Proc
 
 _RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
 

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 from simpy.events import Event
 
 from ..core.config import ConfigError
+from ..core.registry import Registry
 from ..core.sim import Simulation
 from ..core.trace import EventKind
 from .topology import Topology
@@ -63,6 +64,8 @@ class SpinLock:
     """
 
     kind: ClassVar[str] = ""
+    option_names: ClassVar[tuple[str, ...]] = ()
+    """Keyword options the constructor takes (see :func:`make_lock`)."""
 
     def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
         self.sim = sim
@@ -172,6 +175,18 @@ class SpinLock:
         raise NotImplementedError
 
 
+def _check_lock(obj: object) -> type[SpinLock]:
+    if not (isinstance(obj, type) and issubclass(obj, SpinLock) and obj.kind):
+        raise TypeError("a subclass of taskletsim.SpinLock with a kind")
+    return obj
+
+
+LOCK_KINDS: Registry[type[SpinLock]] = Registry(
+    "lock", lambda cls: cls.kind, group="taskletsim.locks", check=_check_lock
+)
+"""The registry of lock kinds: ``LOCK_KINDS.register(MyLock)`` adds one."""
+
+
 class MCSLock(SpinLock):
     """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
 
@@ -230,6 +245,7 @@ class TTASLock(SpinLock):
     """Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner."""
 
     kind = "ttas"
+    option_names = ("numa_bias", "spinner_share")
 
     def __init__(
         self,
@@ -296,19 +312,18 @@ class TTASLock(SpinLock):
         return waiter
 
 
-LOCK_KINDS: dict[str, type[SpinLock]] = {cls.kind: cls for cls in (TTASLock, TicketLock, MCSLock)}
+for _cls in (TTASLock, TicketLock, MCSLock):
+    LOCK_KINDS.register(_cls)
 
 
 def make_lock(
     kind: str, sim: Simulation, name: str, topology: Topology, **options: Any
 ) -> SpinLock:
-    """Build a lock of ``kind`` (``ttas``, ``ticket`` or ``mcs``).
+    """Build a lock of ``kind`` (``ttas``, ``ticket``, ``mcs``, or a registered kind).
 
-    ``options`` go to the kind's constructor (``numa_bias``, ``spinner_share``
-    for TTAS); options another kind does not take are ignored.
+    ``options`` go to the kind's constructor if it takes them (``numa_bias``,
+    ``spinner_share`` for TTAS); a kind ignores the options it has no use for,
+    so that one host can be built with any lock kind.
     """
-    if kind not in LOCK_KINDS:
-        raise ConfigError("lock", kind, "one of " + ", ".join(LOCK_KINDS))
-    if kind == "ttas":
-        return TTASLock(sim, name, topology, **options)
-    return LOCK_KINDS[kind](sim, name, topology)
+    cls = LOCK_KINDS.resolve(kind)
+    return cls(sim, name, topology, **{k: v for k, v in options.items() if k in cls.option_names})

@@ -17,7 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.config import ConfigError, check_seed
+from ..designs.base import design_names, get_design
+from ..hv.seam import DESIGNS
 from ..metrics import class_times, irq_latency_by_kind, lock_stats, lock_wait_in_running
+from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
 from .result import RunResult
 from .single import run
 
@@ -97,7 +101,9 @@ def _replicate(
     duration_ms: float | None,
     warmup_ms: float,
     params: Mapping[str, object],
+    check: bool = True,
 ) -> dict[str, float]:
+    """One run in a worker; only its summary travels back, never its trace."""
     result = run(
         scenario,
         design=design,
@@ -105,6 +111,7 @@ def _replicate(
         duration_ms=duration_ms,
         warmup_ms=warmup_ms,
         params=params,
+        check=check,
     )
     return run_summary(result)
 
@@ -148,33 +155,52 @@ class Comparison:
 
 def compare(
     scenario: str,
-    designs: Iterable[str],
-    seeds: Iterable[int],
+    designs: Iterable[str] | None = None,
+    seeds: Iterable[int] = (1, 2, 3),
     *,
     duration_ms: float | None = None,
     warmup_ms: float = 0.0,
     params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
+    check: bool = True,
 ) -> Comparison:
-    """Run every design on every seed (in parallel when given an executor)."""
-    designs = tuple(designs)
-    seeds = tuple(seeds)
+    """Run every design on every seed (in parallel when given an executor).
+
+    ``designs`` defaults to the package's own, Xen 4.4's first (the baseline of
+    every ratio). A design or scenario registered outside the package reaches
+    the workers as ``module:Class`` (see :meth:`taskletsim.core.registry.Registry.spec`),
+    so it works with any start method. Parameters are checked for every
+    design before anything runs.
+    """
+    spec = get_scenario(scenario)
+    if not spec.takes_design:
+        raise ConfigError("scenario", scenario, "a scenario that takes a tasklet design")
+    chosen = tuple(designs) if designs is not None else tuple(design_names(builtin=True))
+    if not chosen:
+        raise ConfigError("designs", chosen, "at least one design")
+    labels = tuple(get_design(d).name for d in chosen)
+    if len(set(labels)) != len(labels):
+        raise ConfigError("designs", list(chosen), "each design once")
+    seeds = tuple(check_seed(s) for s in seeds)
+    if not seeds:
+        raise ConfigError("seeds", seeds, "at least one seed")
     params = dict(params or {})
-    jobs = [(d, s) for d in designs for s in seeds]
+    for label in labels:
+        resolve_scenario_params(spec, label, params)
+    where = SCENARIOS.spec(scenario)
+    jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
+    args = (duration_ms, warmup_ms, params, check)
     if executor is None:
-        summaries = [_replicate(scenario, d, s, duration_ms, warmup_ms, params) for d, s in jobs]
+        summaries = [_replicate(where, d, s, *args) for _, d, s in jobs]
     else:
-        futures = [
-            executor.submit(_replicate, scenario, d, s, duration_ms, warmup_ms, params)
-            for d, s in jobs
-        ]
+        futures = [executor.submit(_replicate, where, d, s, *args) for _, d, s in jobs]
         summaries = [f.result() for f in futures]
     estimates: dict[str, dict[str, Estimate]] = {}
-    for design in designs:
-        mine = [summ for (d, _), summ in zip(jobs, summaries, strict=True) if d == design]
+    for label in labels:
+        mine = [summ for (d, _, _), summ in zip(jobs, summaries, strict=True) if d == label]
         metrics = sorted({k for summ in mine for k in summ})
-        estimates[design] = {k: Estimate.of(summ.get(k, 0.0) for summ in mine) for k in metrics}
-    return Comparison(scenario, designs, seeds, params, estimates)
+        estimates[label] = {k: Estimate.of(summ.get(k, 0.0) for summ in mine) for k in metrics}
+    return Comparison(spec.name, labels, seeds, params, estimates)
 
 
 def default_executor(jobs: int | None = None) -> Executor | None:

@@ -10,17 +10,17 @@ from ..core.config import (
     check_duration_ms,
     check_seed,
     check_warmup_ms,
-    resolve_params,
 )
 from ..core.sim import Simulation
 from ..core.trace import EventKind, Trace, TraceRecorder
 from ..designs import get_design
-from ..scenarios import get_scenario, scenario_params
+from ..metrics.invariants import check_trace
+from ..scenarios import get_scenario, resolve_scenario_params
 from .result import RunResult
 
 AFTER_RUN: list[Callable[[Trace], None]] = []
-"""Called with every complete trace :func:`run` produces (observers, e.g. the
-invariant checks the test suite installs: ``taskletsim.metrics.check_trace``)."""
+"""Called with every complete trace :func:`run` produces, after the invariant checks
+(observers of your own)."""
 
 
 def run(
@@ -32,15 +32,22 @@ def run(
     params: Mapping[str, object] | None = None,
     kinds: Iterable[EventKind] | None = None,
     warmup_ms: float = 0.0,
+    check: bool = True,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
+    ``scenario`` and ``design`` are registered names or ``package.module:Class``.
     ``params`` override the scenario's defaults (strings are parsed as on the
-    command line). ``kinds`` limits which event kinds are recorded.
-    ``warmup_ms`` is the start of the measurement window. Raises
-    :class:`~taskletsim.config.ConfigError` on any bad value.
+    command line); a design's options are parameters of the scenario run with
+    it. ``kinds`` limits which event kinds are recorded. ``warmup_ms`` is the
+    start of the measurement window. Unless ``check`` is false, the complete
+    trace is checked against the invariants every valid trace satisfies
+    (:func:`taskletsim.metrics.check_trace`), raising
+    :class:`~taskletsim.metrics.InvariantError` if one is broken. Raises
+    :class:`~taskletsim.core.config.ConfigError` on any bad value.
     """
     spec = get_scenario(scenario)
+    scenario = spec.name
     seed = check_seed(seed)
     duration = check_duration_ms(spec.default_duration_ms if duration_ms is None else duration_ms)
     duration_ns = round(duration * 1e6)
@@ -53,9 +60,8 @@ def run(
     if design is not None and not spec.takes_design:
         raise ConfigError("design", design, f"no design: scenario {scenario} has no tasklet design")
     if spec.takes_design:
-        design = design or spec.default_design
-        get_design(str(design))
-    resolved = resolve_params(scenario_params(spec), params, owner=f"scenario {scenario}")
+        design = get_design(str(design or spec.default_design)).name
+    resolved = resolve_scenario_params(spec, design, params)
 
     recorder = TraceRecorder(kinds)
     recorder.meta.update(
@@ -73,8 +79,10 @@ def run(
     wall = time.perf_counter() - started
     trace = recorder.finish()
     if kinds is None:
-        for check in AFTER_RUN:
-            check(trace)
+        if check:
+            check_trace(trace)
+        for observer in AFTER_RUN:
+            observer(trace)
     return RunResult(
         scenario=scenario,
         design=design,

@@ -1,19 +1,25 @@
-"""The :class:`Scenario` interface and the registry of built-in scenarios.
+"""The :class:`Scenario` interface and the scenario registry.
 
 A scenario is a named, parameterised model: it declares its parameters as
-:class:`~taskletsim.config.Param` specs and builds its model components into a
-:class:`~taskletsim.sim.Simulation`. To add one, subclass :class:`Scenario`,
-fill in the class attributes, implement :meth:`Scenario.build`, and pass the
-class to :func:`register_scenario`.
+:class:`~taskletsim.core.config.Param` specs and builds its model components
+into a :class:`~taskletsim.core.sim.Simulation`. To add one, subclass
+:class:`Scenario`, fill in the class attributes, implement
+:meth:`Scenario.build`, and register the class with :func:`register_scenario`
+(or an entry point in the group ``taskletsim.scenarios``). A scenario that
+builds a Xen host takes a tasklet design (``takes_design``) and gets that
+design's options as parameters too; :mod:`taskletsim.scenarios.hosts` has the
+helpers that build one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, overload
 
-from ..core.config import ConfigError, Param
+from ..core.config import Param, resolve_params
+from ..core.registry import Registry
 from ..core.sim import Simulation
+from ..designs.base import designs_with_option, get_design, option_error
 
 
 class Scenario:
@@ -22,6 +28,8 @@ class Scenario:
     ``build(sim, params, design)`` creates the model inside ``sim`` and returns a
     function that, called once the run has ended, returns scenario-specific
     facts for the result (JSON-able: e.g. ``offered_load``, ``saturated``).
+    ``design`` is the name of the tasklet design (``None`` unless
+    ``takes_design``).
     """
 
     name: ClassVar[str] = ""
@@ -29,7 +37,6 @@ class Scenario:
     params: ClassVar[tuple[Param, ...]] = ()
     default_duration_ms: ClassVar[float] = 100.0
     takes_design: ClassVar[bool] = False
-
     default_design: ClassVar[str | None] = None
 
     def build(
@@ -38,34 +45,73 @@ class Scenario:
         raise NotImplementedError
 
 
-_SCENARIOS: dict[str, type[Scenario]] = {}
+def _check_scenario(obj: object) -> type[Scenario]:
+    if not (isinstance(obj, type) and issubclass(obj, Scenario) and obj.name):
+        raise TypeError("a subclass of taskletsim.Scenario with a name")
+    return obj
 
 
-def register_scenario(cls: type[Scenario]) -> type[Scenario]:
-    """Make ``cls`` runnable by its ``name`` (usable as a class decorator)."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no name")
-    _SCENARIOS[cls.name] = cls
-    return cls
+SCENARIOS: Registry[type[Scenario]] = Registry(
+    "scenario",
+    lambda cls: cls.name,
+    builtins="taskletsim.scenarios",
+    group="taskletsim.scenarios",
+    check=_check_scenario,
+)
+"""The registry of scenarios (built-ins, entry points, ``module:Class``)."""
+
+
+@overload
+def register_scenario(cls: type[Scenario], *, replace: bool = ...) -> type[Scenario]: ...
+@overload
+def register_scenario(
+    cls: None = ..., *, replace: bool = ...
+) -> Callable[[type[Scenario]], type[Scenario]]: ...
+def register_scenario(
+    cls: type[Scenario] | None = None, *, replace: bool = False
+) -> type[Scenario] | Callable[[type[Scenario]], type[Scenario]]:
+    """Make ``cls`` runnable by its ``name``; usable as a class decorator, bare or as
+    ``@register_scenario(replace=True)``. A name already taken raises ``ConfigError``
+    unless ``replace=True``."""
+
+    def add(scenario: type[Scenario]) -> type[Scenario]:
+        SCENARIOS.register(scenario, replace=replace)
+        return scenario
+
+    return add if cls is None else add(cls)
 
 
 def get_scenario(name: str) -> Scenario:
-    """The registered scenario called ``name``."""
-    if name not in _SCENARIOS:
-        raise ConfigError("scenario", name, "one of " + ", ".join(sorted(_SCENARIOS)))
-    return _SCENARIOS[name]()
+    """The scenario registered as ``name`` (or imported from ``package.module:Class``)."""
+    return SCENARIOS.resolve(name)()
 
 
-def scenario_names() -> list[str]:
-    """Names of all registered scenarios, sorted."""
-    return sorted(_SCENARIOS)
+def scenario_names(*, builtin: bool | None = None) -> list[str]:
+    """Names of the registered scenarios, in registration order."""
+    return SCENARIOS.names(builtin=builtin)
 
 
-def scenario_params(spec: Scenario) -> tuple[Param, ...]:
-    """The parameters ``spec`` accepts: its own, plus every design's options if it takes one."""
+def scenario_params(spec: Scenario, design: str | None = None) -> tuple[Param, ...]:
+    """The parameters ``spec`` accepts: its own, plus the options of ``design``."""
     if not spec.takes_design:
         return spec.params
-    from ..designs import design_options
-
+    chosen = design or spec.default_design
     own = {p.name for p in spec.params}
-    return spec.params + tuple(p for p in design_options() if p.name not in own)
+    options = get_design(chosen).options if chosen else ()
+    return spec.params + tuple(p for p in options if p.name not in own)
+
+
+def resolve_scenario_params(
+    spec: Scenario, design: str | None, given: Mapping[str, object] | None
+) -> dict[str, Any]:
+    """Every parameter of ``spec`` run with ``design``: defaults overridden by ``given``.
+
+    An option of another design is a ``ConfigError`` naming both designs.
+    """
+    specs = scenario_params(spec, design)
+    known = {p.name for p in specs}
+    chosen = design or spec.default_design
+    for key, value in (given or {}).items():
+        if key not in known and chosen and designs_with_option(key):
+            raise option_error(key, value, chosen)
+    return resolve_params(specs, given, owner=f"scenario {spec.name}")

@@ -35,7 +35,7 @@ LOCK_PARAMS: tuple[Param, ...] = (
     Param("threads_per_core", "int", 1, "SMT threads per core", minimum=1),
     Param("hold_ns", "float", 1000.0, "mean lock hold time, ns", positive=True),
     Param("hold", "choice", "exp", "hold time distribution", choices=("const", "exp")),
-    Param("lock", "choice", "ttas", "lock kind", choices=tuple(LOCK_KINDS)),
+    Param("lock", "choice", "ttas", "lock kind", choices=LOCK_KINDS.names),
     Param(
         "transfer_ns",
         "int",

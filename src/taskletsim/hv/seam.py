@@ -1,0 +1,347 @@
+"""The seam between the Xen host and the tasklet designs: the interfaces both type against.
+
+A design sees the host only through what is defined here:
+
+- :class:`Cpu`: the operations of a physical CPU a design may call (time
+  passing, the interrupt flag, spinlocks, softirqs, IPIs);
+- :class:`Host`: what a design reads of the machine (the simulation, the
+  topology, step costs, the CPUs, softirq numbers, its own options) and
+  :meth:`Host.make_lock`;
+- :class:`Tasklet`, with the SCHED/RUN bits of the bit-based designs, and
+  the small views of a domain and a passthrough pirq that the passthrough
+  path hands to a design;
+- :class:`DesignHooks`: what the host calls on a design, with the contract
+  of each hook (context, interrupt state, locks held, trace events owed);
+- :data:`DESIGNS`, the registry of designs.
+
+Only :mod:`taskletsim.hv.machine` puts concrete classes behind these
+interfaces; designs import nothing else from ``hv/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+from simpy.events import Event
+
+from ..core.config import Param
+from ..core.registry import Registry
+from ..core.sim import Simulation
+from ..platform.locks import SpinLock
+from ..platform.topology import Topology
+from .costs import HvCosts
+
+__all__ = [
+    "DESIGNS",
+    "STATE_RUN",
+    "STATE_SCHED",
+    "Cpu",
+    "DesignHooks",
+    "DomainView",
+    "Host",
+    "HvCosts",
+    "IrqLine",
+    "PirqView",
+    "Proc",
+    "SoftirqHandler",
+    "Tasklet",
+    "TaskletFunc",
+    "VcpuView",
+]
+
+Proc = Generator[Event, Any, Any]
+"""Hypervisor code: a generator a CPU runs with ``yield from`` (a call)."""
+
+TaskletFunc = Callable[["Cpu"], Proc]
+"""A tasklet's function, ``t->func(t->data)``: run on the CPU that claimed it."""
+
+SoftirqHandler = Callable[["Cpu"], Proc]
+"""A softirq action, run by ``do_softirq`` with interrupts enabled."""
+
+STATE_SCHED = 1 << 0
+"""``TASKLET_STATE_SCHED`` / dpci ``STATE_SCHED``: queued, not yet claimed."""
+STATE_RUN = 1 << 1
+"""``TASKLET_STATE_RUN`` / dpci ``STATE_RUN``: claimed by a CPU, running."""
+
+
+class Tasklet:
+    """``struct tasklet`` (xen/include/xen/tasklet.h): the fields every design may use.
+
+    ``scheduled_on``, ``is_running``, ``is_dead`` are Xen 4.4's; ``state``
+    holds the SCHED/RUN bits of the bit-based designs (:data:`STATE_SCHED`,
+    :data:`STATE_RUN`); ``list_cpu`` is the CPU whose list it is on (-1:
+    none), for O(1) unlinking; ``last_cpu`` the last CPU that wrote ``state``.
+    """
+
+    __slots__ = (
+        "func",
+        "id",
+        "is_dead",
+        "is_running",
+        "is_softirq",
+        "last_cpu",
+        "list_cpu",
+        "name",
+        "scheduled_on",
+        "state",
+    )
+
+    def __init__(self, ident: int, name: str, func: TaskletFunc, is_softirq: bool = True) -> None:
+        self.id = ident
+        self.name = name
+        self.func = func
+        self.is_softirq = is_softirq
+        self.scheduled_on = -1
+        self.is_running = False
+        self.is_dead = False
+        self.state = 0
+        self.list_cpu = -1
+        self.last_cpu = -1
+
+    def __repr__(self) -> str:
+        return f"<Tasklet {self.name}>"
+
+
+class IrqLine(Protocol):
+    """An interrupt source as a design sees it: its trace id and name, and a way to fire it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    def raise_irq(self) -> None: ...
+
+
+class VcpuView(Protocol):
+    """A vCPU as a design sees it (the idle vCPU of a pCPU has ``is_idle``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_idle(self) -> bool: ...
+
+
+class DomainView(Protocol):
+    """A guest domain as the passthrough path hands it to a design."""
+
+    @property
+    def name(self) -> str: ...
+
+    dirq_tasklet: Tasklet | None
+
+
+class PirqView(Protocol):
+    """A passthrough MSI bound to a domain (``struct hvm_pirq_dpci``)."""
+
+    @property
+    def domain(self) -> DomainView: ...
+    @property
+    def source(self) -> IrqLine: ...
+    @property
+    def dirq_assist(self) -> TaskletFunc | None:
+        """``hvm_dirq_assist`` for this pirq alone (Xen 4.6's per-pirq form)."""
+
+
+class Cpu(Protocol):
+    """The operations of a physical CPU a design may call (``taskletsim.hv.cpu.PCpu``).
+
+    Methods returning :data:`Proc` take simulated time: call them with
+    ``yield from``. ``work(ns)`` is ``ns`` of hypervisor code; with
+    interrupts enabled, interrupts arriving meanwhile run inside it.
+    """
+
+    softirq_pending: int
+    """The CPU's pending softirq mask (bit ``nr`` = softirq number ``nr``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def socket(self) -> int: ...
+    @property
+    def online(self) -> bool:
+        """False once the CPU went down: it runs no more softirqs."""
+
+    @property
+    def irqs_enabled(self) -> bool: ...
+    @property
+    def switched(self) -> bool:
+        """True once ``schedule()`` switched context in this pass: stop running softirqs."""
+
+    @property
+    def current(self) -> VcpuView: ...
+    @property
+    def costs(self) -> HvCosts: ...
+    @property
+    def ipi(self) -> IrqLine | None:
+        """The CPU's event-check IPI source."""
+
+    def work(self, ns: int) -> Proc: ...
+    def local_irq_save(self) -> bool: ...
+    def local_irq_restore(self, flags: bool) -> Proc: ...
+    def local_irq_disable(self) -> None: ...
+    def local_irq_enable(self) -> Proc: ...
+    def spin_lock(self, lock: SpinLock) -> Proc: ...
+    def spin_unlock(self, lock: SpinLock) -> None: ...
+    def spin_lock_irq(self, lock: SpinLock) -> Proc: ...
+    def spin_unlock_irq(self, lock: SpinLock) -> Proc: ...
+    def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event, Any, bool]: ...
+    def spin_unlock_irqrestore(self, lock: SpinLock, flags: bool) -> Proc: ...
+    def raise_softirq(self, nr: int) -> None: ...
+    def cpu_raise_softirq(self, target: int, nr: int) -> Proc: ...
+    def xen_do_softirq(self) -> Proc: ...
+    def run_softirq(self, nr: int) -> Proc: ...
+    def call_function(self, func: Callable[[Cpu], Proc]) -> None: ...
+    def call_on_cpu(self, work: Callable[[Cpu], Proc]) -> None: ...
+
+
+class Host(Protocol):
+    """What a design sees of the machine (``taskletsim.hv.machine.Machine``)."""
+
+    @property
+    def sim(self) -> Simulation: ...
+    @property
+    def topology(self) -> Topology: ...
+    @property
+    def costs(self) -> HvCosts: ...
+    @property
+    def cpus(self) -> Sequence[Cpu]: ...
+    @property
+    def softirq_nr(self) -> Mapping[str, int]:
+        """Softirq numbers by name, the design's own included."""
+
+    @property
+    def design_options(self) -> Mapping[str, object]:
+        """The options given for the design (checked against its ``options``)."""
+
+    def make_lock(self, name: str) -> SpinLock:
+        """A spinlock of the machine's lock kind, traced under ``name``."""
+
+
+class DesignHooks(Protocol):
+    """What the host calls on a tasklet design: the design contract.
+
+    Every hook is hypervisor code run by the CPU ``cpu`` passed to it, as a
+    generator (``yield from``). "IRQs off" means the CPU's interrupt flag is
+    clear. The trace events a design owes, and where:
+
+    - ``TASKLET_SCHEDULE`` (``traced_schedule``) each time a tasklet is
+      scheduled, with the causing IRQ source;
+    - ``TASKLET_ENTRY`` (``traced_claim``) where the tasklet is claimed to run
+      (``is_running = 1`` / RUN bit set): a schedule after that makes it run
+      again;
+    - ``TASKLET_EXIT`` (``traced_exit``, done by ``run_tasklet``) when its
+      function returned.
+
+    The interrupt-latency metrics chain an interrupt to its deferred work
+    through these three events; a design that omits one reports no
+    ``tasklet`` and ``virq`` latency. ``taskletsim.testing.check_design``
+    checks the contract on any registered design.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
+    default_lock: ClassVar[str]
+    options: ClassVar[tuple[Param, ...]]
+
+    def __init__(self, machine: Host) -> None: ...
+
+    def softirq_handlers(self) -> dict[str, SoftirqHandler]:
+        """The design's softirq actions by softirq name, called once when the host is built.
+
+        Each action runs from ``do_softirq`` (idle loop or VM-entry path) in
+        softirq context: IRQs on at entry and on return; no lock held at
+        entry or on return.
+        """
+        ...
+
+    def do_softirq(self, cpu: Cpu) -> Proc:
+        """The softirq engine (``do_softirq``): Xen's ``__do_softirq`` unless overridden.
+
+        Called from the idle loop and the VM-entry path with IRQs on and no
+        lock held; returns with IRQs on. Must stop when ``cpu.switched``.
+        """
+        ...
+
+    def softirqs_deferred(self, cpu: Cpu) -> bool:
+        """Whether ``cpu``'s pending softirqs must wait (e.g. for ksoftirqd); no time passes."""
+        ...
+
+    def tasklet_init(self, name: str, func: TaskletFunc, is_softirq: bool = True) -> Tasklet:
+        """``softirq_tasklet_init``: a new tasklet traced as ``name``; at build time."""
+        ...
+
+    def tasklet_schedule(self, cpu: Cpu, t: Tasklet, cause: int = -1) -> Proc:
+        """``tasklet_schedule``: ``tasklet_schedule_on_cpu(t, cpu)``.
+
+        Called in IRQ context (a hard IRQ handler) or with IRQs off (under
+        ``v->virq_lock``), possibly with other IRQ-off locks held; returns
+        with the interrupt flag as it found it. Emits ``TASKLET_SCHEDULE``
+        unless the tasklet is dead.
+        """
+        ...
+
+    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+        """Queue ``t`` to run on CPU ``target``; ``cause`` is the IRQ source behind it or -1.
+
+        Any context (IRQ, softirq, idle loop); returns with the interrupt
+        flag as it found it and no lock of its own held. Emits
+        ``TASKLET_SCHEDULE`` (unless ``t`` is dead); ``t`` must then run on
+        ``target`` (or where the design moves it) with ``TASKLET_ENTRY``,
+        ``TASKLET_EXIT``, once more if scheduled again after its claim.
+        """
+        ...
+
+    def dirq_init(self, domain: DomainView, func: TaskletFunc) -> None:
+        """``pt_irq_create_bind``: set up ``domain``'s deferred passthrough work; at build time."""
+        ...
+
+    def hvm_do_IRQ_dpci(self, cpu: Cpu, pirq: PirqView) -> Proc:
+        """Defer a passthrough interrupt's delivery (``hvm_do_IRQ_dpci``).
+
+        Hard IRQ context: IRQs off on entry and on return (``desc->lock``
+        held in Xen). Emits ``TASKLET_SCHEDULE`` with ``pirq.source.id`` as
+        the cause; the deferred work must run ``hvm_dirq_assist``.
+        """
+        ...
+
+    def tasklet_kill(self, cpu: Cpu, t: Tasklet) -> Proc:
+        """``tasklet_kill``: unqueue ``t``, mark it dead, wait until it is not running.
+
+        Process context (idle loop), IRQs on at entry and return; may spin.
+        A schedule after it returns is ignored.
+        """
+        ...
+
+    def migrate_tasklets_from_cpu(self, cpu: Cpu, dead: int) -> Proc:
+        """CPU_DEAD: move what is queued on offline CPU ``dead`` to ``cpu`` (idle loop,
+        IRQs on at entry and return); nothing queued may be lost."""
+        ...
+
+
+def _check_design(obj: object) -> type[DesignHooks]:
+    """A registered design must be a class with a name and the hooks."""
+    missing = [
+        hook
+        for hook in ("softirq_handlers", "tasklet_schedule_on_cpu", "tasklet_kill", "do_softirq")
+        if not callable(getattr(obj, hook, None))
+    ]
+    if not isinstance(obj, type) or missing or not getattr(obj, "name", ""):
+        raise TypeError(
+            "a tasklet design class with a name and the hooks of "
+            "taskletsim.TaskletDesign" + (f" (missing: {', '.join(missing)})" if missing else "")
+        )
+    return obj
+
+
+DESIGNS: Registry[type[DesignHooks]] = Registry(
+    "design",
+    lambda cls: cls.name,
+    builtins="taskletsim.designs",
+    group="taskletsim.designs",
+    check=_check_design,
+)
+"""The registry of tasklet designs (built-ins, entry points, ``module:Class``)."""

@@ -1,0 +1,158 @@
+"""Public helpers to build a Xen host for a scenario of your own.
+
+A hypervisor scenario subclasses :class:`HostScenario` (it takes a tasklet
+design, Xen 4.4's by default), declares :data:`HOST_PARAMS` (or only some of
+them: :func:`host_params` fills in the defaults of the rest), and in its
+``build`` makes the machine with :func:`build_machine`, then adds guests,
+devices and ticks::
+
+    @register_scenario
+    class MyHost(HostScenario):
+        name = "my-host"
+        description = "one busy guest with a passthrough NIC, three idle ones"
+        params = HOST_PARAMS
+
+        def build(self, sim, params, design=None):
+            m = build_machine(sim, params, design or self.default_design, sockets=1, cores=4)
+            d = m.add_domain("busy")
+            v = m.add_vcpu(d, 0, "busy")
+            m.add_device(d, v, device_arrivals(params))
+            m.add_tick(v, tick_arrivals(params))
+            add_idle_guests(m, params, range(1, 4))
+            return lambda: {}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from ..core.config import ConfigError, Param
+from ..core.sim import Simulation
+from ..designs.base import get_design
+from ..hv.machine import Machine
+from ..hv.seam import HvCosts
+from ..platform.arrivals import Arrivals, Moderated, Periodic, Poisson
+from ..platform.topology import Topology, TransferCosts
+from .base import Scenario
+from .lock_streams import LOCK_PARAMS
+
+__all__ = [
+    "HOST_PARAMS",
+    "HostScenario",
+    "add_idle_guests",
+    "build_machine",
+    "device_arrivals",
+    "host_params",
+    "tick_arrivals",
+]
+
+_LOCK_MODEL = tuple(
+    p for p in LOCK_PARAMS if p.name in ("lock", "transfer_ns", "numa_bias", "spinner_share")
+)
+
+HOST_PARAMS: tuple[Param, ...] = (
+    *_LOCK_MODEL,
+    Param(
+        "irq_rate_per_s",
+        "float",
+        20_000.0,
+        "MSI rate of each passthrough device, per s",
+        positive=True,
+    ),
+    Param(
+        "irq_process",
+        "choice",
+        "poisson",
+        "device interrupt arrivals",
+        choices=("poisson", "periodic"),
+    ),
+    Param(
+        "itr_us",
+        "float",
+        None,
+        "interrupt moderation interval (ITR), us; none = off",
+        positive=True,
+        optional=True,
+    ),
+    Param("tick_hz", "float", 1000.0, "guest timer tick rate, per s", positive=True),
+    Param("tick_jitter_ns", "int", 10_000, "tick jitter, +- ns", minimum=0),
+    Param("idle_burst_ns", "int", 20_000, "guest work per tick of an idle guest, ns", minimum=0),
+    Param("apicv", "choice", "off", "APICv: no EOI exits", choices=("off", "on")),
+    Param("vcpus_per_idle_cpu", "int", 1, "idle guests' vCPUs pinned to each idle pCPU", minimum=1),
+    Param("tslice_ms", "float", 30.0, "credit1 timeslice, ms", positive=True),
+    Param("ratelimit_us", "float", 1000.0, "credit1 rate limit, us (0: off)", minimum=0),
+    Param("sched_tick_ms", "float", 10.0, "credit1 accounting tick, ms", positive=True),
+    *HvCosts.params(),
+)
+
+
+def device_arrivals(params: Mapping[str, Any]) -> Arrivals:
+    """The device interrupt process the parameters describe."""
+    params = host_params(params)
+    rate = params["irq_rate_per_s"]
+    base: Arrivals = (
+        Poisson(rate) if params["irq_process"] == "poisson" else Periodic(round(1e9 / rate))
+    )
+    if params["itr_us"] is not None:
+        return Moderated(base, round(params["itr_us"] * 1000))
+    return base
+
+
+def tick_arrivals(params: Mapping[str, Any]) -> Arrivals:
+    """A vCPU's periodic tick."""
+    params = host_params(params)
+    period = round(1e9 / params["tick_hz"])
+    if params["tick_jitter_ns"] * 2 >= period:
+        raise ConfigError(
+            "tick_jitter_ns", params["tick_jitter_ns"], f"less than half the tick ({period} ns)"
+        )
+    return Periodic(period, params["tick_jitter_ns"])
+
+
+def host_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` completed with the default of every host parameter it lacks, so that a
+    scenario of your own may declare only the host parameters it lets users set."""
+    return {**{p.name: p.default for p in HOST_PARAMS}, **params}
+
+
+def build_machine(
+    sim: Simulation, params: Mapping[str, Any], design: str, sockets: int, cores: int
+) -> Machine:
+    """The host of a hypervisor scenario, without guests: ``sockets`` x ``cores`` pCPUs,
+    the host parameters (:data:`HOST_PARAMS`, defaults for those missing) and the
+    options of ``design`` found in ``params``."""
+    params = host_params(params)
+    options = {p.name: params[p.name] for p in get_design(design).options if p.name in params}
+    costs = None if params["transfer_ns"] is None else TransferCosts.uniform(params["transfer_ns"])
+    return Machine(
+        sim,
+        Topology(sockets, cores, 1, costs),
+        design=design,
+        costs=HvCosts.from_params(params),
+        lock=params["lock"],
+        numa_bias=params["numa_bias"],
+        spinner_share=params["spinner_share"],
+        apicv=params["apicv"] == "on",
+        tslice_ns=round(params["tslice_ms"] * 1e6),
+        ratelimit_ns=round(params["ratelimit_us"] * 1e3),
+        tick_ns=round(params["sched_tick_ms"] * 1e6),
+        design_options=options,
+    )
+
+
+class HostScenario(Scenario):
+    """Base of the hypervisor scenarios: takes a design, shares the host parameters."""
+
+    takes_design = True
+    default_design: ClassVar[str] = "xen-4.4-global"
+
+
+def add_idle_guests(m: Machine, params: Mapping[str, Any], cpus: Iterable[int]) -> None:
+    """``vcpus_per_idle_cpu`` one-vCPU idle guests pinned to each of ``cpus``, with ticks."""
+    params = host_params(params)
+    for cpu in cpus:
+        for k in range(params["vcpus_per_idle_cpu"]):
+            d = m.add_domain(f"idle{cpu}" + (f"-{k}" if k else ""))
+            v = m.add_vcpu(d, cpu, "idle", burst_ns=params["idle_burst_ns"])
+            m.add_tick(v, tick_arrivals(params))
