@@ -18,7 +18,7 @@ import simpy
 
 import taskletsim as ts
 
-DESIGNS = ("xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux")
+DESIGNS = tuple(ts.design_names(builtin=True))
 
 
 def plain_simpy(events: int = 400_000) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 import taskletsim as ts
 from taskletsim.runner.compare import run_summary
 
-DESIGNS = ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
+DESIGNS = ts.design_names(builtin=True)
 FACTORS: dict[str, tuple[str, list[Any]]] = {
     "rate": ("irq_rate_per_s", [2000, 5000, 8000, 10000, 11000, 12000, 15000, 20000]),
     "rate_overcommit2": ("irq_rate_per_s", [2000, 5000, 8000, 9000, 10000, 12000, 20000]),

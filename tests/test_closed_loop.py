@@ -1,6 +1,6 @@
 """lock-closed against the machine-repairman queue and the Boyd-Wickizer chain.
 
-MODEL.md section 10: n CPUs loop think (exponential, mean a) -> acquire ->
+docs/validation.md: n CPUs loop think (exponential, mean a) -> acquire ->
 hold (exponential, mean s) -> release. Without a transfer cost this is
 M/M/1//n. With a per-waiter cost c, the handoff of a ticket or TTAS lock
 costs c*k/2 on average and throughput follows the birth-death chain: it
@@ -65,7 +65,7 @@ def chain_curve() -> dict[int, float]:
 def test_non_scalable_lock_follows_boyd_wickizer(lock: str, chain_curve: dict[int, float]) -> None:
     """Within 10% of the chain, except within 15% of the chain's peak n.
 
-    Right at the cliff the system is bistable (MODEL.md section 10): a
+    Right at the cliff the system is bistable (docs/validation.md): a
     faithful simulation can sit 10-20% above the chain there, so those points
     are exempt from the 10% check but still count for where the peak is.
     """

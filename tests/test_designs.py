@@ -26,8 +26,8 @@ from taskletsim.platform.arrivals import Replay
 from .conftest import taskletsim_cli
 from .hvhelpers import HAND_COSTS, events, tiny
 
-DESIGNS = ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"]
-PER_CPU = ["rfc-percpu", "xen-4.6-dpci", "linux"]
+DESIGNS = ts.design_names(builtin=True)
+PER_CPU = [d for d in DESIGNS if d != "xen-4.4-global"]
 FLOW = (
     K.IRQ_ENTRY,
     K.IRQ_EXIT,

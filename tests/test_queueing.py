@@ -1,9 +1,9 @@
-"""lock-open against M/D/1 and M/M/1 (../shared/MODEL.md section 10).
+"""lock-open against M/D/1 and M/M/1 (docs/validation.md).
 
 With ``transfer_ns=0`` a lock is a single server whose service time is the
 hold time. The mean wait over all acquisitions must match
-Pollaczek-Khinchine within 3%. Sample sizes are chosen from the scatter
-MODEL.md reports (about 3M acquisitions at rho = 0.85, exponential hold).
+Pollaczek-Khinchine within 3%. Sample sizes are chosen from the measured
+scatter (about 3M acquisitions at rho = 0.85, exponential hold; docs/validation.md).
 
 The order in which waiters are served (FIFO for ticket and MCS, a random
 winner for TTAS) does not change the mean: hold times are drawn at grant,

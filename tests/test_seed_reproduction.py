@@ -10,7 +10,7 @@ has the full-length numbers. What the seed reports, and what the model says:
   interrupts delivered at the rate they arrive, p99 latency orders of
   magnitude lower;
 - with one idle vCPU per idle pCPU, lock waiting does not land in RUNNING
-  (MODEL.md section 6, path A steps 3-5): the hypervisor share is the same
+  (docs/model.md, path A steps 3-5): the hypervisor share is the same
   with and without the global lock. With two, it lands there (step 5), and
   steal reaches the seed's 40% — but then lock waiting dominates RUNNING.
 """
@@ -22,7 +22,7 @@ import pytest
 import taskletsim as ts
 from taskletsim.runner.compare import Comparison, compare, default_executor, run_summary
 
-DESIGNS = ("xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux")
+DESIGNS = tuple(ts.design_names(builtin=True))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ work under the lock 20, ``hvm_dirq_assist`` 200, ``vmsi_deliver`` 100,
 IPI send 50 and flight 500, timer function 60, event channel 40).
 
 The times in each docstring are worked out from those costs, step by step,
-following xen/common/tasklet.c and the paths of MODEL.md section 6.
+following xen/common/tasklet.c and the paths of docs/model.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LOCKS = (K.LOCK_CONTEND, K.LOCK_ACQUIRE, K.LOCK_RELEASE)
 TASKLETS = (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)
 
 
-def simple_tasklet(m: ts.machine.Machine, name: str, ns: int = 100) -> ts.designs.Tasklet:
+def simple_tasklet(m: ts.Machine, name: str, ns: int = 100) -> ts.Tasklet:
     def func(cpu):  # type: ignore[no-untyped-def]
         yield from cpu.work(ns)
 
@@ -374,4 +374,35 @@ def test_invariant_checks_can_fail() -> None:
     sched = np.flatnonzero(columns["kind"] == K.TASKLET_SCHEDULE)[0]
     columns["kind"][sched] = K.SOFTIRQ_RAISE
     with pytest.raises(InvariantError, match="unscheduled"):
+        check_trace(ts.Trace(columns, trace.names, trace.meta))
+
+
+def test_invariant_checks_catch_a_lost_schedule_and_a_second_run() -> None:
+    """Two tasklets interleaved: tampering with one is caught, whichever it is."""
+    m = tiny()
+    d = m.add_domain("dom")
+    v = m.add_vcpu(d, 0, "idle", burst_ns=500)
+    m.add_device(d, v, Replay((1000, 30_000)))
+    m.add_tick(v, Periodic(40_000, phase_ns=15_000))
+    m.sim.run(60_000)
+    trace = m.sim.trace.finish()
+    check_trace(trace, drained=True)
+    kinds = trace.kind
+    assert len(np.unique(trace.subject[kinds == K.TASKLET_ENTRY])) == 2
+    # the last run of the device's tasklet vanishes: its schedule is lost
+    dirq = trace.names.ident("tasklet", "dom:dirq_tasklet")
+    mine = trace.subject == dirq
+    last_entry = np.flatnonzero(mine & (kinds == K.TASKLET_ENTRY))[-1]
+    last_exit = np.flatnonzero(mine & (kinds == K.TASKLET_EXIT))[-1]
+    columns = {k: c.copy() for k, c in trace.columns.items()}
+    columns["kind"][[last_entry, last_exit]] = K.SOFTIRQ_RAISE
+    lost = ts.Trace(columns, trace.names, trace.meta)
+    check_trace(lost)
+    with pytest.raises(InvariantError, match=f"tasklet {dirq} scheduled at .* never ran"):
+        check_trace(lost, drained=True)
+    # the second schedule of it vanishes: its second run was not scheduled
+    second = np.flatnonzero(mine & (kinds == K.TASKLET_SCHEDULE))[1]
+    columns = {k: c.copy() for k, c in trace.columns.items()}
+    columns["kind"][second] = K.SOFTIRQ_RAISE
+    with pytest.raises(InvariantError, match=f"tasklet {dirq} ran at .* unscheduled"):
         check_trace(ts.Trace(columns, trace.names, trace.meta))

@@ -199,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvariantError as error:
         print(f"taskletsim: invariant broken: {error}", file=sys.stderr)
         return 1
-    print(out)
+    try:
+        print(out, flush=True)
+    except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import sys
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -172,14 +173,19 @@ class Registry(Generic[T]):
 
     def spec(self, name: str) -> str:
         """A name another process can resolve: ``module:qualname`` for an object
-        registered from an importable module outside the package, else its name."""
+        registered from an importable module outside the package, else its name (a
+        worker started by fork has every registration; one started by spawn re-runs
+        ``__main__``, and with it the registrations of a script)."""
         obj = self.resolve(name)
         key = self._key(obj)
         module = str(getattr(obj, "__module__", ""))
         qualname = str(getattr(obj, "__qualname__", ""))
+        loaded = sys.modules.get(module)
+        importable = loaded is not None and getattr(loaded, "__spec__", None) is not None
         if (
             self._origin[key] == BUILTIN
-            or module in ("", "__main__", "__mp_main__")
+            or module in ("__main__", "__mp_main__")
+            or not importable
             or "<locals>" in qualname
         ):
             return key

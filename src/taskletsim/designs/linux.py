@@ -1,6 +1,6 @@
 """``linux``: Linux tasklets and its softirq engine (kernel/softirq.c) in the hypervisor.
 
-The RFC was modelled on this code (MODEL.md section 5):
+The RFC was modelled on this code (Linux ``kernel/softirq.c``, docs/sources.md):
 
 - ``tasklet_schedule``: ``test_and_set_bit(TASKLET_STATE_SCHED)``; if newly set,
   ``__tasklet_schedule``: IRQs off, append to this CPU's ``tasklet_vec``,

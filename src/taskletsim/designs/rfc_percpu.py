@@ -1,6 +1,7 @@
 """``rfc-percpu``: the seed's lockless per-CPU tasklets (RFC v1 1/5, Aug 2014, never merged).
 
-Mirrors the patch in ../shared/seeds/ line by line:
+Mirrors the patch line by line (xen-devel, August 2014, "[RFC PATCH v1 1/5]
+tasklet: Introduce per-cpu tasklet for softirq", and its review; docs/sources.md):
 
 - ``tasklet_schedule_on_cpu``: ``test_and_set_bit(TASKLET_STATE_SCHED)``; if
   it was clear, ``tasklet_enqueue``: with IRQs off (``local_irq_save``),

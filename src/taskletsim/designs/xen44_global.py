@@ -1,6 +1,6 @@
 """``xen-4.4-global``: Xen 4.4/4.5 tasklets under one global lock.
 
-Mirrors xen/common/tasklet.c at RELEASE-4.4.0 (MODEL.md section 2): one
+Mirrors xen/common/tasklet.c at RELEASE-4.4.0 (docs/model.md): one
 ``tasklet_lock`` protects every per-CPU list and every tasklet's fields;
 ``tasklet_softirq_action`` runs **one** tasklet per softirq pass and
 re-raises while its list is non-empty; a schedule-and-run cycle takes the

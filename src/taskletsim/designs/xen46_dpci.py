@@ -1,6 +1,7 @@
 """``xen-4.6-dpci``: what Xen merged instead, the dpci softirq (passthrough/io.c, 4.6.0).
 
-Passthrough interrupts no longer use tasklets (MODEL.md section 4):
+Passthrough interrupts no longer use tasklets (Xen commit f6dd295381f4, "dpci:
+replace tasklet with softirq", and fix a2a935bc5ef6; docs/sources.md):
 
 - ``raise_softirq_for(pirq_dpci)``: ``test_and_set_bit(STATE_SCHED)``; if it was
   already set, return; else (a domain reference,) append to this CPU's

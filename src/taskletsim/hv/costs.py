@@ -1,6 +1,6 @@
 """Costs of the hypervisor's steps, in ns.
 
-MODEL.md section 9 found no published figure for any of these: every default
+No published figure was found for any of these (docs/sources.md): every default
 below is an **assumption**, chosen to be of the order the literature
 describes ("hundreds to thousands of cycles" for a VM exit/entry round trip
 on 2014 x86), and each is a parameter a user can set (``--set vmexit_ns=...``).

@@ -1,4 +1,4 @@
-"""The two interrupt paths of the seed (MODEL.md section 6), function by function.
+"""The two interrupt paths of the seed (docs/model.md), function by function.
 
 Path B, a passthrough MSI (xen/drivers/passthrough/io.c): ``do_IRQ`` ->
 ``__do_IRQ_guest`` -> :func:`hvm_do_IRQ_dpci` defers to the design;

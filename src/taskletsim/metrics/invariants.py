@@ -50,6 +50,41 @@ def _pairs_alternate(trace: Trace, first: EventKind, second: EventKind, what: st
         )
 
 
+def _runs_were_scheduled(trace: Trace, drained: bool) -> None:
+    """Each run of a tasklet had a schedule since its previous run began; with
+    ``drained``, no schedule comes after the last run. Vectorised over all tasklets."""
+    rows = trace.of_kinds(EventKind.TASKLET_SCHEDULE, EventKind.TASKLET_ENTRY)
+    rows = rows[np.argsort(trace.subject[rows], kind="stable")]
+    n = len(rows)
+    if not n:
+        return
+    subject = trace.subject[rows]
+    is_entry = trace.kind[rows] == EventKind.TASKLET_ENTRY
+    index = np.arange(n)
+    group_start = np.maximum.accumulate(
+        np.where(np.r_[True, subject[1:] != subject[:-1]], index, 0)
+    )
+    last_entry = np.maximum.accumulate(np.where(is_entry, index, -1))
+    prev_entry = np.r_[-1, last_entry[:-1]]
+    since = np.where(prev_entry >= group_start, prev_entry + 1, group_start)
+    scheds_before = np.r_[0, np.cumsum(~is_entry)]  # schedules among the first k rows
+    unscheduled = is_entry & (scheds_before[index] - scheds_before[since] == 0)
+    if unscheduled.any():
+        row = rows[np.argmax(unscheduled)]
+        raise InvariantError(
+            f"tasklet {int(trace.subject[row])} ran at {int(trace.time_ns[row])} ns unscheduled"
+        )
+    if drained:
+        group_end = np.r_[np.flatnonzero(subject[1:] != subject[:-1]), n - 1]
+        lost = ~is_entry[group_end]  # the group's last event is a schedule
+        if lost.any():
+            row = rows[group_end[np.argmax(lost)]]
+            raise InvariantError(
+                f"tasklet {int(trace.subject[row])} scheduled at {int(trace.time_ns[row])} ns "
+                "never ran"
+            )
+
+
 def check_trace(trace: Trace, drained: bool = False) -> None:
     """Raise :class:`InvariantError` if ``trace`` breaks an invariant."""
     order = np.argsort(trace.cpu, kind="stable")
@@ -59,27 +94,7 @@ def check_trace(trace: Trace, drained: bool = False) -> None:
         raise InvariantError(f"time goes back on CPU {int(cpu[back[0]])} at {int(time[back[0]])}")
     _pairs_alternate(trace, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE, "lock")
     _pairs_alternate(trace, EventKind.TASKLET_ENTRY, EventKind.TASKLET_EXIT, "tasklet")
-    scheds = np.flatnonzero(trace.kind == EventKind.TASKLET_SCHEDULE)
-    entries = np.flatnonzero(trace.kind == EventKind.TASKLET_ENTRY)
-    for tasklet in np.unique(np.r_[trace.subject[scheds], trace.subject[entries]]):
-        s = scheds[trace.subject[scheds] == tasklet]
-        e = entries[trace.subject[entries] == tasklet]
-        # Each run needs a schedule after the previous run began.
-        if len(e) and not len(s):
-            unscheduled = np.ones(len(e), dtype=bool)
-        else:
-            first_sched = np.searchsorted(s, np.r_[-1, e[:-1]], side="right")
-            late = s[np.minimum(first_sched, len(s) - 1)] > e
-            unscheduled = (first_sched >= len(s)) | late
-        if unscheduled.any():
-            row = e[np.argmax(unscheduled)]
-            raise InvariantError(
-                f"tasklet {int(tasklet)} ran at {int(trace.time_ns[row])} ns unscheduled"
-            )
-        if drained and len(s) and (not len(e) or s[-1] > e[-1]):
-            raise InvariantError(
-                f"tasklet {int(tasklet)} scheduled at {int(trace.time_ns[s[-1]])} ns never ran"
-            )
+    _runs_were_scheduled(trace, drained)
     if "duration_ns" in trace.meta:
         for name, t in vcpu_times(trace).items():
             total = t.running_ns + t.runnable_ns + t.blocked_ns + t.offline_ns

@@ -7,8 +7,8 @@ waits. On release the subclass picks the next owner and the cost of the
 handoff in ns; the new owner's ``LOCK_ACQUIRE`` comes that much later. An
 uncontended acquisition pays one line transfer from the last holder's CPU.
 
-Handoff costs (see ../shared/MODEL.md sections 7 and 10; ``T(a, b)`` is the
-topology's transfer cost from CPU ``a`` to ``b``):
+Handoff costs (docs/locks.md; ``T(a, b)`` is the topology's transfer cost
+from CPU ``a`` to ``b``):
 
 - MCS (Linux ``kernel/locking/qspinlock.c``): each waiter spins on its own
   line; the releaser writes the next waiter's line: ``T(releaser, next)``.

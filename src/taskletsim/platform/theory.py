@@ -1,4 +1,4 @@
-"""Closed-form results the simulator is validated against (../shared/MODEL.md section 10).
+"""Closed-form results the simulator is validated against (docs/validation.md).
 
 All times in ns, rates per ns unless a name says otherwise.
 """

@@ -5,8 +5,8 @@ number them on most x86 servers:
 ``cpu = (socket * cores_per_socket + core) * threads_per_core + thread``.
 
 The cost of moving a contended cache line (a lock word) from one CPU to
-another depends only on their distance class. Defaults come from
-../shared/MODEL.md section 9 (perfbook ``cpu/overheads.tex``, 8-socket Xeon
+another depends only on their distance class. Defaults come from perfbook
+(``cpu/overheads.tex``, 8-socket Xeon
 Platinum 8176 at 2.1 GHz: CAS on the same CPU 7.0 ns, same socket 101.9 ns,
 other socket 442.9 ns). perfbook gives no SMT-sibling figure; the default
 scales its same-socket figure by mctop's 8-socket SMT/same-socket ratio

@@ -1,7 +1,7 @@
 """``lock-open`` and ``lock-closed``: one spinlock under an open or closed load.
 
-These validate the lock models against queueing theory (../shared/MODEL.md
-section 10) before anything is built on them.
+These validate the lock models against queueing theory (docs/validation.md)
+before anything is built on them.
 
 ``lock-open``: an open Poisson stream of acquisitions at ``rate_per_s`` in
 total, each from a CPU drawn uniformly among ``cpus``. Each request is an
