@@ -39,7 +39,7 @@ assert {f.name for f in fields(HvCosts)} == set(HAND_COSTS.__dict__)
 def tiny(design: str = "xen-4.4-global", lock: str = "ttas", seed: int = 0) -> Machine:
     """2 sockets x 2 cores (CPUs 0, 1 | 2, 3), perfbook transfer costs (7/102/443 ns)."""
     sim = Simulation(seed)
-    sim.trace.meta["duration_ns"] = 10**9
+    sim.trace.meta.duration_ns = 10**9
     return Machine(sim, ts.Topology(2, 2), design=design, costs=HAND_COSTS, lock=lock)
 
 
@@ -49,7 +49,7 @@ def events(
     """The trace as (time, cpu, kind, subject name, arg), subjects named; the arg of
     ``TASKLET_SCHEDULE`` (the causing IRQ source) and ``VIRQ_INJECT`` (the vCPU) too."""
     trace = m.sim.trace.finish()
-    softirqs = trace.meta["softirqs"]
+    softirqs = trace.meta.softirqs
     spaces = {
         K.LOCK_CONTEND: "lock",
         K.LOCK_ACQUIRE: "lock",

@@ -300,7 +300,7 @@ def test_nothing_is_lost_under_load(design: str) -> None:
     sim.run(4_000_000)
     trace = sim.trace.finish()
     check_trace(trace, drained=True)
-    injected = {s["name"]: 0 for s in trace.meta["irq"] if s["kind"] == "device"}
+    injected = {s.name: 0 for s in trace.meta.irq if s.kind == "device"}
     for name in injected:
         sid = trace.names.ident("irq", name)
         injected[name] = int(((trace.kind == K.VIRQ_INJECT) & (trace.subject == sid)).sum())

@@ -180,7 +180,7 @@ def test_a_scenario_from_outside_without_the_host_parameters() -> None:
     assert result.scenario == "tiny-host"
     assert result.duration_ns == 5_000_000
     assert SCENARIOS.origin("tiny-host") == "user"
-    assert any(s["kind"] == "device" for s in result.trace.meta["irq"])
+    assert any(s.kind == "device" for s in result.trace.meta.irq)
 
 
 def test_entry_points_of_an_installed_distribution(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ MS = 1_000_000
 
 def host(design: str = "xen-4.4-global", seed: int = 0) -> Machine:
     sim = Simulation(seed)
-    sim.trace.meta["duration_ns"] = 10**12
+    sim.trace.meta.duration_ns = 10**12
     return Machine(sim, ts.Topology(1, 2), design=design)
 
 
@@ -214,7 +214,7 @@ def test_tickle_prefers_an_idle_pcpu_in_the_soft_affinity() -> None:
     """A waiting vCPU that cannot outrank its pCPU's current vCPU: credit1 tickles an
     idle pCPU of its affinity, and one of its soft affinity first."""
     sim = Simulation(0)
-    sim.trace.meta["duration_ns"] = 10**9
+    sim.trace.meta.duration_ns = 10**9
     m = Machine(sim, ts.Topology(1, 4))
     m.add_vcpu(m.add_domain("a"), 0, "busy")
     c = m.add_vcpu(m.add_domain("c"), 0, "busy", affinity=(0, 1, 2, 3), soft_affinity=(2,))
@@ -252,7 +252,7 @@ def test_lock_wait_in_running_by_hand() -> None:
     rec = TraceRecorder()
     rec.names.add("vcpu", "dv0")
     rec.names.add("lock", "l")
-    rec.meta["duration_ns"] = 1000
+    rec.meta.duration_ns = 1000
     for row in [
         (0, 0, K.RUNSTATE_CHANGE, 0, 2),
         (100, 0, K.RUNSTATE_CHANGE, 0, 0),

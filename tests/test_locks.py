@@ -26,7 +26,7 @@ def drive(
 ) -> ts.Trace:
     """Run ``(time, cpu, hold, irqs_off)`` requests against one lock to completion."""
     sim = Simulation(seed)
-    sim.trace.meta["cpu_socket"] = topology.socket_list
+    sim.trace.meta.cpu_socket = topology.socket_list
     lock = ts.make_lock(lock_kind, sim, "lock", topology, **options)
     for at, cpu, hold, irqs_off in requests:
 

@@ -38,11 +38,11 @@ def test_default_design_and_every_source_has_its_stages(result: ts.RunResult) ->
 
 def test_global_lock_is_taken_about_three_times_per_interrupt(result: ts.RunResult) -> None:
     trace = result.trace
-    sources = trace.meta["irq"]
+    sources = trace.meta.irq
     deferred = sum(
         int(((trace.kind == K.IRQ_ENTRY) & (trace.subject == sid)).sum())
         for sid, s in enumerate(sources)
-        if s["kind"] in ("device", "timer")
+        if s.kind in ("device", "timer")
     )
     acquisitions = ts.lock_stats(trace)["tasklet_lock"].acquisitions
     # Coalescing (an MSI while the tasklet is still queued) can only save runs.

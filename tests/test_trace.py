@@ -24,8 +24,8 @@ def test_columns_have_the_schema_types(result: ts.RunResult) -> None:
     assert len(trace) > 1000
     assert np.all(np.diff(trace.time_ns) >= 0)
     assert trace.names.names("lock") == ["lock"]
-    assert trace.meta["scenario"] == "lock-closed"
-    assert trace.meta["cpu_socket"] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert trace.meta.scenario == "lock-closed"
+    assert trace.meta.cpu_socket == [0, 0, 0, 0, 1, 1, 1, 1]
 
 
 def test_parquet_round_trip_is_lossless(result: ts.RunResult, tmp_path: Path) -> None:
@@ -142,5 +142,5 @@ def test_cli_saves_traces(tmp_path: Path) -> None:
         == 0
     )
     loaded = ts.Trace.load(tmp_path / "run-linux.parquet")
-    assert loaded.meta["design"] == "linux"
+    assert loaded.meta.design == "linux"
     assert (tmp_path / "run-xen-4.4-global.json").exists()

@@ -9,7 +9,7 @@ Public API::
 
 from .core.config import ConfigError, Param
 from .core.sim import Simulation
-from .core.trace import EventKind, NameTable, Trace, TraceRecorder
+from .core.trace import EventKind, IrqInfo, NameTable, Trace, TraceMeta, TraceRecorder, VcpuInfo
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
 from .hv.machine import IrqSource, Machine
 from .hv.seam import HvCosts
@@ -66,6 +66,7 @@ __all__ = [
     "HostScenario",
     "HvCosts",
     "InvariantError",
+    "IrqInfo",
     "IrqSource",
     "Latency",
     "LockStats",
@@ -89,8 +90,10 @@ __all__ = [
     "TicketLock",
     "Topology",
     "Trace",
+    "TraceMeta",
     "TraceRecorder",
     "TransferCosts",
+    "VcpuInfo",
     "VcpuTime",
     "__version__",
     "add_idle_guests",

@@ -62,7 +62,6 @@ class _Step:
 
 def _host(design: str, seed: int = 0) -> Machine:
     sim = Simulation(seed)
-    sim.trace.meta["duration_ns"] = 0
     return Machine(sim, Topology(2, 2), design=design)
 
 
@@ -71,7 +70,7 @@ def _finish(m: Machine, until: int, step: _Step) -> Trace:
         m.sim.run(until)
     except Exception as error:
         raise step.fail(f"the run raised {type(error).__name__}: {error}") from error
-    m.sim.trace.meta["duration_ns"] = until
+    m.sim.trace.meta.duration_ns = until
     return m.sim.trace.finish()
 
 

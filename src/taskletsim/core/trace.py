@@ -9,6 +9,7 @@ While a run is going, :class:`TraceRecorder` appends each event's five
 integers to one flat ``array.array`` of int64: no Python object is kept per
 event. :meth:`TraceRecorder.finish` turns it into a :class:`Trace` of typed
 numpy columns, which can be saved to and loaded from Parquet losslessly.
+What the trace was recorded from travels with it as a :class:`TraceMeta`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ class EventKind(IntEnum):
       when it was not contended (``lock:contention_end`` + acquire).
     - ``LOCK_RELEASE``: 0.
     - ``IRQ_*``: subject the IRQ source, arg the interrupt's sequence number.
-    - ``SOFTIRQ_*``: subject the softirq number (``meta["softirqs"]`` names
+    - ``SOFTIRQ_*``: subject the softirq number (``meta.softirqs`` names
       them); ``SOFTIRQ_RAISE``'s arg is the target CPU.
     - ``RUNSTATE_CHANGE``: subject the vCPU, arg the new runstate (Xen
       ``TRC_SCHED_RUNSTATE_CHANGE``).
@@ -116,6 +117,72 @@ class NameTable:
     __hash__ = None  # type: ignore[assignment]
 
 
+@dataclass(frozen=True)
+class IrqInfo:
+    """An interrupt source of the run, indexed like the ``irq`` names."""
+
+    name: str
+    kind: str
+    """``device`` (a passthrough MSI), ``timer`` (a vCPU's tick), ``ipi``, ``sched``."""
+    cpu: int
+    """The CPU it was bound to when created (it follows its vCPU afterwards)."""
+
+
+@dataclass(frozen=True)
+class VcpuInfo:
+    """A guest vCPU of the run: its domain and its workload (its guest class)."""
+
+    domain: str
+    workload: str
+
+
+@dataclass
+class TraceMeta:
+    """What a trace was recorded from. The model fills it in as it builds the run;
+    metrics read it to group and label what they measure.
+
+    ``duration_ns`` is the end of the run (``None``: unknown, the metrics then
+    end their window at the last event); ``warmup_ns`` the start of the
+    measurement window reports use. ``topology`` has ``sockets``,
+    ``cores_per_socket``, ``threads_per_core``, ``cpus``; ``cpu_socket[c]``
+    is CPU ``c``'s socket; ``softirqs[nr]`` names softirq ``nr``; ``irq[i]``
+    describes IRQ source ``i``; ``vcpus`` maps a guest vCPU's name to its
+    domain and workload. ``extra`` holds anything else (JSON-able).
+    """
+
+    scenario: str | None = None
+    design: str | None = None
+    seed: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    duration_ns: int | None = None
+    warmup_ns: int = 0
+    lock_kind: str | None = None
+    topology: dict[str, int] = field(default_factory=dict)
+    cpu_socket: list[int] = field(default_factory=list)
+    softirqs: list[str] = field(default_factory=list)
+    irq: list[IrqInfo] = field(default_factory=list)
+    vcpus: dict[str, VcpuInfo] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able copy."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceMeta:
+        """The inverse of :meth:`as_dict`; unknown keys go to ``extra``."""
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {**kwargs.pop("extra", {}), **{k: v for k, v in data.items() if k not in known}}
+        kwargs["irq"] = [IrqInfo(**i) for i in kwargs.get("irq", [])]
+        kwargs["vcpus"] = {n: VcpuInfo(**v) for n, v in kwargs.get("vcpus", {}).items()}
+        return cls(**kwargs, extra=extra)
+
+    def copy(self) -> TraceMeta:
+        """An independent copy."""
+        return TraceMeta.from_dict(self.as_dict())
+
+
 class TraceRecorder:
     """Collects events during a run.
 
@@ -127,7 +194,7 @@ class TraceRecorder:
 
     def __init__(self, kinds: Iterable[EventKind] | None = None) -> None:
         self.names = NameTable()
-        self.meta: dict[str, Any] = {}
+        self.meta = TraceMeta()
         self._buf = array("q")
         self.append: Callable[[tuple[int, int, int, int, int]], None] = self._buf.extend
         if kinds is not None:
@@ -147,7 +214,7 @@ class TraceRecorder:
         """Freeze what was recorded into a :class:`Trace`."""
         flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
         columns = {name: flat[:, i].astype(dtype) for i, (name, dtype) in enumerate(COLUMNS)}
-        return Trace(columns=columns, names=NameTable(self.names.as_dict()), meta=dict(self.meta))
+        return Trace(columns=columns, names=NameTable(self.names.as_dict()), meta=self.meta.copy())
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +227,7 @@ class Trace:
 
     columns: dict[str, np.ndarray]
     names: NameTable = field(default_factory=NameTable)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: TraceMeta = field(default_factory=TraceMeta)
 
     @property
     def time_ns(self) -> np.ndarray:
@@ -208,7 +275,7 @@ class Trace:
         extra = {
             b"taskletsim.schema": str(SCHEMA_VERSION).encode(),
             b"taskletsim.names": json.dumps(self.names.as_dict()).encode(),
-            b"taskletsim.meta": json.dumps(self.meta).encode(),
+            b"taskletsim.meta": json.dumps(self.meta.as_dict()).encode(),
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
         pq.write_table(table, str(path))
@@ -229,7 +296,7 @@ class Trace:
         return cls(
             columns=columns,
             names=NameTable(json.loads(meta[b"taskletsim.names"])),
-            meta=json.loads(meta[b"taskletsim.meta"]),
+            meta=TraceMeta.from_dict(json.loads(meta[b"taskletsim.meta"])),
         )
 
     def equals(self, other: Trace) -> bool:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
+from ..core.trace import IrqInfo
 from ..platform.arrivals import Arrivals
 
 if TYPE_CHECKING:
@@ -50,9 +51,7 @@ class IrqSource:
         self.kind = kind
         self.needs_eoi_exit = needs_eoi_exit
         self.seq = 0
-        machine.sim.trace.meta.setdefault("irq", []).append(
-            {"name": name, "kind": kind, "cpu": cpu}
-        )
+        machine.sim.trace.meta.irq.append(IrqInfo(name, kind, cpu))
 
     def raise_irq(self) -> None:
         """The interrupt fires now."""

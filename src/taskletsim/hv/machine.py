@@ -18,7 +18,7 @@ from functools import partial
 from typing import cast
 
 from ..core.sim import Simulation
-from ..core.trace import EventKind
+from ..core.trace import EventKind, VcpuInfo
 from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
@@ -81,11 +81,11 @@ class Machine:
         self.softirq_names = softirq_table(design_cls.softirqs)
         self.softirq_nr = {name: nr for nr, name in enumerate(self.softirq_names)}
         meta = sim.trace.meta
-        meta["design"] = design_cls.name
-        meta["lock_kind"] = self.lock_kind
-        meta["topology"] = topology.describe()
-        meta["cpu_socket"] = topology.socket_list
-        meta["softirqs"] = list(self.softirq_names)
+        meta.design = design_cls.name
+        meta.lock_kind = self.lock_kind
+        meta.topology = topology.describe()
+        meta.cpu_socket = topology.socket_list
+        meta.softirqs = list(self.softirq_names)
         self.domains: list[Domain] = []
         self.vcpus: list[VCpu] = []
         self.cpus: list[PCpu] = []
@@ -97,7 +97,6 @@ class Machine:
         self.sched = CreditScheduler(
             self, tslice_ns=tslice_ns, ratelimit_ns=ratelimit_ns, tick_ns=tick_ns
         )
-        meta["vcpus"] = {}
         handlers: list[Callable[[PCpu], Proc]] = [_nothing] * len(self.softirq_names)
         handlers[self.softirq_nr["TIMER_SOFTIRQ"]] = timer_softirq_action
         handlers[self.softirq_nr["SCHEDULE_SOFTIRQ"]] = schedule
@@ -142,7 +141,7 @@ class Machine:
             raise ValueError(f"{name}: pCPU {cpu} is outside its affinity {v.affinity}")
         domain.vcpus.append(v)
         self.vcpus.append(v)
-        self.sim.trace.meta["vcpus"][name] = {"domain": domain.name, "workload": workload}
+        self.sim.trace.meta.vcpus[name] = VcpuInfo(domain.name, workload)
         v.evtchn_tasklet = self.design.tasklet_init(
             f"{name}:assert_evtchn_irq_tasklet",
             _tasklet_func(partial(_assert_evtchn_irq_tasklet, v=v)),

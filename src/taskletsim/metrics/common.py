@@ -36,8 +36,8 @@ def window_bounds(trace: Trace, start_ns: int | None, end_ns: int | None) -> tup
     start = 0 if start_ns is None else int(start_ns)
     if end_ns is not None:
         end = int(end_ns)
-    elif "duration_ns" in trace.meta:
-        end = int(trace.meta["duration_ns"])
+    elif trace.meta.duration_ns is not None:
+        end = int(trace.meta.duration_ns)
     else:
         end = int(trace.time_ns[-1]) + 1 if len(trace) else 0
     if end < start:

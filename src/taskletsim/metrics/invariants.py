@@ -95,7 +95,7 @@ def check_trace(trace: Trace, drained: bool = False) -> None:
     _pairs_alternate(trace, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE, "lock")
     _pairs_alternate(trace, EventKind.TASKLET_ENTRY, EventKind.TASKLET_EXIT, "tasklet")
     _runs_were_scheduled(trace, drained)
-    if "duration_ns" in trace.meta:
+    if trace.meta.duration_ns is not None:
         for name, t in vcpu_times(trace).items():
             total = t.running_ns + t.runnable_ns + t.blocked_ns + t.offline_ns
             if total != t.window_ns:

@@ -88,7 +88,7 @@ def irq_latency_samples(
     """
     start, end = window_bounds(trace, start_ns, end_ns)
     kind, subject, arg, time = trace.kind, trace.subject, trace.arg, trace.time_ns
-    sources = trace.meta.get("irq", [])
+    sources = trace.meta.irq
     raises = np.flatnonzero(kind == EventKind.IRQ_RAISE)
     entries = np.flatnonzero(kind == EventKind.IRQ_ENTRY)
     scheds = np.flatnonzero(kind == EventKind.TASKLET_SCHEDULE)
@@ -96,7 +96,7 @@ def irq_latency_samples(
     virqs = np.flatnonzero(kind == EventKind.VIRQ_INJECT)
     result: dict[str, dict[str, np.ndarray]] = {}
     for sid, info in enumerate(sources):
-        if info["kind"] not in kinds:
+        if info.kind not in kinds:
             continue
         mine = raises[subject[raises] == sid]
         t_raise = time[mine]
@@ -136,7 +136,7 @@ def irq_latency_samples(
             virq_row = np.full(len(mine), -1, dtype=np.int64)
             virq_row[ok] = _first_after(my_virqs, anchor[ok])
             stages["virq"] = stage_of(virq_row)
-        result[info["name"]] = stages
+        result[info.name] = stages
     return result
 
 
@@ -178,7 +178,7 @@ def irq_latency_by_kind(
     ``group`` maps a source name to its group (e.g. ``"busy-guest msi"``);
     sources it does not name fall back to their kind.
     """
-    kinds = {s["name"]: s["kind"] for s in trace.meta.get("irq", [])}
+    kinds = {s.name: s.kind for s in trace.meta.irq}
     pooled: dict[str, dict[str, list[np.ndarray]]] = {}
     samples = irq_latency_samples(trace, start_ns, end_ns, censored=censored)
     for source, stages in samples.items():

@@ -48,7 +48,7 @@ def lock_stats(
     subject = trace.subject[rows]
     order = np.argsort(subject, kind="stable")
     rows, subject = rows[order], subject[order]
-    socket_of = np.asarray(trace.meta.get("cpu_socket", []), dtype=np.int64)
+    socket_of = np.asarray(trace.meta.cpu_socket, dtype=np.int64)
     names = trace.names.names("lock")
     bounds = np.searchsorted(subject, np.arange(len(names) + 1))
     result: dict[str, LockStats] = {}

@@ -158,11 +158,12 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
 def _grouped(
     trace: Trace, start_ns: int | None, end_ns: int | None, field: str
 ) -> dict[str, VcpuTime]:
-    """:func:`vcpu_times` summed over the vCPUs that share ``meta["vcpus"][...][field]``."""
-    owners = trace.meta.get("vcpus", {})
+    """:func:`vcpu_times` summed over the vCPUs that share ``field`` of ``meta.vcpus``."""
+    owners = trace.meta.vcpus
     grouped: dict[str, list[VcpuTime]] = {}
     for name, times in vcpu_times(trace, start_ns, end_ns).items():
-        grouped.setdefault(owners.get(name, {}).get(field, name), []).append(times)
+        owner = owners.get(name)
+        grouped.setdefault(getattr(owner, field) if owner else name, []).append(times)
     return {
         key: VcpuTime(
             sum(p.running_ns for p in parts),

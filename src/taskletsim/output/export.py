@@ -48,7 +48,7 @@ HYPERVISOR, SPIN, HOLD = 0, 1, 2
 
 def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
     """The trace as a list of Chrome trace events."""
-    softirqs = trace.meta.get("softirqs", [])
+    softirqs = trace.meta.softirqs
     names = trace.names
 
     def label(kind: EventKind, subject: int) -> str:
@@ -148,8 +148,6 @@ def save_chrome_trace(trace: Trace, path: str | Path) -> None:
     doc = {
         "traceEvents": chrome_trace_events(trace),
         "displayTimeUnit": "ns",
-        "otherData": {
-            k: str(v) for k, v in trace.meta.items() if k in ("scenario", "design", "seed")
-        },
+        "otherData": {k: str(getattr(trace.meta, k)) for k in ("scenario", "design", "seed")},
     }
     Path(path).write_text(json.dumps(doc))

@@ -58,17 +58,18 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
         **result.info,
         "locks": {name: lock_json(s) for name, s in locks.items()},
     }
-    if result.trace.meta.get("irq"):
+    if result.trace.meta.irq:
         latency = irq_latency(result.trace, start_ns=start_ns)
         doc["irq_latency"] = {
             source: {stage: lat.as_dict() for stage, lat in stages.items()}
             for source, stages in latency.items()
         }
-    if result.trace.meta.get("vcpus"):
-        owners = result.trace.meta["vcpus"]
+    if result.trace.meta.vcpus:
+        owners = result.trace.meta.vcpus
         doc["vcpus"] = {
             name: {
-                **owners[name],
+                "domain": owners[name].domain,
+                "workload": owners[name].workload,
                 **t.as_dict(),
                 "intervals": {state: i.as_dict() for state, i in t.intervals.items()},
             }
@@ -204,9 +205,9 @@ def format_run(result: RunResult) -> str:
         "xenlockprof:",
         format_xenlockprof(stats, result.duration_ns),
     ]
-    if result.trace.meta.get("irq"):
+    if result.trace.meta.irq:
         parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace, start))]
-    if result.trace.meta.get("vcpus"):
+    if result.trace.meta.vcpus:
         times = vcpu_times(result.trace, start)
         parts += ["", "runstates:", format_runstates(times)]
         parts += ["", "runstate intervals (xenalyze-style):", format_intervals(times)]
@@ -290,7 +291,7 @@ def format_comparison(results: list[RunResult]) -> str:
                     f"{r.design!s:<{width}} {kind:<8} {stage:<8} {lat.count:>8}"
                     + "".join(f" {_us(c):>9}" for c in cells)
                 )
-    if all(r.trace.meta.get("vcpus") for r in results):
+    if all(r.trace.meta.vcpus for r in results):
         rows += ["", f"{'design':<{width}} {'guests':<12} {'steal %':>8} {'hv % of run':>11}"]
         rows.append("-" * len(rows[-1]))
         for r in results:

@@ -72,7 +72,7 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
         out[f"lock.{name}.bounces_per_s"] = bounces / window_s
     waits = lock_wait_in_running(trace, start)
-    workload = {n: v["workload"] for n, v in trace.meta.get("vcpus", {}).items()}
+    workload = {n: v.workload for n, v in trace.meta.vcpus.items()}
     for cls, t in class_times(trace, start).items():
         out[f"{cls}.steal_pct"] = t.steal_pct
         out[f"{cls}.hv_pct"] = t.hv_pct

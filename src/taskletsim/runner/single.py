@@ -64,14 +64,9 @@ def run(
     resolved = resolve_scenario_params(spec, design, params)
 
     recorder = TraceRecorder(kinds)
-    recorder.meta.update(
-        scenario=scenario,
-        design=design,
-        seed=seed,
-        params=resolved,
-        duration_ns=duration_ns,
-        warmup_ns=warmup_ns,
-    )
+    meta = recorder.meta
+    meta.scenario, meta.design, meta.seed = scenario, design, seed
+    meta.params, meta.duration_ns, meta.warmup_ns = resolved, duration_ns, warmup_ns
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
     info = spec.build(sim, resolved, design)

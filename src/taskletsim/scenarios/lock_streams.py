@@ -68,8 +68,8 @@ def build_lock(sim: Simulation, params: dict[str, Any], name: str = "lock") -> S
     topology = Topology.from_cpus(
         params["cpus"], params["sockets"], params["threads_per_core"], costs
     )
-    sim.trace.meta["topology"] = topology.describe()
-    sim.trace.meta["cpu_socket"] = topology.socket_list
+    sim.trace.meta.topology = topology.describe()
+    sim.trace.meta.cpu_socket = topology.socket_list
     return make_lock(
         params["lock"],
         sim,
