@@ -386,3 +386,16 @@ def test_cli_compares_the_four_designs() -> None:
     by_design = {row[0]: row[2] for row in rows}
     assert by_design["rfc-percpu"] == "0" and by_design["linux"] == "0"
     assert by_design["xen-4.4-global"] != "0"
+
+
+@pytest.mark.parametrize("scenario", ["small-2socket", "xen-8socket-passthrough"])
+def test_each_design_runs_on_the_lock_of_its_code_base(scenario: str) -> None:
+    """Xen 4.4 and the RFC: TTAS; Xen 4.6: ticket; Linux: queued (MCS); unless ``lock`` is set."""
+    expected = {"xen-4.4-global": "ttas", "rfc-percpu": "ttas", "xen-4.6-dpci": "ticket"}
+    expected["linux"] = "mcs"
+    for design in DESIGNS:
+        result = ts.run(scenario, design=design, seed=1, duration_ms=1)
+        assert result.trace.meta.lock_kind == expected[design]
+        assert result.params["lock"] is None
+        forced = ts.run(scenario, design=design, seed=1, duration_ms=1, params={"lock": "ticket"})
+        assert forced.trace.meta.lock_kind == "ticket"

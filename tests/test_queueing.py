@@ -120,3 +120,19 @@ def test_saturated_stream_runs_for_its_duration_and_says_so() -> None:
 def test_stable_stream_is_not_saturated() -> None:
     result, _ = lock_run("lock-open", 20, transfer_ns=0, rate_per_s=3e5, lock="mcs")
     assert result.info["saturated"] is False
+
+
+def test_an_open_load_is_served_at_the_offered_rate_or_the_capacity() -> None:
+    """The README's example: ticket lock, 600k requests/s on 8 CPUs. At most 8 CPUs spin,
+    so it serves at its capacity with 8 spinners (measured at 2M/s offered), whichever
+    is lower; with every request spinning on its own it collapses."""
+
+    def served(rate: float, spinners: str = "cpus") -> float:
+        _, stats = lock_run("lock-open", 50, lock="ticket", rate_per_s=rate, spinners=spinners)
+        return stats.acquisitions_per_s
+
+    capacity = served(2e6)
+    assert 400_000 < capacity < 600_000
+    assert served(6e5) == pytest.approx(capacity, rel=0.05)
+    assert served(3e5) == pytest.approx(3e5, rel=0.03)
+    assert served(6e5, "unbounded") < 0.01 * capacity

@@ -85,23 +85,27 @@ class SpinLock:
         self.nwait = 0
         self._pending: Waiter | None = None
 
-    def acquire(self, cpu: int, granted: Granted, irqs_off: bool = True) -> None:
+    def acquire(self, cpu: int, granted: Granted, irqs_off: bool = True, since: int = -1) -> None:
         """``spin_lock`` from ``cpu``: call ``granted()`` once the lock is held.
 
         ``irqs_off`` says whether the CPU spins with interrupts disabled
         (``spin_lock_irqsave`` inside an IRQ-off section) or enabled
-        (``spin_lock_irq`` on Xen re-enables them while spinning).
+        (``spin_lock_irq`` on Xen re-enables them while spinning). ``since``
+        is for a request that has been waiting since then already, its
+        ``LOCK_CONTEND`` emitted by the caller (a request queued on its CPU
+        behind another): the acquisition counts as contended from then.
         """
         if not self.busy:
             self.busy = True
-            self._pending = (cpu, granted, -1, irqs_off)
+            self._pending = (cpu, granted, since, irqs_off)
             last = self.last_cpu if self.last_cpu >= 0 else cpu
             self._call_later(self._cost[last][cpu], self._handoff_done)
             return
-        now = self._env._now
-        self._emit((now, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
+        if since < 0:
+            since = self._env._now
+            self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
         self.nwait += 1
-        self._enqueue((cpu, granted, now, irqs_off))
+        self._enqueue((cpu, granted, since, irqs_off))
 
     def acquire_event(self, cpu: int, irqs_off: bool = True) -> Event:
         """Process-style :meth:`acquire`: an event that fires when the lock is held."""

@@ -5,16 +5,30 @@ number them on most x86 servers:
 ``cpu = (socket * cores_per_socket + core) * threads_per_core + thread``.
 
 The cost of moving a contended cache line (a lock word) from one CPU to
-another depends only on their distance class. Defaults come from perfbook
-(``cpu/overheads.tex``, 8-socket Xeon
-Platinum 8176 at 2.1 GHz: CAS on the same CPU 7.0 ns, same socket 101.9 ns,
-other socket 442.9 ns). perfbook gives no SMT-sibling figure; the default
-scales its same-socket figure by mctop's 8-socket SMT/same-socket ratio
-(28/116 cycles, LPD-EPFL/mctop ``desc/*.mct``): 101.9 * 28 / 116 = 24.6 ns.
+another depends only on their distance class: the same CPU, SMT siblings,
+the same socket, a socket one interconnect hop away, or farther. Which
+sockets are one hop apart is the topology's ``socket_hops`` matrix.
+
+Two measured tables are named presets (:data:`TRANSFER_PRESETS`; sources in
+docs/sources.md):
+
+- ``perfbook-2017``: perfbook ``cpu/overheads.tex``, an 8-socket Xeon
+  Platinum 8176 at 2.1 GHz: CAS on the same CPU 7.0 ns, same socket
+  101.9 ns, other socket 442.9 ns. perfbook gives no SMT-sibling figure:
+  101.9 ns x 28/116 (mctop's SMT / same-socket ratio) = 24.6 ns. No hop
+  distinction. The default of :class:`TransferCosts`.
+- ``mctop-2014``: mctop's CAS ping-pong on an 8-socket, 160-context machine
+  (``desc/diassrv8.mct``): 28 / 116 / 341 / 458 cycles for SMT sibling /
+  same socket / one hop / two hops, taken at 2.13 GHz (the 8 x 10-core Xeon
+  E7-8867L of David et al., SOSP 2013, which that description matches: an
+  inference) = 13 / 54 / 160 / 215 ns. The same CPU: perfbook's 7 ns (mctop
+  does not measure it). On 8 sockets its hop matrix is mctop's: each socket
+  has three one-hop neighbours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,27 +44,95 @@ class Distance(IntEnum):
     SAME_CORE = 1
     SAME_SOCKET = 2
     OTHER_SOCKET = 3
+    """Another socket, one interconnect hop away."""
+    FAR_SOCKET = 4
+    """Another socket, two or more hops away."""
 
 
 @dataclass(frozen=True)
 class TransferCosts:
-    """Cache-line transfer cost in ns for each :class:`Distance` class."""
+    """Cache-line transfer cost in ns for each :class:`Distance` class.
+
+    ``far_socket_ns`` is ``None`` when the table does not tell hops apart
+    (the other-socket cost then applies to every other socket).
+    """
 
     same_cpu_ns: int = 7  # perfbook: CAS, same CPU, 7.0 ns
     same_core_ns: int = 25  # 101.9 ns * 28/116 (mctop SMT vs socket ratio)
     same_socket_ns: int = 102  # perfbook: CAS, same socket, 101.9 ns
     other_socket_ns: int = 443  # perfbook: CAS, other socket, 442.9 ns
+    far_socket_ns: int | None = None
+    socket_hops: tuple[tuple[int, ...], ...] | None = None
+    """Hops between sockets, for the socket count it was measured on (else all one)."""
 
     @classmethod
     def uniform(cls, ns: int) -> TransferCosts:
         """Every class costs ``ns`` (``0``: a textbook queueing server)."""
-        return cls(ns, ns, ns, ns)
+        return cls(ns, ns, ns, ns, ns)
 
     def of(self, distance: Distance) -> int:
         """The cost of one class."""
-        return (self.same_cpu_ns, self.same_core_ns, self.same_socket_ns, self.other_socket_ns)[
-            distance
-        ]
+        far = self.other_socket_ns if self.far_socket_ns is None else self.far_socket_ns
+        return (
+            self.same_cpu_ns,
+            self.same_core_ns,
+            self.same_socket_ns,
+            self.other_socket_ns,
+            far,
+        )[distance]
+
+    def hops(self, sockets: int) -> list[list[int]]:
+        """The socket hop matrix to use on ``sockets`` sockets."""
+        if self.socket_hops is not None and len(self.socket_hops) == sockets:
+            return [list(row) for row in self.socket_hops]
+        return [[0 if s == t else 1 for t in range(sockets)] for s in range(sockets)]
+
+
+def _hops_from_neighbours(neighbours: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """All-pairs hop counts of a socket graph given by its one-hop neighbours."""
+    n = len(neighbours)
+    rows = []
+    for s in range(n):
+        dist = [-1] * n
+        dist[s] = 0
+        frontier = [s]
+        while frontier:
+            nxt = []
+            for u in frontier:
+                for v in neighbours[u]:
+                    if dist[v] < 0:
+                        dist[v] = dist[u] + 1
+                        nxt.append(v)
+            frontier = nxt
+        rows.append(tuple(dist))
+    return tuple(rows)
+
+
+MCTOP_DIASSRV8_NEIGHBOURS = (
+    (4, 5, 6),
+    (2, 3, 5),
+    (1, 4, 6),
+    (1, 4, 7),
+    (0, 2, 3),
+    (0, 1, 7),
+    (0, 2, 7),
+    (3, 5, 6),
+)
+"""One-hop neighbours of each socket of mctop's ``diassrv8`` (sockets numbered by their
+first hardware context): CAS latency 341 cycles to these, 458 to the four others."""
+
+TRANSFER_PRESETS: dict[str, TransferCosts] = {
+    "perfbook-2017": TransferCosts(),
+    "mctop-2014": TransferCosts(
+        same_cpu_ns=7,
+        same_core_ns=13,
+        same_socket_ns=54,
+        other_socket_ns=160,
+        far_socket_ns=215,
+        socket_hops=_hops_from_neighbours(MCTOP_DIASSRV8_NEIGHBOURS),
+    ),
+}
+"""Measured transfer-cost tables by name (see the module docstring)."""
 
 
 class Topology:
@@ -84,13 +166,13 @@ class Topology:
         self.core_of: np.ndarray = cpus // threads_per_core
         self.socket_of: np.ndarray = self.core_of // cores_per_socket
         self.socket_list: list[int] = self.socket_of.tolist()
+        self.socket_hops: list[list[int]] = self.costs.hops(sockets)
         table = np.array([self.costs.of(d) for d in Distance], dtype=np.int64)
         self.distance_matrix: np.ndarray = self._distances()
         self.cost: list[list[int]] = table[self.distance_matrix].tolist()
-        same = self.costs.same_socket_ns
-        other = self.costs.other_socket_ns
         self.socket_cost: list[list[int]] = [
-            [same if s == t else other for t in range(sockets)] for s in range(sockets)
+            [self.costs.of(self._socket_distance(s, t)) for t in range(sockets)]
+            for s in range(sockets)
         ]
 
     @classmethod
@@ -108,19 +190,26 @@ class Topology:
             )
         return cls(sockets, cpus // per_socket, threads_per_core, costs)
 
+    def _socket_distance(self, s: int, t: int) -> Distance:
+        hops = self.socket_hops[s][t]
+        if hops == 0:
+            return Distance.SAME_SOCKET
+        return Distance.OTHER_SOCKET if hops == 1 else Distance.FAR_SOCKET
+
     def _distances(self) -> np.ndarray:
         cpus = np.arange(self.ncpus)
         same_cpu = cpus[:, None] == cpus[None, :]
         same_core = self.core_of[:, None] == self.core_of[None, :]
-        same_socket = self.socket_of[:, None] == self.socket_of[None, :]
+        hops = np.asarray(self.socket_hops, dtype=np.int64)[
+            self.socket_of[:, None], self.socket_of[None, :]
+        ]
+        by_socket = np.where(
+            hops == 0,
+            Distance.SAME_SOCKET,
+            np.where(hops == 1, Distance.OTHER_SOCKET, Distance.FAR_SOCKET),
+        )
         return np.where(
-            same_cpu,
-            Distance.SAME_CPU,
-            np.where(
-                same_core,
-                Distance.SAME_CORE,
-                np.where(same_socket, Distance.SAME_SOCKET, Distance.OTHER_SOCKET),
-            ),
+            same_cpu, Distance.SAME_CPU, np.where(same_core, Distance.SAME_CORE, by_socket)
         ).astype(np.int8)
 
     def distance(self, a: int, b: int) -> Distance:

@@ -25,6 +25,7 @@ devices and ticks::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..core.config import ConfigError, Param
@@ -33,9 +34,9 @@ from ..designs.base import get_design
 from ..hv.machine import Machine
 from ..hv.seam import HvCosts
 from ..platform.arrivals import Arrivals, Moderated, Periodic, Poisson
-from ..platform.topology import Topology, TransferCosts
+from ..platform.topology import Topology
 from .base import Scenario
-from .lock_streams import LOCK_PARAMS
+from .lock_streams import LOCK_PARAMS, transfer_costs
 
 __all__ = [
     "HOST_PARAMS",
@@ -48,7 +49,16 @@ __all__ = [
 ]
 
 _LOCK_MODEL = tuple(
-    p for p in LOCK_PARAMS if p.name in ("lock", "transfer_ns", "numa_bias", "spinner_share")
+    replace(
+        p,
+        default=None,
+        optional=True,
+        help="spinlock kind; none = the design's own (docs/model.md)",
+    )
+    if p.name == "lock"
+    else p
+    for p in LOCK_PARAMS
+    if p.name in ("lock", "transfer_costs", "transfer_ns", "numa_bias", "spinner_share")
 )
 
 HOST_PARAMS: tuple[Param, ...] = (
@@ -124,10 +134,9 @@ def build_machine(
     options of ``design`` found in ``params``."""
     params = host_params(params)
     options = {p.name: params[p.name] for p in get_design(design).options if p.name in params}
-    costs = None if params["transfer_ns"] is None else TransferCosts.uniform(params["transfer_ns"])
     return Machine(
         sim,
-        Topology(sockets, cores, 1, costs),
+        Topology(sockets, cores, 1, transfer_costs(params)),
         design=design,
         costs=HvCosts.from_params(params),
         lock=params["lock"],

@@ -4,10 +4,15 @@ These validate the lock models against queueing theory (docs/validation.md)
 before anything is built on them.
 
 ``lock-open``: an open Poisson stream of acquisitions at ``rate_per_s`` in
-total, each from a CPU drawn uniformly among ``cpus``. Each request is an
-independent context (as if many threads shared the CPUs): a CPU may have
-several requests outstanding, so the lock sees a true open stream, which is
-what M/D/1 and M/M/1 assume. The CPU only sets the handoff distance.
+total, each from a CPU drawn uniformly among ``cpus``. A spinlock's waiters
+are CPUs: a CPU with a request outstanding queues its next ones locally, so
+at most ``cpus`` spin (``spinners=cpus``). A request queued on its CPU waits
+from its arrival (its ``LOCK_CONTEND`` is emitted then), so the lock's wait
+statistics are the requests' queueing delay. The lock is never idle while a
+request waits, and the order ignores hold times, so the mean wait is M/D/1's
+or M/M/1's. ``spinners=unbounded`` makes every request its own context
+instead (a CPU may spin for several), the form in which a TTAS or ticket
+lock under an open load collapses without bound.
 
 ``lock-closed``: ``cpus`` CPUs, each looping think (exponential, mean
 ``think_ns``) -> acquire -> hold -> release: the machine-repairman queue,
@@ -20,13 +25,15 @@ order, so every lock kind sees the same sequence of holds: with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core.config import ConfigError, Param
 from ..core.sim import DrawStream, Simulation
+from ..core.trace import EventKind
 from ..platform.locks import LOCK_KINDS, SpinLock, make_lock
-from ..platform.topology import Topology, TransferCosts
+from ..platform.topology import TRANSFER_PRESETS, Topology, TransferCosts
 from .base import Scenario, register_scenario
 
 LOCK_PARAMS: tuple[Param, ...] = (
@@ -36,6 +43,13 @@ LOCK_PARAMS: tuple[Param, ...] = (
     Param("hold_ns", "float", 1000.0, "mean lock hold time, ns", positive=True),
     Param("hold", "choice", "exp", "hold time distribution", choices=("const", "exp")),
     Param("lock", "choice", "ttas", "lock kind", choices=LOCK_KINDS.names),
+    Param(
+        "transfer_costs",
+        "choice",
+        "perfbook-2017",
+        "measured cache-line transfer costs by distance (docs/locks.md)",
+        choices=tuple(TRANSFER_PRESETS),
+    ),
     Param(
         "transfer_ns",
         "int",
@@ -62,9 +76,16 @@ LOCK_PARAMS: tuple[Param, ...] = (
 )
 
 
+def transfer_costs(params: Mapping[str, Any]) -> TransferCosts:
+    """The transfer costs the parameters name: the preset, unless ``transfer_ns`` is set."""
+    if params.get("transfer_ns") is not None:
+        return TransferCosts.uniform(params["transfer_ns"])
+    return TRANSFER_PRESETS[params.get("transfer_costs", "perfbook-2017")]
+
+
 def build_lock(sim: Simulation, params: dict[str, Any], name: str = "lock") -> SpinLock:
     """The topology and the lock described by the common lock parameters."""
-    costs = None if params["transfer_ns"] is None else TransferCosts.uniform(params["transfer_ns"])
+    costs = transfer_costs(params)
     topology = Topology.from_cpus(
         params["cpus"], params["sockets"], params["threads_per_core"], costs
     )
@@ -99,6 +120,14 @@ class LockOpen(Scenario):
     params = (
         *LOCK_PARAMS,
         Param("rate_per_s", "float", 300_000.0, "total request rate, per second", positive=True),
+        Param(
+            "spinners",
+            "choice",
+            "cpus",
+            "cpus: a CPU queues its next requests locally, at most cpus spin; "
+            "unbounded: every request spins",
+            choices=("cpus", "unbounded"),
+        ),
     )
     default_duration_ms = 100.0
 
@@ -109,16 +138,36 @@ class LockOpen(Scenario):
         gap: DrawStream = sim.exponential("arrivals", 1e9 / params["rate_per_s"])
         which_cpu = sim.integers("arrival-cpu", params["cpus"])
         hold = hold_stream(sim, params)
-        call_later = sim.call_later
+        call_later, clock, emit = sim.call_later, sim.clock, sim.emit
+        per_cpu = params["spinners"] == "cpus"
+        queued: list[deque[int]] = [deque() for _ in range(params["cpus"])]
+        active = [False] * params["cpus"]
+        contend = int(EventKind.LOCK_CONTEND)
 
         def release(_event: object) -> None:
-            lock.release(lock.holder)
+            cpu = lock.holder
+            lock.release(cpu)
+            if not per_cpu:
+                return
+            if queued[cpu]:
+                lock.acquire(cpu, granted, since=queued[cpu].popleft())
+            else:
+                active[cpu] = False
 
         def granted() -> None:
             call_later(hold(), release)
 
         def arrival(_event: object) -> None:
-            lock.acquire(which_cpu(), granted)
+            cpu = which_cpu()
+            if not per_cpu:
+                lock.acquire(cpu, granted)
+            elif active[cpu]:
+                now = clock._now
+                emit((now, cpu, contend, lock.id, 1))
+                queued[cpu].append(now)
+            else:
+                active[cpu] = True
+                lock.acquire(cpu, granted)
             call_later(gap(), arrival)
 
         call_later(gap(), arrival)
@@ -128,7 +177,7 @@ class LockOpen(Scenario):
             return {
                 "offered_load": offered,
                 "saturated": offered >= 1.0,
-                "backlog": lock.nwait,
+                "backlog": lock.nwait + sum(len(q) for q in queued),
             }
 
         return info
