@@ -1,10 +1,11 @@
 """Sensitivity of the seed's measurement to what the seed does not say.
 
-For every design, vary one factor of ``xen-8socket-passthrough`` at a time
-around its defaults and record idle guests' steal and hypervisor share of
-RUNNING, busy guests' delivered interrupt rate and the p99 passthrough
-latency (raise -> vIRQ injected; undelivered interrupts count with the time
-to the end of the run). Writes docs/sensitivity.csv and docs/figures/*.png.
+For every design, vary one unknown of ``xen-8socket-passthrough`` at a time
+around its defaults (with :func:`taskletsim.runner.sweep.sweep`, seed 1) and
+record idle guests' steal, the lock spinning inside their RUNNING time,
+busy guests' delivered share of raised MSIs and the p99 passthrough latency
+(raise -> vIRQ injected; interrupts not yet delivered count with the time to
+the end of the run). Writes docs/sensitivity.csv and docs/figures/sensitivity_*.png.
 
     pip install '.[plot]' && python examples/sensitivity.py [--duration-ms 60]
 """
@@ -12,86 +13,57 @@ to the end of the run). Writes docs/sensitivity.csv and docs/figures/*.png.
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 import taskletsim as ts
-from taskletsim.runner.compare import run_summary
+from taskletsim.runner.sweep import sweep
 
 DESIGNS = ts.design_names(builtin=True)
-FACTORS: dict[str, tuple[str, list[Any]]] = {
-    "rate": ("irq_rate_per_s", [2000, 5000, 8000, 10000, 11000, 12000, 15000, 20000]),
-    "rate_overcommit2": ("irq_rate_per_s", [2000, 5000, 8000, 9000, 10000, 12000, 20000]),
-    "vcpus_per_idle_cpu": ("vcpus_per_idle_cpu", [1, 2, 4]),
-    "tick_hz": ("tick_hz", [250, 1000, 2000]),
-    "sockets": ("sockets", [2, 4, 8]),
+FACTORS: dict[str, list[Any]] = {
+    "irq_rate_per_s": [1000, 2000, 5000, 10000, 20000, 50000],
+    "idle_vcpus": [6, 8, 10, 13],
+    "spinner_share": [0.0, 0.25, 0.5, 1.0],
+    "tick_hz": [250, 1000],
+    "device_model": ["napi", "eoi", "open"],
+    "skew_tick": ["off", "on"],
 }
 ROOT = Path(__file__).parent.parent / "docs"
+METRICS = [
+    ("idle.steal_pct", "idle guests' steal %"),
+    ("idle.lock_wait_pct_of_running", "lock spinning, % of idle RUNNING"),
+    ("delivered_pct", "busy guests: delivered % of raised MSIs"),
+    ("latency.device.virq.p99_ns", "p99 passthrough latency, ns (log)"),
+]
 
 
-def one(job: tuple[str, str, Any, float]) -> dict[str, Any]:
-    factor, design, value, duration_ms = job
-    key = FACTORS[factor][0]
-    params: dict[str, Any] = {key: value}
-    if factor == "rate_overcommit2":
-        params["vcpus_per_idle_cpu"] = 2
-    if factor == "sockets":
-        params["busy_sockets"] = value // 2
-    result = ts.run(
-        "xen-8socket-passthrough",
-        design=design,
-        seed=1,
-        duration_ms=duration_ms,
-        warmup_ms=duration_ms / 6,
-        params=params,
-    )
-    s = run_summary(result)
-    offered = s.get("raised_irq_per_s", 0.0)
-    return {
-        "factor": factor,
-        "value": value,
-        "design": design,
-        "idle_steal_pct": s.get("idle.steal_pct", 0.0),
-        "idle_hv_pct": s.get("idle.hv_pct", 0.0),
-        "idle_lock_wait_pct_of_running": s.get("idle.lock_wait_pct_of_running", 0.0),
-        "busy_delivered_pct": 100.0 * s.get("delivered_irq_per_s", 0.0) / offered if offered else 0,
-        "p99_virq_us": s.get("latency.device.virq.p99_ns", 0.0) / 1000,
-        "tasklet_lock_wait_ns": s.get("lock.tasklet_lock.wait_mean_ns", 0.0),
-    }
-
-
-def plot(rows: list[dict[str, Any]]) -> None:
+def plot(table: pd.DataFrame) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [
-        ("idle_steal_pct", "idle guests' steal %"),
-        ("idle_hv_pct", "hypervisor % of idle RUNNING"),
-        ("busy_delivered_pct", "busy guests: delivered % of raised"),
-        ("p99_virq_us", "p99 passthrough latency, us (log)"),
-    ]
-    for factor in FACTORS:
-        fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
-        for ax, (metric, label) in zip(axes, metrics, strict=True):
+    for factor, values in FACTORS.items():
+        sub = table[table.factor == factor]
+        fig, axes = plt.subplots(1, len(METRICS), figsize=(17, 3.6))
+        numeric = all(isinstance(v, int | float) for v in values)
+        for ax, (metric, label) in zip(axes, METRICS, strict=True):
             for design in DESIGNS:
-                pts = [
-                    (r["value"], r[metric])
-                    for r in rows
-                    if r["factor"] == factor and r["design"] == design
-                ]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=design)
-            ax.set_xlabel(
-                FACTORS[factor][0]
-                + (" (2 vCPUs per idle pCPU)" if factor == "rate_overcommit2" else "")
-            )
+                mine = sub[sub.design == design]
+                xs = mine.value.astype(float) if numeric else range(len(mine))
+                ax.plot(list(xs), mine[metric].tolist(), marker="o", label=design)
+            if not numeric:
+                ax.set_xticks(range(len(values)), [str(v) for v in values])
+            ax.set_xlabel(factor)
             ax.set_title(label, fontsize=9)
-            if metric == "p99_virq_us":
+            if metric.startswith("latency"):
                 ax.set_yscale("log")
         axes[0].legend(fontsize=7)
+        fig.suptitle(f"xen-8socket-passthrough: {factor}, the rest at the defaults", fontsize=10)
         fig.tight_layout()
         fig.savefig(ROOT / "figures" / f"sensitivity_{factor}.png", dpi=80)
         plt.close(fig)
@@ -101,20 +73,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-ms", type=float, default=60.0)
     args = parser.parse_args()
-    jobs = [
-        (f, d, v, args.duration_ms)
-        for f, (_, values) in FACTORS.items()
-        for d in DESIGNS
-        for v in values
-    ]
-    with ProcessPoolExecutor() as pool:
-        rows = list(pool.map(one, jobs))
-    with open(ROOT / "sensitivity.csv", "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(rows)
-    print(f"{len(rows)} runs: docs/sensitivity.csv, docs/figures/sensitivity_*.png")
+    parts = []
+    with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        for factor, values in FACTORS.items():
+            result = sweep(
+                "xen-8socket-passthrough",
+                {factor: values},
+                designs=DESIGNS,
+                seeds=[1],
+                duration_ms=args.duration_ms,
+                warmup_ms=args.duration_ms / 6,
+                executor=pool,
+                check=False,
+            )
+            runs = result.runs.rename(columns={factor: "value"})
+            runs.insert(0, "factor", factor)
+            parts.append(runs)
+    table = pd.concat(parts, ignore_index=True)
+    raised = table["raised_irq_per_s"].where(table["raised_irq_per_s"] > 0)
+    table["delivered_pct"] = 100.0 * table["delivered_irq_per_s"] / raised
+    table.to_csv(ROOT / "sensitivity.csv", index=False, float_format="%.6g")
+    plot(table)
+    print(f"{len(table)} runs: docs/sensitivity.csv, docs/figures/sensitivity_*.png")
 
 
 if __name__ == "__main__":

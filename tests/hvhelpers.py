@@ -32,15 +32,25 @@ HAND_COSTS = HvCosts(
     inject_ns=20,
     eoi_exit_ns=100,
     guest_isr_ns=1000,
+    guest_tick_ns=1000,
+    hypercall_ns=100,
+    napi_poll_ns=100,
 )
 assert {f.name for f in fields(HvCosts)} == set(HAND_COSTS.__dict__)
 
 
-def tiny(design: str = "xen-4.4-global", lock: str = "ttas", seed: int = 0) -> Machine:
+def tiny(
+    design: str = "xen-4.4-global",
+    lock: str = "ttas",
+    seed: int = 0,
+    options: dict[str, object] | None = None,
+) -> Machine:
     """2 sockets x 2 cores (CPUs 0, 1 | 2, 3), perfbook transfer costs (7/102/443 ns)."""
     sim = Simulation(seed)
     sim.trace.meta.duration_ns = 10**9
-    return Machine(sim, ts.Topology(2, 2), design=design, costs=HAND_COSTS, lock=lock)
+    return Machine(
+        sim, ts.Topology(2, 2), design=design, costs=HAND_COSTS, lock=lock, design_options=options
+    )
 
 
 def events(
@@ -55,6 +65,7 @@ def events(
         K.LOCK_ACQUIRE: "lock",
         K.LOCK_RELEASE: "lock",
         K.IRQ_RAISE: "irq",
+        K.IRQ_COALESCE: "irq",
         K.IRQ_ENTRY: "irq",
         K.IRQ_EXIT: "irq",
         K.VIRQ_INJECT: "irq",

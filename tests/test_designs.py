@@ -178,18 +178,27 @@ def test_scheduled_while_it_runs_elsewhere(
 
 @pytest.mark.parametrize(
     ("design", "claim_on_2"),
-    [("xen-4.4-global", 2330), ("xen-4.6-dpci", 2330), ("rfc-percpu", 2830), ("linux", 1864)],
+    [
+        ("xen-4.4-global", 2330),
+        ("xen-4.6-dpci", 2330),
+        ("rfc-percpu", 2837),
+        ("linux", 1864),
+    ],
 )
 def test_scheduled_on_another_cpu(design: str, claim_on_2: int) -> None:
     """CPU 0 schedules a tasklet on CPU 2 at 1000 (from its idle loop, after an IPI).
 
     Xen 4.6 schedules generic tasklets as Xen 4.4 does (2330, see the global
-    test). RFC (cross-CPU feeding, assumed): CPU 0 sets SCHED (1157), queues
-    it on CPU 2's feeder list under CPU 2's feeder lock and raises the
-    softirq there (an IPI, landing at 1734); CPU 2 takes its feeder lock
-    (the line comes from CPU 0: 443 ns), splices, and its trylock pulls the
-    state line from CPU 0 too: claimed at 2830. Linux: an IPI asks CPU 2 to
-    run ``tasklet_schedule`` itself (1650), which then runs it locally (1864).
+    test). RFC (cross-CPU feeding of the series' patch 2/5): CPU 0 sets SCHED
+    (1157), appends it to CPU 2's feeder list under the global
+    ``feeder_lock`` (1164-1184), then ``on_selected_cpus``: ``call_lock``
+    (1191), the IPI (send 50, flight 500: 1741). CPU 2's handler (entry 100)
+    runs ``percpu_tasklet_feed``: ``feeder_lock``, whose line comes from CPU 0
+    (443: 2284), moves the list (20: 2304), raises the softirq; CPU 0 stops
+    spinning. After the IRQ exit (50) CPU 2's softirq (10) pops it with IRQs
+    off (30) and its trylock pulls the state line from CPU 0 (443): claimed
+    at 2837. Linux: an IPI asks CPU 2 to run ``tasklet_schedule`` itself
+    (1650), which then runs it locally (1864).
     """
     m = tiny(design)
     t = simple_tasklet(m, "t")
@@ -216,16 +225,19 @@ def test_scheduled_on_another_cpu(design: str, claim_on_2: int) -> None:
 def test_cpu_offline_with_a_tasklet_queued(design: str, down_at: int, claim_on_0: int) -> None:
     """CPU 2 goes offline with the tasklet queued on it; CPU 0's notifier moves it.
 
-    Global and Xen 4.6: as in the global test. RFC: the patch's
-    ``migrate_tasklets_from_cpu`` on ``softirq_list`` (and, assumed, the
-    feeder list) under ``tasklet_lock`` at 1557, re-enqueued locally; it runs
-    at 1654. Linux: the tasklet reaches CPU 2's list at 1757 (by IPI), CPU 2
-    dies at 1760 before its softirq runs; ``takeover_tasklets`` on CPU 0
-    (woken by an IPI at 1760, handler to 1910) moves it with IRQs off (20);
-    the softirq (10) detaches the list (20) and the trylock pulls the state
-    line from the dead CPU's socket (443): claimed at 2403.
+    Global and Xen 4.6: as in the global test. RFC, with the per-target
+    feeding (with the patch's synchronous feeding the tasklet reaches CPU 2's
+    list before CPU 2 can go down): the patch's ``migrate_tasklets_from_cpu``
+    of ``softirq_list`` and the feeder list under ``tasklet_lock`` at 1557,
+    re-enqueued locally; it runs at 1654. Linux: the tasklet reaches CPU 2's
+    list at 1757 (by IPI), CPU 2 dies at 1760 before its softirq runs;
+    ``takeover_tasklets`` on CPU 0 (woken by an IPI at 1760, handler to 1910)
+    moves it with IRQs off (20); the softirq (10) detaches the list (20) and
+    the trylock pulls the state line from the dead CPU's socket (443):
+    claimed at 2403.
     """
-    m = tiny(design)
+    options = {"feeding": "per-target"} if design == "rfc-percpu" else None
+    m = tiny(design, options=options)
     t = simple_tasklet(m, "t")
     m.sim.call_later(
         1000,
@@ -399,3 +411,28 @@ def test_each_design_runs_on_the_lock_of_its_code_base(scenario: str) -> None:
         assert result.params["lock"] is None
         forced = ts.run(scenario, design=design, seed=1, duration_ms=1, params={"lock": "ticket"})
         assert forced.trace.meta.lock_kind == "ticket"
+
+
+@pytest.mark.parametrize(
+    ("feeding", "locks"),
+    [("patch", {"feeder_lock", "call_lock"}), ("per-target", {"tasklet_feeder_lock2"})],
+)
+def test_rfc_cross_cpu_feeding(feeding: str, locks: set[str]) -> None:
+    """Patch 2/5 feeds another CPU under the global ``feeder_lock`` and waits for it in
+    ``on_selected_cpus`` (``call_lock``); the per-target variant uses CPU 2's own lock.
+    A CPU going down while a cross-call to it is in flight takes the call first."""
+    m = tiny("rfc-percpu", options={"feeding": feeding})
+    t = simple_tasklet(m, "t")
+    m.sim.call_later(
+        1000,
+        lambda _e: m.cpus[0].call_on_cpu(lambda cpu: m.design.tasklet_schedule_on_cpu(cpu, t, 2)),
+    )
+    m.sim.call_later(1400, lambda _e: m.cpu_down(2, on=0))
+    m.sim.run(10_000)
+    trace = m.sim.trace.finish()
+    check_trace(trace, drained=True)
+    taken = {name for name, s in ts.lock_stats(trace).items() if s.acquisitions}
+    assert locks <= taken
+    entries = [e for e in events(m, (K.TASKLET_ENTRY,))]
+    assert len(entries) == 1
+    assert entries[0][1] == (2 if feeding == "patch" else 0)

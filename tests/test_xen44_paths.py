@@ -285,8 +285,9 @@ def test_timer_tick_wakes_an_idle_vcpu_through_the_tasklet() -> None:
     runnable at 1424; lock 3 at 1431 (time the vCPU spends runnable: its
     steal). SCHEDULE (dispatch 10) makes it running at 1461; the pick and
     the context switch end at 2561 and the event-channel upcall is injected
-    at 2571. It runs its 2 us from 2891, halts at 4891 and is blocked again
-    at 5211.
+    at 2571. From 2891 the guest runs its tick handler (1 us; a free-running
+    tick needs no re-arming) and its 2 us of work, halts at 5891 and is
+    blocked again at 6211.
     """
     m = tiny()
     d = m.add_domain("dom")
@@ -307,8 +308,8 @@ def test_timer_tick_wakes_an_idle_vcpu_through_the_tasklet() -> None:
         (1451, 0, "LOCK_RELEASE", "tasklet_lock", 0),
         (1461, 0, "RUNSTATE_CHANGE", "domv0", 0),
         (2571, 0, "VIRQ_INJECT", "domv0:timer", "domv0"),
-        (4891, 0, "VM_EXIT", "domv0", 12),
-        (5211, 0, "RUNSTATE_CHANGE", "domv0", 2),
+        (5891, 0, "VM_EXIT", "domv0", 12),
+        (6211, 0, "RUNSTATE_CHANGE", "domv0", 2),
     ]
     check_trace(m.sim.trace.finish(), drained=True)
 

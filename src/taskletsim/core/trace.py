@@ -14,6 +14,7 @@ What the trace was recorded from travels with it as a :class:`TraceMeta`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from array import array
 from collections.abc import Callable, Iterable
@@ -27,7 +28,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``IRQ_COALESCE``; files of schema 1 still load."""
 
 
 class EventKind(IntEnum):
@@ -52,6 +54,13 @@ class EventKind(IntEnum):
     - ``VM_ENTRY``: the guest starts executing (after the entry cost); ``VM_EXIT``:
       it stops (before the exit cost), arg the VMX exit reason; subject the
       vCPU. Guest time is VM_ENTRY -> VM_EXIT; the rest of RUNNING is Xen's.
+    - ``IRQ_COALESCE``: an arrival of an IRQ source merged into a request
+      already pending, so it raises nothing of its own; arg the level
+      (:data:`COALESCE_LAPIC`: the vector is pending in the local APIC's IRR;
+      :data:`COALESCE_VIRTUAL`: the guest's vLAPIC vector or event channel is
+      still pending; :data:`COALESCE_DEVICE`: held by a device waiting for
+      the guest's EOI; :data:`COALESCE_POLLED`: taken by the guest's polling
+      while the device's interrupt is masked, NAPI-style).
     """
 
     IRQ_RAISE = 0
@@ -70,6 +79,17 @@ class EventKind(IntEnum):
     VIRQ_INJECT = 13
     VM_EXIT = 14
     VM_ENTRY = 15
+    IRQ_COALESCE = 16
+
+
+COALESCE_LAPIC = 0
+"""An arrival merged into the same vector pending in the local APIC (one per IRR bit)."""
+COALESCE_VIRTUAL = 1
+"""A delivery merged into the guest's pending vLAPIC vector or event-channel port."""
+COALESCE_DEVICE = 2
+"""An arrival held (or merged) by a device that waits for the guest's EOI."""
+COALESCE_POLLED = 3
+"""An arrival the guest takes by polling while the device's interrupt is masked."""
 
 
 COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
@@ -288,8 +308,8 @@ class Trace:
         table = pq.read_table(str(path))
         meta = table.schema.metadata or {}
         version = int(meta.get(b"taskletsim.schema", b"0"))
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"{path}: trace schema {version}, expected {SCHEMA_VERSION}")
+        if version not in (1, SCHEMA_VERSION):
+            raise ValueError(f"{path}: trace schema {version}, expected 1 or {SCHEMA_VERSION}")
         columns = {
             name: table.column(name).to_numpy().astype(dtype, copy=False) for name, dtype in COLUMNS
         }
@@ -298,6 +318,17 @@ class Trace:
             names=NameTable(json.loads(meta[b"taskletsim.names"])),
             meta=TraceMeta.from_dict(json.loads(meta[b"taskletsim.meta"])),
         )
+
+    def digest(self) -> str:
+        """A SHA-256 of the events, the name table and the metadata: equal digests mean
+        equal traces, bit for bit, in any process."""
+        h = hashlib.sha256()
+        for name, dtype in COLUMNS:
+            little = np.dtype(dtype).newbyteorder("<")
+            h.update(np.ascontiguousarray(self.columns[name], dtype=little).tobytes())
+        h.update(json.dumps(self.names.as_dict(), sort_keys=True).encode())
+        h.update(json.dumps(self.meta.as_dict(), sort_keys=True, default=str).encode())
+        return h.hexdigest()
 
     def equals(self, other: Trace) -> bool:
         """Bit-for-bit equality of events, names and metadata."""

@@ -23,10 +23,19 @@ computes the per-CPU list pointer (``__get_cpu_var``, which inspects the
 stack pointer) before disabling IRQs. Both keep the work and shorten the
 IRQ-off window.
 
-Cross-CPU scheduling is in patch 2/5 ("cross CPU feeding"), which is not in
-the seed. Assumed here: a per-target-CPU feeder list under a small per-CPU
-spinlock, then ``cpu_raise_softirq`` (an IPI); the target splices its feeder
-list into its own list at the start of its softirq action.
+Cross-CPU scheduling is in the series' patch 2/5, "tasklet: Add cross CPU
+feeding of per-cpu tasklets" (github.com/konradwilk/xen, branch
+``percpu_tasklet.v4.8.v2``, commit bf0a376201): ``tasklet_enqueue`` for
+another CPU takes one global ``feeder_lock`` (irqsave), appends to the
+target's ``tasklet_feeder`` list, unlocks, and calls
+``on_selected_cpus(cpumask_of(cpu), percpu_tasklet_feed, NULL, 1)``: a
+synchronous cross-CPU call, under Xen's global ``call_lock``, spinning until
+the target has run ``percpu_tasklet_feed`` in its IPI handler, which moves
+its feeder list to its ``softirq_list`` under ``feeder_lock`` and raises the
+softirq (``feeding=patch``, the default). ``feeding=per-target`` is an
+earlier assumption of this model, kept as an option: a per-target feeder
+lock and list, a ``cpu_raise_softirq`` (an IPI), the target splicing its
+feeder list in at the start of its softirq action.
 """
 
 from __future__ import annotations
@@ -74,6 +83,14 @@ class RfcPercpu(TaskletDesign):
             "this_cpu_ns", "int", 10, "rfc-percpu: __get_cpu_var cost, ns (assumption)", minimum=0
         ),
         Param(
+            "feeding",
+            "choice",
+            "patch",
+            "rfc-percpu: cross-CPU scheduling as in the series' patch 2/5 (global feeder_lock, "
+            "synchronous on_selected_cpus) or per-target (feeder lock per CPU, an IPI)",
+            choices=("patch", "per-target"),
+        ),
+        Param(
             "raise_ns",
             "int",
             20,
@@ -95,15 +112,19 @@ class RfcPercpu(TaskletDesign):
         self._short = self.option["short_irq_window"] == "on"
         self._this_cpu_ns = int(self.option["this_cpu_ns"])
         self._raise_ns = int(self.option["raise_ns"])
+        self._per_target = self.option["feeding"] == "per-target"
 
     def softirq_handlers(self) -> dict[str, SoftirqHandler]:
         return {"TASKLET_SOFTIRQ_PERCPU": self.tasklet_softirq_percpu_action}
 
     def feeder_lock(self, cpu: int) -> SpinLock:
-        """The per-CPU feeder lock of the cross-CPU patch (made on first use)."""
-        if cpu not in self._feeder_lock:
-            self._feeder_lock[cpu] = self.machine.make_lock(f"tasklet_feeder_lock{cpu}")
-        return self._feeder_lock[cpu]
+        """The feeder lock guarding CPU ``cpu``'s feeder list (made on first use): the
+        one global ``feeder_lock`` of patch 2/5, or a lock per CPU (``per-target``)."""
+        key = cpu if self._per_target else -1
+        if key not in self._feeder_lock:
+            name = f"tasklet_feeder_lock{cpu}" if self._per_target else "feeder_lock"
+            self._feeder_lock[key] = self.machine.make_lock(name)
+        return self._feeder_lock[key]
 
     def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
         """``tasklet_schedule_on_cpu``, ``is_percpu`` branch."""
@@ -125,8 +146,11 @@ class RfcPercpu(TaskletDesign):
             flags = yield from cpu.spin_lock_irqsave(lock)
             yield from cpu.work(self._list_ns)
             self.feeder[target].append(t)
-            yield from cpu.cpu_raise_softirq(target, self.PERCPU)
+            if self._per_target:
+                yield from cpu.cpu_raise_softirq(target, self.PERCPU)
             yield from cpu.spin_unlock_irqrestore(lock, flags)
+            if not self._per_target:
+                yield from cpu.on_selected_cpus(target, self.percpu_tasklet_feed, wait=True)
             return
         if self._short:
             yield from cpu.work(self._this_cpu_ns)
@@ -145,9 +169,22 @@ class RfcPercpu(TaskletDesign):
         yield from cpu.work(self._raise_ns)
         cpu.raise_softirq(self.PERCPU)
 
-    def tasklet_softirq_percpu_action(self, cpu: Cpu) -> Proc:
-        """``tasklet_softirq_percpu_action`` -> ``do_tasklet_work_percpu``."""
+    def percpu_tasklet_feed(self, cpu: Cpu) -> Proc:
+        """``percpu_tasklet_feed`` (patch 2/5), in the target's call-function IPI handler:
+        under ``feeder_lock``, move its feeder list to its ``softirq_list``, raise."""
+        lock = self.feeder_lock(cpu.id)
+        flags = yield from cpu.spin_lock_irqsave(lock)
         if self.feeder[cpu.id]:
+            yield from cpu.work(self._list_ns)
+            self.softirq_list[cpu.id].extend(self.feeder[cpu.id])
+            self.feeder[cpu.id].clear()
+            cpu.raise_softirq(self.PERCPU)
+        yield from cpu.spin_unlock_irqrestore(lock, flags)
+
+    def tasklet_softirq_percpu_action(self, cpu: Cpu) -> Proc:
+        """``tasklet_softirq_percpu_action`` -> ``do_tasklet_work_percpu`` (with
+        ``feeding=per-target``, first splice this CPU's feeder list in)."""
+        if self._per_target and self.feeder[cpu.id]:
             yield from self._take_feeder(cpu)
         yield from self.do_tasklet_work_percpu(cpu)
 

@@ -59,6 +59,12 @@ class HvCosts:
     """Guest EOI of a passthrough MSI without APICv: ``hvm_dpci_msi_eoi`` handling."""
     guest_isr_ns: int = 2000
     """Guest time from taking a passthrough interrupt to writing its EOI."""
+    guest_tick_ns: int = 2000
+    """Guest time in its tick handler, up to re-arming its singleshot timer."""
+    hypercall_ns: int = 500
+    """``VCPUOP_set_singleshot_timer``: ``hvm_do_hypercall``, ``migrate_timer``, ``set_timer``."""
+    napi_poll_ns: int = 500
+    """Guest time a NAPI poll spends on one arrival taken while the interrupt is masked."""
 
     @classmethod
     def params(cls) -> tuple[Param, ...]:
@@ -96,5 +102,8 @@ def _doc(name: str) -> str:
         "inject_ns": "injecting one vector",
         "eoi_exit_ns": "EOI VM exit handling (no APICv)",
         "guest_isr_ns": "guest ISR up to its EOI",
+        "guest_tick_ns": "guest tick handler up to its re-arm hypercall",
+        "hypercall_ns": "VCPUOP_set_singleshot_timer handling",
+        "napi_poll_ns": "guest NAPI poll work per arrival taken while masked",
     }
     return docs[name] + ", ns"

@@ -10,7 +10,10 @@ Interrupts (``deliver_irq``) are *latched* while the CPU has interrupts
 disabled and taken at once when they are enabled: a CPU parked at an
 interruptible point (guest mode, ``hlt``, hypervisor work with IRQs on, a
 TTAS spin with IRQs on) is resumed early by redirecting its SimPy process,
-without an exception or an extra process per interrupt.
+without an exception or an extra process per interrupt. As in the local
+APIC, a vector has one pending request (its IRR bit): an arrival of a vector
+already pending merges into it (``IRQ_COALESCE``); the bit clears when the
+CPU accepts the interrupt (``do_IRQ`` entry).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
-from ..core.trace import EventKind
+from ..core.trace import COALESCE_LAPIC, EventKind
 from ..platform.locks import SpinLock
 from .seam import Proc
 
@@ -35,8 +38,11 @@ if TYPE_CHECKING:
 class ExitReason(IntEnum):
     """VMX basic exit reasons used here (Intel SDM vol. 3, appendix C)."""
 
+    NONE = 0
+    """Not an exit: the guest carries on (an EOI handled by APICv, say)."""
     EXTERNAL_INTERRUPT = 1
     HLT = 12
+    VMCALL = 18
     APIC_WRITE = 56
 
 
@@ -51,6 +57,7 @@ _SOFTIRQ_EXIT = int(EventKind.SOFTIRQ_EXIT)
 _VM_EXIT = int(EventKind.VM_EXIT)
 _VM_ENTRY = int(EventKind.VM_ENTRY)
 _VIRQ_INJECT = int(EventKind.VIRQ_INJECT)
+_IRQ_COALESCE = int(EventKind.IRQ_COALESCE)
 
 
 class PCpu:
@@ -69,6 +76,7 @@ class PCpu:
         self.irqs_enabled = True
         self.softirq_pending = 0
         self.latched: deque[tuple[IrqSource, int]] = deque()
+        self.irr: set[IrqSource] = set()  # the local APIC's IRR: one pending request per vector
         self.online = True
         self.idle_vcpu = idle_vcpu
         self.current: VCpu = idle_vcpu
@@ -76,6 +84,7 @@ class PCpu:
         self.switched = False
         self.deferred: deque[Callable[[PCpu], Proc]] = deque()
         self.ipi_calls: deque[Callable[[PCpu], Proc]] = deque()
+        self.cross_calls = 0  # on_selected_cpus calls to this CPU still awaited by a caller
         self.expired_timers: deque[tuple[IrqSource, int]] = deque()
         self.ipi: IrqSource | None = None
         self._interruptible = False
@@ -148,17 +157,71 @@ class PCpu:
         self.ipi_calls.append(func)
         self.machine.send_ipi(self.id)
 
+    def on_selected_cpus(self, target: int, func: Callable[[PCpu], Proc], wait: bool) -> Proc:
+        """``on_selected_cpus`` (xen/common/smp.c) for one CPU: under the global
+        ``call_lock`` send the call-function IPI to ``target`` and spin until it has
+        taken the call (with ``wait``, until ``func`` has returned there). Xen
+        asserts that interrupts are enabled: they are taken while spinning."""
+        if not self.irqs_enabled:
+            raise RuntimeError(f"BUG: on_selected_cpus on CPU {self.id} with interrupts off")
+        lock = self.machine.call_lock
+        yield from self.spin_lock(lock)
+        done = Event(self.env)
+        other = self.machine.cpus[target]
+
+        def smp_call_function_interrupt(cpu: PCpu) -> Proc:
+            if not wait:
+                done.succeed()
+            yield from func(cpu)
+            if wait:
+                done.succeed()
+
+        yield from self.work(self.costs.ipi_send_ns)
+        other.cross_calls += 1
+        other.call_function(smp_call_function_interrupt)
+        yield from self.spin_wait(done)
+        other.cross_calls -= 1
+        self.spin_unlock(lock)
+
+    def spin_wait(self, event: Event) -> Proc:
+        """``cpu_relax()`` until ``event`` fires; with interrupts enabled they are taken
+        meanwhile, as a spinning CPU takes them."""
+        while not event.triggered:
+            if not self.irqs_enabled:
+                yield event
+                return
+            if self.latched:
+                yield from self._take_irqs()
+                continue
+            self._interruptible = True
+            value = yield event
+            self._interruptible = False
+            if value is _IRQ:
+                yield from self._take_irqs()
+
     # -- interrupts ---------------------------------------------------------
 
-    def deliver_irq(self, source: IrqSource, seq: int) -> None:
-        """An interrupt from ``source`` reaches this CPU (called outside its process)."""
+    def deliver_irq(self, source: IrqSource, seq: int) -> bool:
+        """An interrupt from ``source`` reaches this CPU's local APIC (called outside its
+        process). Returns False if the vector was already pending: it merges into it."""
+        if source in self.irr:
+            self._emit((self._clock._now, self.id, _IRQ_COALESCE, source.id, COALESCE_LAPIC))
+            return False
         self._emit((self._clock._now, self.id, _IRQ_RAISE, source.id, seq))
+        self.irr.add(source)
         self.latched.append((source, seq))
         if self._interruptible and self.online:
             lock = self._spin_lock
             if lock is not None and (lock.holder == self.id or lock.is_handing_to(self.id)):
-                return  # the final xchg of the spin loop is atomic: taken after the unlock
+                return True  # the final xchg of the spin loop is atomic: taken after the unlock
             self._kick(_IRQ)
+        return True
+
+    def accept_irq(self) -> tuple[IrqSource, int]:
+        """The oldest latched interrupt, accepted: its IRR bit clears (it is in service)."""
+        source, seq = self.latched.popleft()
+        self.irr.discard(source)
+        return source, seq
 
     def _kick(self, value: object) -> None:
         """Resume the parked process now with ``value``: ``Process.interrupt`` without a throw."""
@@ -175,7 +238,7 @@ class PCpu:
     def _take_irqs(self) -> Proc:
         """Take latched interrupts in order, each with interrupts disabled."""
         while self.latched and self.online:
-            source, seq = self.latched.popleft()
+            source, seq = self.accept_irq()
             self.irqs_enabled = False
             yield from self.do_IRQ(source, seq)
             self.irqs_enabled = True
@@ -361,27 +424,42 @@ class PCpu:
     def vmx_intr_assist(self) -> Proc:
         """``vmx_intr_assist``: inject the current vCPU's pending virtual interrupts.
 
-        Xen injects one vector per VM entry and asks for an interrupt-window
-        exit for the next; the model injects all pending ones at this entry.
+        The vLAPIC's pending vectors, and the event-channel upcall vector if
+        ``evtchn_upcall_pending`` is set (``hvm_vcpu_has_pending_irq``): every
+        port pending then is handled by the guest's one upcall, which clears
+        the flag and the ports. Xen injects one vector per VM entry and asks
+        for an interrupt-window exit for the next; the model injects all
+        pending ones at this entry.
         """
         v = self.current
         yield from self.work(self.costs.intr_assist_ns)
-        if not v.pending_virqs:
-            return
-        pending = v.pending_virqs
-        v.pending_virqs = {}
-        for source in pending:
-            self._emit((self._clock._now, self.id, _VIRQ_INJECT, source.id, v.id))
+        if v.vlapic_irr:
+            pending = v.vlapic_irr
+            v.vlapic_irr = {}
+            for source in pending:
+                self._emit((self._clock._now, self.id, _VIRQ_INJECT, source.id, v.id))
+                yield from self.work(self.costs.inject_ns)
+                v.virq_injected(source, self.machine)
+        if v.upcall_pending:
+            ports = v.evtchn_pending
+            v.evtchn_pending = {}
+            v.upcall_pending = False
+            for source in ports:
+                self._emit((self._clock._now, self.id, _VIRQ_INJECT, source.id, v.id))
             yield from self.work(self.costs.inject_ns)
-            v.virq_injected(source, self.machine)
+            for source in ports:
+                v.virq_injected(source, self.machine)
 
     def run_guest(self) -> Generator[Event, Any, ExitReason]:
-        """Guest mode until a VM exit: an interrupt, the guest's EOI write, or ``hlt``."""
+        """Guest mode until a VM exit: an interrupt, an EOI write, a hypercall or ``hlt``.
+
+        Work the guest finishes without exiting (an EOI APICv handles, say)
+        is followed at once by its next piece, still in guest mode.
+        """
         v = self.current
-        if self.latched:
-            reason = ExitReason.EXTERNAL_INTERRUPT
-        else:
-            need, reason_after = v.guest_work(self.machine)
+        reason = ExitReason.EXTERNAL_INTERRUPT
+        while not self.latched:
+            need, reason_after = v.guest_work()
             start = self._clock._now
             self.irqs_enabled = True
             self._interruptible = True
@@ -389,7 +467,11 @@ class PCpu:
             self._interruptible = False
             self.irqs_enabled = False
             v.guest_ran(self._clock._now - start)
-            reason = ExitReason.EXTERNAL_INTERRUPT if value is _IRQ else reason_after
+            if value is _IRQ:
+                break
+            if reason_after != ExitReason.NONE:
+                reason = reason_after
+                break
         self.in_guest = False
         return reason
 
@@ -401,12 +483,15 @@ class PCpu:
         yield self._sleep(self.costs.vmexit_ns)
         if reason == ExitReason.EXTERNAL_INTERRUPT:
             if self.latched:  # vmx_do_extint -> do_IRQ
-                source, seq = self.latched.popleft()
+                source, seq = self.accept_irq()
                 yield from self.do_IRQ(source, seq)
             yield from self.local_irq_enable()
         elif reason == ExitReason.HLT:
             yield from self.local_irq_enable()
             yield from self.machine.hvm_hlt(self, v)
+        elif reason == ExitReason.VMCALL:
+            yield from self.local_irq_enable()
+            yield from self.machine.hvm_do_hypercall(self, v)
         else:
             yield from self.local_irq_enable()
             yield from self.machine.hvm_dpci_msi_eoi(self, v)

@@ -8,12 +8,20 @@ Workloads (what the guest does in guest mode):
 - ``mixed``: runs for an exponential time (mean ``run_ns``), then arms a
   one-shot timer an exponential time ahead (mean ``block_ns``) and halts.
 
+What a virtual interrupt makes the guest do is queued as :class:`GuestWork`:
+a device's ISR (``guest_isr_ns``, ending in an EOI that exits to Xen unless
+APICv handles it or the interrupt came as an event channel), the tick
+handler (``guest_tick_ns``, ending in the ``VCPUOP_set_singleshot_timer``
+hypercall that arms the next tick, when the guest keeps its tick that way,
+as a Linux PVHVM guest does), then the workload's own work.
+
 Scheduling state (``pri``, ``credit``, ``affinity``) belongs to
 :mod:`taskletsim.sched_credit`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
@@ -64,6 +72,29 @@ class Pirq:
         """Xen 4.6's ``hvm_dirq_assist(d, pirq_dpci)`` for this pirq alone."""
 
 
+class GuestWork:
+    """A piece of work the guest does in guest mode, and how it ends.
+
+    ``ISR``: a device's interrupt handler (``source``), ending in its EOI, a VM
+    exit (``APIC_WRITE``) unless APICv handles it or the device's interrupt
+    came as an event channel. ``TICK``: the guest's tick handler, which ends
+    by re-arming its singleshot timer with a hypercall (``VMCALL``) when the
+    guest keeps its tick that way. ``BURST``: other guest work.
+    """
+
+    ISR = 0
+    TICK = 1
+    BURST = 2
+
+    __slots__ = ("exit", "kind", "ns", "source")
+
+    def __init__(self, kind: int, ns: int, exit: ExitReason, source: IrqSource | None) -> None:
+        self.kind = kind
+        self.ns = ns
+        self.exit = exit
+        self.source = source
+
+
 class VCpu:
     """A vCPU: runstate, scheduling state, pending virtual interrupts and the guest's work."""
 
@@ -78,6 +109,7 @@ class VCpu:
         affinity: tuple[int, ...] | None = None,
         soft_affinity: tuple[int, ...] | None = None,
     ) -> None:
+        self.machine = machine
         self.id = machine.sim.trace.names.add("vcpu", name)
         self.name = name
         self.domain = domain
@@ -97,52 +129,107 @@ class VCpu:
         self.start_time = 0  # last credit accounting while running
         self.run_since = 0  # when it was last dispatched (rate limit)
         self.on_runq = -1
-        self.pending_virqs: dict[IrqSource, None] = {}
-        self.eoi_pending = 0
-        self.isr_left = 0
-        self.burst_left = 0
+        self.vlapic_irr: dict[IrqSource, None] = {}
+        """Vectors pending in the vCPU's virtual local APIC (one request per vector)."""
+        self.evtchn_pending: dict[IrqSource, None] = {}
+        """Event-channel ports pending for this vCPU (``evtchn_pending``), by source."""
+        self.upcall_pending = False
+        """``vcpu_info->evtchn_upcall_pending``: set by Xen, cleared by the guest's upcall."""
+        self.todo: deque[GuestWork] = deque()
+        self.eoi_queue: deque[IrqSource] = deque()
         self.evtchn_tasklet: Tasklet | None = None
         self.tick: IrqSource | None = None
+        self.tick_mode = "free"
+        self.tick_period_ns = 0
+        self.tick_origin_ns = 0
+        self.tick_jitter: Callable[[], int] | None = None
+        self.tick_deadline_ns = -1  # the deadline the guest's tick handler is about to arm
+        self.singleshot_timer: Timer | None = None
+        self.periodic_timer: Timer | None = None
+        self.periodic_period = 0
+        self.periodic_last_event = 0
         self.oneshot: Timer | None = None
         self.draw_run: Callable[[], int] | None = None
         self.draw_block: Callable[[], int] | None = None
-        self._bucket = ""
 
     def is_runnable(self) -> bool:
         """``vcpu_runnable``: neither blocked nor down."""
         return not self.blocked and not self.offline
 
+    def events_need_delivery(self) -> bool:
+        """``local_events_need_delivery``: an upcall or a vLAPIC vector is pending."""
+        return self.upcall_pending or bool(self.vlapic_irr)
+
+    # -- the guest's side of a virtual interrupt -----------------------------
+
     def virq_injected(self, source: IrqSource, machine: Machine) -> None:
-        """The guest takes a virtual interrupt: its ISR, then maybe an EOI write to trap."""
-        if source.needs_eoi_exit and not machine.apicv:
-            self.eoi_pending += 1
-        if source.kind == "timer":
-            if self.workload == "idle":
-                self.burst_left += self.burst_ns
-            elif self.workload == "mixed" and self.draw_run is not None:
-                self.burst_left += self.draw_run()
+        """The guest takes a virtual interrupt: queue its handler's work."""
+        costs = machine.costs
+        if source.kind == "device":
+            device = source.device
+            ns = device.isr_ns(costs.guest_isr_ns) if device is not None else costs.guest_isr_ns
+            eoi_exit = source.needs_eoi_exit and not machine.apicv
+            exit = ExitReason.APIC_WRITE if eoi_exit else ExitReason.NONE
+            self.todo.append(GuestWork(GuestWork.ISR, ns, exit, source))
+            return
+        if source.kind != "timer":
+            return
+        rearm = self.tick_mode == "singleshot" and source is self.tick
+        exit = ExitReason.VMCALL if rearm else ExitReason.NONE
+        self.todo.append(GuestWork(GuestWork.TICK, costs.guest_tick_ns, exit, source))
+        if self.workload == "idle" and self.burst_ns:
+            self.todo.append(GuestWork(GuestWork.BURST, self.burst_ns, ExitReason.NONE, None))
+        elif self.workload == "mixed" and self.draw_run is not None:
+            self.todo.append(GuestWork(GuestWork.BURST, self.draw_run(), ExitReason.NONE, None))
+
+    def extend_isr(self, source: IrqSource, ns: int) -> bool:
+        """A NAPI poll takes one more arrival of ``source``: its running or queued ISR
+        grows by ``ns``. False if no ISR of ``source`` is queued yet."""
+        for work in self.todo:
+            if work.kind == GuestWork.ISR and work.source is source:
+                work.ns += ns
+                return True
+        return False
 
     def halting(self) -> None:
         """The guest is about to ``hlt``: a ``mixed`` one arms its one-shot timer first."""
         if self.workload == "mixed" and self.oneshot is not None and self.draw_block is not None:
             self.oneshot.set_timer(self.draw_block())
 
-    def guest_work(self, machine: Machine) -> tuple[int | None, ExitReason]:
-        """How long the guest runs before its next voluntary exit (``None``: never)."""
-        if self.eoi_pending:
-            if self.isr_left <= 0:
-                self.isr_left = machine.costs.guest_isr_ns
-            self._bucket = "isr"
-            return self.isr_left, ExitReason.APIC_WRITE
-        if self.workload != "busy":
-            self._bucket = "burst"
-            return max(self.burst_left, 0), ExitReason.HLT
-        self._bucket = ""
-        return None, ExitReason.EXTERNAL_INTERRUPT
+    def guest_work(self) -> tuple[int | None, ExitReason]:
+        """How long the guest runs before its current piece of work ends, and how it ends
+        (``None``: a busy guest with nothing queued runs until an interrupt)."""
+        if self.todo:
+            work = self.todo[0]
+            return max(work.ns, 0), work.exit
+        if self.workload == "busy":
+            return None, ExitReason.EXTERNAL_INTERRUPT
+        return 0, ExitReason.HLT
 
     def guest_ran(self, ns: int) -> None:
-        """``ns`` of guest mode went to the work :meth:`guest_work` chose."""
-        if self._bucket == "isr":
-            self.isr_left -= ns
-        elif self._bucket == "burst":
-            self.burst_left -= ns
+        """``ns`` of guest mode went to the current piece of work; finish it if done."""
+        if not self.todo:
+            return
+        work = self.todo[0]
+        work.ns -= ns
+        if work.ns > 0:
+            return
+        self.todo.popleft()
+        if work.kind == GuestWork.TICK and work.exit == ExitReason.VMCALL:
+            self.tick_deadline_ns = self.next_tick_ns(self.machine.sim.clock._now)
+        elif work.kind == GuestWork.ISR and work.source is not None:
+            device = work.source.device
+            if device is not None:
+                device.end_of_isr()
+                if work.exit == ExitReason.NONE:
+                    device.eoi()
+                else:
+                    self.eoi_queue.append(work.source)
+
+    def next_tick_ns(self, now: int) -> int:
+        """The guest's next tick deadline after ``now`` (Linux ``hrtimer_forward`` on the
+        tick grid: ``tick_origin_ns + k * tick_period_ns``)."""
+        period, origin = self.tick_period_ns, self.tick_origin_ns
+        if now < origin:
+            return origin
+        return origin + ((now - origin) // period + 1) * period

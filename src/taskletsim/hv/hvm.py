@@ -8,16 +8,22 @@ Path A, a vCPU's timer tick: the LAPIC interrupt raises TIMER_SOFTIRQ
 (:func:`taskletsim.hv.timers.timer_interrupt`);
 :func:`~taskletsim.hv.timers.timer_softirq_action` runs the expired
 :func:`vcpu_singleshot_timer_fn` -> :func:`send_guest_vcpu_virq`, which with
-``v->virq_lock`` held (IRQs off) reaches :func:`hvm_assert_evtchn_irq`, and
-that defers to the vCPU's ``assert_evtchn_irq_tasklet``. The tasklet runs
-:func:`hvm_assert_evtchn_irq` again with IRQs on, which kicks the vCPU.
+``v->virq_lock`` held (IRQs off) sets the port pending
+(:func:`evtchn_set_pending`) and, if the upcall was not pending already,
+reaches :func:`hvm_assert_evtchn_irq`, which defers to the vCPU's
+``assert_evtchn_irq_tasklet``. The tasklet runs :func:`hvm_assert_evtchn_irq`
+again with IRQs on, which kicks the vCPU. The guest handles the tick and
+arms the next one (:func:`hvm_do_hypercall`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.trace import COALESCE_VIRTUAL, EventKind
 from .schedule import vcpu_block, vcpu_kick
+
+_COALESCE = int(EventKind.IRQ_COALESCE)
 
 if TYPE_CHECKING:
     from .cpu import PCpu
@@ -41,22 +47,60 @@ def vcpu_singleshot_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
     yield from send_guest_vcpu_virq(cpu, source.owner, source)
 
 
+def vcpu_periodic_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
+    """``vcpu_periodic_timer_fn`` (common/schedule.c): ``vcpu_periodic_timer_work``."""
+    yield from vcpu_periodic_timer_work(cpu, source.owner)
+
+
+def vcpu_periodic_timer_work(cpu: PCpu, v: VCpu) -> Proc:
+    """``vcpu_periodic_timer_work`` (common/schedule.c): send the tick if it is due, then
+    re-arm the periodic timer on this CPU. ``schedule()`` calls it for the vCPU it
+    switches to, having stopped the periodic timer of the one it switches from."""
+    timer = v.periodic_timer
+    if not v.periodic_period or timer is None:
+        return
+    now = cpu.machine.sim.clock._now
+    next_event = v.periodic_last_event + v.periodic_period
+    if now >= next_event:
+        yield from send_guest_vcpu_virq(cpu, v, timer.source)
+        v.periodic_last_event = now
+        next_event = now + v.periodic_period
+    timer.migrate_timer(cpu.id)
+    timer.set_timer(next_event - cpu.machine.sim.clock._now)
+
+
 def send_guest_vcpu_virq(cpu: PCpu, v: VCpu, source: IrqSource) -> Proc:
-    """``send_guest_vcpu_virq``: under ``v->virq_lock`` (irqsave), mark the event pending.
+    """``send_guest_vcpu_virq``: under ``v->virq_lock`` (irqsave), ``evtchn_set_pending``.
 
     ``virq_lock`` is per vCPU and only its own timer takes it here, so it is
     modelled as its IRQ-off window, not as a contended lock.
     """
     flags = cpu.local_irq_save()
     yield from cpu.work(cpu.costs.evtchn_ns)
-    yield from vcpu_mark_events_pending(cpu, v, source)
+    yield from evtchn_set_pending(cpu, v, source)
     yield from cpu.local_irq_restore(flags)
 
 
-def vcpu_mark_events_pending(cpu: PCpu, v: VCpu, source: IrqSource) -> Proc:
-    """``vcpu_mark_events_pending``: set the upcall pending, then ``hvm_assert_evtchn_irq``."""
-    v.pending_virqs[source] = None
-    yield from hvm_assert_evtchn_irq(cpu, v, source.id)
+def evtchn_set_pending(cpu: PCpu, v: VCpu, port: IrqSource) -> Proc:
+    """``evtchn_2l_set_pending`` (common/event_2l.c): ``test_and_set_bit`` of the port's
+    pending bit; if it was already set the event merges into it (``IRQ_COALESCE``);
+    if newly set, ``vcpu_mark_events_pending``. ``port`` is the IRQ source behind it."""
+    if port in v.evtchn_pending:
+        sim = cpu.machine.sim
+        sim.emit((sim.clock._now, cpu.id, _COALESCE, port.id, COALESCE_VIRTUAL))
+        return
+    v.evtchn_pending[port] = None
+    yield from vcpu_mark_events_pending(cpu, v, port.id)
+
+
+def vcpu_mark_events_pending(cpu: PCpu, v: VCpu, cause: int = -1) -> Proc:
+    """``vcpu_mark_events_pending`` (arch/x86/domain.c): ``test_and_set_bit`` of
+    ``evtchn_upcall_pending``; only an upcall that becomes pending now reaches
+    ``hvm_assert_evtchn_irq`` (and, from IRQ context, its tasklet)."""
+    if v.upcall_pending:
+        return
+    v.upcall_pending = True
+    yield from hvm_assert_evtchn_irq(cpu, v, cause)
 
 
 def hvm_assert_evtchn_irq(cpu: PCpu, v: VCpu, cause: int = -1) -> Proc:
@@ -67,6 +111,19 @@ def hvm_assert_evtchn_irq(cpu: PCpu, v: VCpu, cause: int = -1) -> Proc:
         yield from cpu.machine.design.tasklet_schedule(cpu, v.evtchn_tasklet, cause)
         return
     yield from vcpu_kick(cpu, v)
+
+
+def hvm_do_hypercall(cpu: PCpu, v: VCpu) -> Proc:
+    """``hvm_do_hypercall`` -> ``do_vcpu_op(VCPUOP_set_singleshot_timer)`` (common/domain.c):
+    ``migrate_timer`` to this CPU, ``set_timer`` at the deadline the guest asked for."""
+    yield from cpu.work(cpu.costs.hypercall_ns)
+    timer = v.singleshot_timer
+    if timer is None or v.tick_deadline_ns < 0:
+        return
+    timer.migrate_timer(cpu.id)
+    jitter = v.tick_jitter() if v.tick_jitter is not None else 0
+    timer.set_timer(v.tick_deadline_ns + jitter - cpu.machine.sim.clock._now)
+    v.tick_deadline_ns = -1
 
 
 def do_IRQ_guest(cpu: PCpu, pirq: Pirq, seq: int) -> Proc:
@@ -99,21 +156,33 @@ def hvm_dirq_assist_pirq(cpu: PCpu, pirq: Pirq) -> Proc:
 
 
 def hvm_pci_msi_assert(cpu: PCpu, pirq: Pirq) -> Proc:
-    """``hvm_pci_msi_assert`` -> ``vmsi_deliver`` -> ``vlapic_set_irq`` (-> ``vcpu_kick``)."""
+    """``hvm_pci_msi_assert``: for a guest that takes the pirq as an event channel
+    (``hvm_domain_use_pirq``), ``send_guest_pirq`` -> ``evtchn_set_pending``; else
+    ``vmsi_deliver`` -> ``vlapic_set_irq`` (one request per vector: a vector still
+    pending merges, ``IRQ_COALESCE``) -> ``vcpu_kick``."""
     yield from cpu.work(cpu.costs.vmsi_deliver_ns)
-    v = pirq.target
-    if pirq.source not in v.pending_virqs:
-        v.pending_virqs[pirq.source] = None
-        yield from vcpu_kick(cpu, v)
+    v, source = pirq.target, pirq.source
+    if source.delivery == "evtchn":
+        yield from evtchn_set_pending(cpu, v, source)
+        return
+    if source in v.vlapic_irr:
+        sim = cpu.machine.sim
+        sim.emit((sim.clock._now, cpu.id, _COALESCE, source.id, COALESCE_VIRTUAL))
+        return
+    v.vlapic_irr[source] = None
+    yield from vcpu_kick(cpu, v)
 
 
 def hvm_dpci_msi_eoi(cpu: PCpu, v: VCpu) -> Proc:
-    """The guest's EOI of a passthrough MSI without APICv: ``hvm_dpci_msi_eoi``."""
+    """The guest's EOI of a passthrough MSI without APICv: ``hvm_dpci_msi_eoi``, under
+    ``d->event_lock``, ends the interrupt's service (``desc_guest_eoi``)."""
     assert v.domain is not None
     yield from cpu.spin_lock(v.domain.event_lock)
     yield from cpu.work(cpu.costs.eoi_exit_ns)
+    source = v.eoi_queue.popleft() if v.eoi_queue else None
+    if source is not None and source.device is not None:
+        source.device.eoi()
     cpu.spin_unlock(v.domain.event_lock)
-    v.eoi_pending -= 1
 
 
 def hvm_hlt(cpu: PCpu, v: VCpu) -> Proc:

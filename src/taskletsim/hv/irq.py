@@ -12,6 +12,7 @@ from ..platform.arrivals import Arrivals
 
 if TYPE_CHECKING:
     from .cpu import PCpu
+    from .devices import PassthroughDevice
     from .machine import Machine
 
 Handler = Callable[["PCpu", int], Generator[Event, Any, Any]]
@@ -50,14 +51,17 @@ class IrqSource:
         self.handler: Handler = handler if handler is not None else _unbound
         self.kind = kind
         self.needs_eoi_exit = needs_eoi_exit
+        self.device: PassthroughDevice | None = None
+        """The device behind a passthrough MSI (its back-pressure model)."""
+        self.delivery = "vlapic"
+        """How a passthrough MSI reaches the guest: ``vlapic`` or ``evtchn`` (a pirq)."""
         self.seq = 0
         machine.sim.trace.meta.irq.append(IrqInfo(name, kind, cpu))
 
     def raise_irq(self) -> None:
-        """The interrupt fires now."""
-        seq = self.seq
-        self.seq = seq + 1
-        self.machine.cpus[self.cpu].deliver_irq(self, seq)
+        """The interrupt fires now; ``seq`` counts those not merged into a pending one."""
+        if self.machine.cpus[self.cpu].deliver_irq(self, self.seq):
+            self.seq += 1
 
     def start(self, arrivals: Arrivals) -> None:
         """Drive this source with ``arrivals`` (its random stream is named after it)."""

@@ -23,16 +23,20 @@ from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
 from .costs import HvCosts
-from .cpu import PCpu
-from .guests import WORKLOADS, Domain, Pirq, Runstate, VCpu
+from .cpu import ExitReason, PCpu
+from .devices import DEVICE_MODELS, PassthroughDevice
+from .guests import WORKLOADS, Domain, GuestWork, Pirq, Runstate, VCpu
 from .hvm import (
     do_IRQ_guest,
     event_check_interrupt,
     hvm_assert_evtchn_irq,
     hvm_dirq_assist,
     hvm_dirq_assist_pirq,
+    hvm_do_hypercall,
     hvm_dpci_msi_eoi,
     hvm_hlt,
+    vcpu_periodic_timer_fn,
+    vcpu_periodic_timer_work,
     vcpu_singleshot_timer_fn,
 )
 from .irq import IrqSource
@@ -42,7 +46,9 @@ from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
 from .softirq import softirq_table
 from .timers import Timer, timer_interrupt, timer_softirq_action
 
-__all__ = ["IrqSource", "Machine"]
+__all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "Domain", "IrqSource", "Machine", "VCpu"]
+
+MSI_DELIVERY = ("vlapic", "evtchn")
 
 
 def _nothing(cpu: PCpu) -> Proc:
@@ -86,6 +92,7 @@ class Machine:
         meta.topology = topology.describe()
         meta.cpu_socket = topology.socket_list
         meta.softirqs = list(self.softirq_names)
+        self._call_lock: SpinLock | None = None
         self.domains: list[Domain] = []
         self.vcpus: list[VCpu] = []
         self.cpus: list[PCpu] = []
@@ -107,6 +114,13 @@ class Machine:
     def make_lock(self, name: str) -> SpinLock:
         """A spinlock of the machine's lock model."""
         return make_lock(self.lock_kind, self.sim, name, self.topology, **self.lock_options)
+
+    @property
+    def call_lock(self) -> SpinLock:
+        """``call_lock`` of xen/common/smp.c (made on first use)."""
+        if self._call_lock is None:
+            self._call_lock = self.make_lock("call_lock")
+        return self._call_lock
 
     def add_domain(self, name: str) -> Domain:
         """A new guest domain."""
@@ -151,7 +165,7 @@ class Machine:
             v.draw_block = self.sim.exponential(f"block:{name}", block_ns)
             v.oneshot = Timer(self, f"{name}:oneshot", cpu, vcpu_singleshot_timer_fn, "timer")
             v.oneshot.source.owner = v
-            v.burst_left = v.draw_run()
+            v.todo.append(GuestWork(GuestWork.BURST, v.draw_run(), ExitReason.NONE, None))
         pcpu = self.cpus[cpu]
         if v.runstate == Runstate.RUNNABLE and pcpu.current.is_idle and not self.sched.runq[cpu]:
             v.runstate = Runstate.RUNNING
@@ -174,6 +188,7 @@ class Machine:
     def sources_of(self, v: VCpu) -> list[IrqSource]:
         """The tick, one-shot timer and device interrupts that go to ``v``."""
         found = [s for s in (v.tick, v.oneshot.source if v.oneshot else None) if s is not None]
+        found += [t.source for t in (v.singleshot_timer, v.periodic_timer) if t is not None]
         if v.domain is not None:
             found += [p.source for p in v.domain.pirqs if p.target is v]
         return found
@@ -201,13 +216,30 @@ class Machine:
             self.send_ipi(v.processor)
 
     def add_device(
-        self, domain: Domain, target: VCpu, arrivals: Arrivals | None = None, cpu: int | None = None
+        self,
+        domain: Domain,
+        target: VCpu,
+        arrivals: Arrivals | None = None,
+        cpu: int | None = None,
+        model: str = "open",
+        delivery: str = "vlapic",
     ) -> IrqSource:
         """A passthrough MSI of ``domain`` delivered to ``target``; its IRQ goes to ``cpu``
-        (default: the target's pCPU, as Xen moves a pirq's affinity with the vCPU)."""
+        (default: the target's pCPU, as Xen moves a pirq's affinity with the vCPU).
+
+        ``model`` is the device's back-pressure (:mod:`taskletsim.hv.devices`:
+        ``open``, ``eoi``, ``napi``); ``delivery`` how the guest takes it:
+        ``vlapic`` (an MSI through the emulated local APIC, with an EOI exit
+        unless APICv) or ``evtchn`` (a PVHVM guest's pirq event channel).
+        """
+        if delivery not in MSI_DELIVERY:
+            raise ValueError(f"msi delivery {delivery!r}: expected one of {MSI_DELIVERY}")
         name = f"{domain.name}:msi{len(domain.pirqs)}"
         where = target.processor if cpu is None else cpu
-        source = IrqSource(self, name, where, None, "device", needs_eoi_exit=True)
+        source = IrqSource(self, name, where, None, "device", needs_eoi_exit=delivery == "vlapic")
+        source.delivery = delivery
+        device = PassthroughDevice(source, target, model, self.costs.napi_poll_ns)
+        source.device = device
         pirq = Pirq(domain, source, target)
         pirq.dirq_assist = _tasklet_func(partial(hvm_dirq_assist_pirq, pirq=pirq))
         source.owner = pirq
@@ -216,18 +248,62 @@ class Machine:
         if domain.dirq_tasklet is None:
             self.design.dirq_init(domain, _tasklet_func(partial(hvm_dirq_assist, d=domain)))
         if arrivals is not None:
-            source.start(arrivals)
+            arrivals.start(self.sim, device.arrive, f"irq:{name}")
         return source
 
     def add_tick(self, v: VCpu, arrivals: Arrivals | None = None) -> IrqSource:
-        """The vCPU's singleshot timer, fired on its pCPU by ``arrivals``."""
+        """A free-running tick: the vCPU's timer fired on its pCPU by ``arrivals``,
+        whatever the guest does (the open-loop form; see :meth:`add_guest_tick`)."""
         source = IrqSource(self, f"{v.name}:timer", v.processor, None, "timer", owner=v)
         source.handler = partial(timer_interrupt, source=source)
         source.timer_fn = vcpu_singleshot_timer_fn
         v.tick = source
+        v.tick_mode = "free"
         if arrivals is not None:
             source.start(arrivals)
         return source
+
+    def add_guest_tick(
+        self,
+        v: VCpu,
+        period_ns: int,
+        origin_ns: int,
+        mode: str = "singleshot",
+        jitter_ns: int = 0,
+    ) -> IrqSource:
+        """The guest's tick on the grid ``origin_ns + k * period_ns``, kept the guest's way.
+
+        ``singleshot`` (a Linux PVHVM guest): Xen's ``singleshot_timer`` fires
+        at the next grid point; the guest's tick handler arms the one after
+        with ``VCPUOP_set_singleshot_timer``, so a tick not yet handled arms
+        none. ``periodic`` (``VCPUOP_set_periodic_timer``): Xen's
+        ``periodic_timer``, stopped while the vCPU is descheduled and
+        re-armed by ``schedule()`` (``vcpu_periodic_timer_work``). A timer
+        fires up to ``jitter_ns`` late (uniform).
+        """
+        if mode not in ("singleshot", "periodic"):
+            raise ValueError(f"tick mode {mode!r}: expected singleshot or periodic")
+        v.tick_mode = mode
+        v.tick_period_ns = period_ns
+        v.tick_origin_ns = origin_ns
+        if jitter_ns:
+            draw = self.sim.integers(f"tick-jitter:{v.name}", jitter_ns + 1)
+            v.tick_jitter = draw
+        fn = vcpu_singleshot_timer_fn if mode == "singleshot" else vcpu_periodic_timer_fn
+        timer = Timer(self, f"{v.name}:timer", v.processor, fn, "timer")
+        timer.source.owner = v
+        v.tick = timer.source
+        if mode == "singleshot":
+            v.singleshot_timer = timer
+            first = v.next_tick_ns(self.sim.clock._now - 1)
+            timer.set_timer(first + (v.tick_jitter() if v.tick_jitter else 0))
+        else:
+            v.periodic_timer = timer
+            v.periodic_period = period_ns
+            v.periodic_last_event = v.next_tick_ns(self.sim.clock._now - 1) - period_ns
+            if v.runstate == Runstate.RUNNING:
+                timer.set_timer(v.periodic_last_event + period_ns - self.sim.clock._now)
+        return timer.source
 
     def send_ipi(self, target: int) -> None:
         """An event-check IPI reaches ``target`` after ``ipi_latency_ns``."""
@@ -241,10 +317,17 @@ class Machine:
 
         The dead CPU must be idle (its guest vCPU moved away first): it stops
         taking interrupts and stops running softirqs, as after ``__cpu_disable``.
+        A cross-CPU call still on its way to it (``on_selected_cpus``) is taken
+        first: Xen brings a CPU down under ``stop_machine``, which cannot
+        start while another CPU spins waiting for that call.
         """
-        if not self.cpus[dead].current.is_idle or self.sched.runq[dead]:
+        dying = self.cpus[dead]
+        if not dying.current.is_idle or self.sched.runq[dead]:
             raise ValueError(f"CPU {dead} has guest vCPUs: move them before cpu_down")
-        self.cpus[dead].go_offline()
+        if dying.cross_calls:
+            self.sim.call_later(self.costs.ipi_latency_ns, lambda _e: self.cpu_down(dead, on))
+            return
+        dying.go_offline()
         self.cpus[on].call_on_cpu(lambda cpu: self.design.migrate_tasklets_from_cpu(cpu, dead))
 
     def hvm_hlt(self, cpu: PCpu, v: VCpu) -> Proc:
@@ -254,6 +337,14 @@ class Machine:
     def hvm_dpci_msi_eoi(self, cpu: PCpu, v: VCpu) -> Proc:
         """The EOI-write exit handler."""
         yield from hvm_dpci_msi_eoi(cpu, v)
+
+    def hvm_do_hypercall(self, cpu: PCpu, v: VCpu) -> Proc:
+        """The VMCALL exit handler (the guest re-arming its tick)."""
+        yield from hvm_do_hypercall(cpu, v)
+
+    def vcpu_periodic_timer_work(self, cpu: PCpu, v: VCpu) -> Proc:
+        """``schedule()``'s call for the vCPU it switches to."""
+        yield from vcpu_periodic_timer_work(cpu, v)
 
 
 _RUNSTATE = int(EventKind.RUNSTATE_CHANGE)

@@ -54,7 +54,7 @@ def vcpu_kick(cpu: PCpu, v: VCpu) -> Proc:
 def vcpu_block(cpu: PCpu, v: VCpu) -> None:
     """``vcpu_block``: set ``_VPF_blocked``; undo it if events are pending; else SCHEDULE."""
     v.blocked = True
-    if v.pending_virqs:
+    if v.events_need_delivery():
         v.blocked = False
         return
     cpu.raise_softirq(cpu.machine.softirq_nr["SCHEDULE_SOFTIRQ"])
@@ -62,7 +62,9 @@ def vcpu_block(cpu: PCpu, v: VCpu) -> None:
 
 def schedule(cpu: PCpu) -> Proc:
     """``schedule`` (SCHEDULE_SOFTIRQ): under the schedule lock (IRQs off), ask the
-    scheduler for the next vCPU, change runstates, switch context."""
+    scheduler for the next vCPU, change runstates; stop the periodic timer of the
+    vCPU switched from, ``vcpu_periodic_timer_work`` for the one switched to; switch
+    context."""
     machine = cpu.machine
     now = machine.sim.clock._now
     cpu.local_irq_disable()
@@ -82,6 +84,9 @@ def schedule(cpu: PCpu) -> Proc:
     machine.sched.dispatched(cpu, nxt, tslice, now)
     yield from cpu.work(cpu.costs.schedule_ns)
     if nxt is not prev:
+        if prev.periodic_timer is not None:
+            prev.periodic_timer.stop_timer()
+        yield from machine.vcpu_periodic_timer_work(cpu, nxt)
         yield from cpu.work(cpu.costs.context_switch_ns)
         cpu.current = nxt
         cpu.switched = True

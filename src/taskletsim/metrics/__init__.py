@@ -7,12 +7,14 @@ acquisition's time decides).
 
 - :mod:`.locks`: per-lock acquisitions, contentions, bounces, wait and hold;
 - :mod:`.latency`: interrupt latency per source and stage;
+- :mod:`.irqs`: what became of each source's arrivals (raised, merged, polled);
 - :mod:`.runstates`: runstate times, steal, hypervisor share of RUNNING;
 - :mod:`.invariants`: what every valid trace satisfies.
 """
 
 from .common import Summary, window_bounds
 from .invariants import InvariantError, check_trace
+from .irqs import IrqCounts, irq_counts
 from .latency import (
     PERCENTILES,
     STAGES,
@@ -39,6 +41,7 @@ __all__ = [
     "STAGES",
     "IntervalSummary",
     "InvariantError",
+    "IrqCounts",
     "Latency",
     "LockStats",
     "Summary",
@@ -46,6 +49,7 @@ __all__ = [
     "check_trace",
     "class_times",
     "domain_times",
+    "irq_counts",
     "irq_latency",
     "irq_latency_by_kind",
     "irq_latency_samples",

@@ -20,6 +20,7 @@ from ..core.trace import EventKind, Trace
 
 _SPACE = {
     EventKind.IRQ_RAISE: "irq",
+    EventKind.IRQ_COALESCE: "irq",
     EventKind.IRQ_ENTRY: "irq",
     EventKind.IRQ_EXIT: "irq",
     EventKind.TASKLET_SCHEDULE: "tasklet",
@@ -37,6 +38,7 @@ _BEGIN = {EventKind.IRQ_ENTRY, EventKind.SOFTIRQ_ENTRY, EventKind.TASKLET_ENTRY}
 _END = {EventKind.IRQ_EXIT, EventKind.SOFTIRQ_EXIT, EventKind.TASKLET_EXIT}
 _INSTANT = {
     EventKind.IRQ_RAISE,
+    EventKind.IRQ_COALESCE,
     EventKind.SOFTIRQ_RAISE,
     EventKind.TASKLET_SCHEDULE,
     EventKind.VIRQ_INJECT,

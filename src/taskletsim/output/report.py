@@ -17,6 +17,7 @@ from ..metrics import (
     VcpuTime,
     class_times,
     domain_times,
+    irq_counts,
     irq_latency,
     irq_latency_by_kind,
     lock_stats,
@@ -59,6 +60,9 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
         "locks": {name: lock_json(s) for name, s in locks.items()},
     }
     if result.trace.meta.irq:
+        doc["irqs"] = {
+            name: c.as_dict() for name, c in irq_counts(result.trace, start_ns=start_ns).items()
+        }
         latency = irq_latency(result.trace, start_ns=start_ns)
         doc["irq_latency"] = {
             source: {stage: lat.as_dict() for stage, lat in stages.items()}
@@ -311,7 +315,12 @@ def _metric_order(name: str) -> tuple[int, str]:
             "busy.",
             "mixed.",
             "offered_",
+            "arrived_",
             "raised_",
+            "coalesced_",
+            "held_",
+            "polled_",
+            "virq_coalesced_",
             "delivered_",
             "latency.device.",
             "latency.timer.",

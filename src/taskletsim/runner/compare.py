@@ -20,7 +20,13 @@ import numpy as np
 from ..core.config import ConfigError, check_seed
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
-from ..metrics import class_times, irq_latency_by_kind, lock_stats, lock_wait_in_running
+from ..metrics import (
+    class_times,
+    irq_counts,
+    irq_latency_by_kind,
+    lock_stats,
+    lock_wait_in_running,
+)
 from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
 from .result import RunResult
 from .single import run
@@ -47,10 +53,15 @@ def run_summary(result: RunResult) -> dict[str, float]:
     ``wait_mean_ns`` / ``bounces_per_s`` per lock class (per-domain locks such
     as ``busy3:event_lock`` pooled as ``event_lock``, as lock_stat does);
     ``GUESTS.steal_pct`` / ``hv_pct`` / ``lock_wait_pct_of_running`` (the part of
-    RUNNING its pCPU spent spinning on a lock) per guest class; ``offered_irq_per_s``
-    (the scenario's), ``raised_irq_per_s`` (passthrough MSIs that reached a
-    CPU) and ``delivered_irq_per_s`` (of those, how many reached the guest,
-    coalesced or not); ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
+    RUNNING its pCPU spent spinning on a lock) / ``lock_wait_pct_of_wall`` (the
+    same time over the wall time) per guest class; ``offered_irq_per_s`` (the
+    scenario's), ``arrived_irq_per_s`` (passthrough arrivals in the run),
+    ``raised_irq_per_s`` (MSIs that reached a CPU's IRR), ``coalesced_irq_per_s``
+    (arrivals merged into a pending vector), ``held_irq_per_s`` and
+    ``polled_irq_per_s`` (absorbed by an ``eoi`` or ``napi`` device),
+    ``virq_coalesced_irq_per_s`` (merged into a pending virtual interrupt) and
+    ``delivered_irq_per_s`` (raised MSIs whose vIRQ reached the guest);
+    ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
     where an interrupt not yet through a stage counts with the time to the
     end of the window (censored: a lower bound).
     """
@@ -80,11 +91,16 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"{cls}.lock_wait_pct_of_running"] = (
             100.0 * spun / t.running_ns if t.running_ns else 0.0
         )
+        out[f"{cls}.lock_wait_pct_of_wall"] = 100.0 * spun / t.window_ns if t.window_ns else 0.0
     device = irq_latency_by_kind(trace, start).get("device", {})
     every = irq_latency_by_kind(trace, start, censored=True).get("device", {})
     if "handler" in every:
         out["raised_irq_per_s"] = every["handler"].count / window_s
         out["delivered_irq_per_s"] = device["virq"].count / window_s if "virq" in device else 0.0
+    counts = list(irq_counts(trace, start, kinds=("device",)).values())
+    if counts:
+        for key in ("arrived", "coalesced", "held", "polled", "virq_coalesced"):
+            out[f"{key}_irq_per_s"] = sum(getattr(c, key) for c in counts) / window_s
     if "offered_irq_per_s" in result.info:
         out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
     for kind, stages in irq_latency_by_kind(trace, start, censored=True).items():

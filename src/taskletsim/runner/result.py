@@ -27,3 +27,9 @@ class RunResult:
     wall_s: float
     info: dict[str, Any]
     warmup_ns: int = 0
+
+    @property
+    def digest(self) -> str:
+        """The trace's digest (:meth:`~taskletsim.core.trace.Trace.digest`), which covers
+        the scenario, design, seed and every parameter too (they are in its metadata)."""
+        return self.trace.digest()

@@ -24,14 +24,14 @@ devices and ticks::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..core.config import ConfigError, Param
 from ..core.sim import Simulation
 from ..designs.base import get_design
-from ..hv.machine import Machine
+from ..hv.machine import DEVICE_MODELS, MSI_DELIVERY, Domain, Machine
 from ..hv.seam import HvCosts
 from ..platform.arrivals import Arrivals, Moderated, Periodic, Poisson
 from ..platform.topology import Topology
@@ -41,10 +41,13 @@ from .lock_streams import LOCK_PARAMS, transfer_costs
 __all__ = [
     "HOST_PARAMS",
     "HostScenario",
+    "add_guest",
     "add_idle_guests",
+    "add_ticks",
     "build_machine",
     "device_arrivals",
     "host_params",
+    "offered_rate",
     "tick_arrivals",
 ]
 
@@ -67,14 +70,14 @@ HOST_PARAMS: tuple[Param, ...] = (
         "irq_rate_per_s",
         "float",
         20_000.0,
-        "MSI rate of each passthrough device, per s",
+        "arrival rate at each passthrough MSI(-X) vector, per s",
         positive=True,
     ),
     Param(
         "irq_process",
         "choice",
         "poisson",
-        "device interrupt arrivals",
+        "device arrivals",
         choices=("poisson", "periodic"),
     ),
     Param(
@@ -85,11 +88,47 @@ HOST_PARAMS: tuple[Param, ...] = (
         positive=True,
         optional=True,
     ),
+    Param(
+        "device_model",
+        "choice",
+        "napi",
+        "device back-pressure: napi (the guest polls with the interrupt masked), eoi (one "
+        "request in flight until the guest's EOI), open (every arrival an MSI)",
+        choices=DEVICE_MODELS,
+    ),
+    Param(
+        "msi_delivery",
+        "choice",
+        "vlapic",
+        "how a guest takes a passthrough MSI: vlapic (emulated LAPIC, EOI exit unless APICv) "
+        "or evtchn (a PVHVM guest's pirq event channel)",
+        choices=MSI_DELIVERY,
+    ),
     Param("tick_hz", "float", 1000.0, "guest timer tick rate, per s", positive=True),
-    Param("tick_jitter_ns", "int", 10_000, "tick jitter, +- ns", minimum=0),
+    Param(
+        "tick_mode",
+        "choice",
+        "singleshot",
+        "singleshot: the guest re-arms its tick when it handles one (Linux PVHVM); periodic: "
+        "Xen's periodic timer, stopped while descheduled; free: fired whatever the guest does",
+        choices=("singleshot", "periodic", "free"),
+    ),
+    Param(
+        "skew_tick",
+        "choice",
+        "off",
+        "off: a guest's vCPUs tick together (Linux default); on: spread over half a tick",
+        choices=("off", "on"),
+    ),
+    Param(
+        "tick_jitter_ns",
+        "int",
+        1000,
+        "how late a tick's timer fires, up to, ns (free-running ticks: +-); assumption",
+        minimum=0,
+    ),
     Param("idle_burst_ns", "int", 20_000, "guest work per tick of an idle guest, ns", minimum=0),
     Param("apicv", "choice", "off", "APICv: no EOI exits", choices=("off", "on")),
-    Param("vcpus_per_idle_cpu", "int", 1, "idle guests' vCPUs pinned to each idle pCPU", minimum=1),
     Param("tslice_ms", "float", 30.0, "credit1 timeslice, ms", positive=True),
     Param("ratelimit_us", "float", 1000.0, "credit1 rate limit, us (0: off)", minimum=0),
     Param("sched_tick_ms", "float", 10.0, "credit1 accounting tick, ms", positive=True),
@@ -109,8 +148,17 @@ def device_arrivals(params: Mapping[str, Any]) -> Arrivals:
     return base
 
 
+def offered_rate(params: Mapping[str, Any]) -> float:
+    """Arrivals per second at one passthrough vector (moderation caps it at 1/ITR)."""
+    params = host_params(params)
+    rate = float(params["irq_rate_per_s"])
+    if params["itr_us"] is not None:
+        rate = min(rate, 1e6 / params["itr_us"])
+    return rate
+
+
 def tick_arrivals(params: Mapping[str, Any]) -> Arrivals:
-    """A vCPU's periodic tick."""
+    """A free-running tick (``tick_mode=free``): periodic arrivals with +- jitter."""
     params = host_params(params)
     period = round(1e9 / params["tick_hz"])
     if params["tick_jitter_ns"] * 2 >= period:
@@ -127,16 +175,21 @@ def host_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_machine(
-    sim: Simulation, params: Mapping[str, Any], design: str, sockets: int, cores: int
+    sim: Simulation,
+    params: Mapping[str, Any],
+    design: str,
+    sockets: int,
+    cores: int,
+    threads: int = 1,
 ) -> Machine:
-    """The host of a hypervisor scenario, without guests: ``sockets`` x ``cores`` pCPUs,
-    the host parameters (:data:`HOST_PARAMS`, defaults for those missing) and the
-    options of ``design`` found in ``params``."""
+    """The host of a hypervisor scenario, without guests: ``sockets`` x ``cores`` x
+    ``threads`` pCPUs, the host parameters (:data:`HOST_PARAMS`, defaults for those
+    missing) and the options of ``design`` found in ``params``."""
     params = host_params(params)
     options = {p.name: params[p.name] for p in get_design(design).options if p.name in params}
     return Machine(
         sim,
-        Topology(sockets, cores, 1, transfer_costs(params)),
+        Topology(sockets, cores, threads, transfer_costs(params)),
         design=design,
         costs=HvCosts.from_params(params),
         lock=params["lock"],
@@ -157,11 +210,64 @@ class HostScenario(Scenario):
     default_design: ClassVar[str] = "xen-4.4-global"
 
 
-def add_idle_guests(m: Machine, params: Mapping[str, Any], cpus: Iterable[int]) -> None:
-    """``vcpus_per_idle_cpu`` one-vCPU idle guests pinned to each of ``cpus``, with ticks."""
+def add_guest(
+    m: Machine,
+    params: Mapping[str, Any],
+    name: str,
+    workload: str,
+    cpus: Sequence[int],
+    *,
+    floating: Sequence[int] = (),
+    devices_per_vcpu: int = 0,
+) -> Domain:
+    """A guest of ``len(cpus)`` vCPUs of ``workload``, vCPU ``k`` starting on ``cpus[k]``
+    (pinned there, or free to run on any of ``floating``), each with the tick the
+    parameters describe and ``devices_per_vcpu`` passthrough MSI(-X) vectors whose
+    interrupts go to its pCPU (they share the domain's ``dirq_tasklet``)."""
     params = host_params(params)
+    d = m.add_domain(name)
+    affinity = tuple(floating) or None
     for cpu in cpus:
-        for k in range(params["vcpus_per_idle_cpu"]):
-            d = m.add_domain(f"idle{cpu}" + (f"-{k}" if k else ""))
-            v = m.add_vcpu(d, cpu, "idle", burst_ns=params["idle_burst_ns"])
+        v = m.add_vcpu(
+            d,
+            cpu,
+            workload,
+            burst_ns=params["idle_burst_ns"] if workload == "idle" else 0,
+            affinity=affinity,
+            soft_affinity=(cpu,) if affinity else None,
+        )
+        for _ in range(devices_per_vcpu):
+            m.add_device(
+                d,
+                v,
+                device_arrivals(params),
+                model=params["device_model"],
+                delivery=params["msi_delivery"],
+            )
+    add_ticks(m, params, d)
+    return d
+
+
+def add_ticks(m: Machine, params: Mapping[str, Any], d: Domain) -> None:
+    """Every vCPU of ``d`` ticks as ``tick_mode`` says. The guest's tick grid has one
+    phase per domain, drawn from its own stream: with ``skew_tick`` off its vCPUs
+    tick together (Linux's default); on, vCPU ``k`` of ``n`` is offset by
+    ``k * (period / 2) / n``, as Linux's ``skew_tick=1`` does."""
+    params = host_params(params)
+    if params["tick_mode"] == "free":
+        for v in d.vcpus:
             m.add_tick(v, tick_arrivals(params))
+        return
+    period = round(1e9 / params["tick_hz"])
+    phase = int(m.sim.rng(f"tick-phase:{d.name}").integers(0, period))
+    n = len(d.vcpus)
+    for k, v in enumerate(d.vcpus):
+        offset = k * (period // 2) // n if params["skew_tick"] == "on" else 0
+        m.add_guest_tick(v, period, phase + offset, params["tick_mode"], params["tick_jitter_ns"])
+
+
+def add_idle_guests(m: Machine, params: Mapping[str, Any], cpus: Iterable[int]) -> None:
+    """``vcpus_per_idle_cpu`` (default 1) one-vCPU idle guests pinned to each of ``cpus``."""
+    for cpu in cpus:
+        for k in range(int(params.get("vcpus_per_idle_cpu", 1))):
+            add_guest(m, params, f"idle{cpu}" + (f"-{k}" if k else ""), "idle", [cpu])

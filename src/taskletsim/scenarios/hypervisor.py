@@ -1,14 +1,15 @@
 """Hypervisor scenarios: a Xen host with passthrough devices and guests' timer ticks.
 
 ``small-2socket`` (2 sockets x 4 cores): two busy guests on socket 0 own one
-passthrough MSI each, the other six CPUs run idle guests; every vCPU has a
-periodic tick. It runs the two paths of the seed on every design in well
-under a second.
+passthrough MSI each, the other six CPUs run idle guests; every vCPU ticks.
+It runs the two paths of the seed on every design in well under a second.
+``xen-8socket-passthrough``: the seed's host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..core.config import ConfigError, Param
@@ -17,10 +18,10 @@ from .base import register_scenario
 from .hosts import (
     HOST_PARAMS,
     HostScenario,
+    add_guest,
     add_idle_guests,
     build_machine,
-    device_arrivals,
-    tick_arrivals,
+    offered_rate,
 )
 
 
@@ -30,7 +31,10 @@ class Small2Socket(HostScenario):
 
     name = "small-2socket"
     description = "2x4 CPUs: 2 busy guests with passthrough MSIs, 6 idle guests, 1 kHz ticks"
-    params = HOST_PARAMS
+    params = (
+        *HOST_PARAMS,
+        Param("vcpus_per_idle_cpu", "int", 1, "one-vCPU idle guests on each idle pCPU", minimum=1),
+    )
     default_duration_ms = 100.0
 
     def build(
@@ -38,50 +42,77 @@ class Small2Socket(HostScenario):
     ) -> Callable[[], dict[str, Any]]:
         m = build_machine(sim, params, design or self.default_design, sockets=2, cores=4)
         for cpu in range(2):
-            d = m.add_domain(f"busy{cpu}")
-            v = m.add_vcpu(d, cpu, "busy")
-            m.add_device(d, v, device_arrivals(params))
-            m.add_tick(v, tick_arrivals(params))
+            add_guest(m, params, f"busy{cpu}", "busy", [cpu], devices_per_vcpu=1)
         add_idle_guests(m, params, range(2, 8))
-        return lambda: {}
+        return lambda: {"offered_irq_per_s": 2 * offered_rate(params)}
 
 
 @register_scenario
 class Xen8SocketPassthrough(HostScenario):
-    """The seed's host: 8 sockets, four busy with passthrough interrupts, four idle.
+    """The seed's host: 8 sockets, four of them running busy guests with passthrough
+    MSI-X vectors, the others idle guests; large multi-vCPU guests.
 
-    Busy sockets: one busy guest vCPU per pCPU, each owning a passthrough MSI
-    at ``irq_rate_per_s`` and ticking at ``tick_hz``. Idle sockets:
-    ``vcpus_per_idle_cpu`` idle guests per pCPU, each ticking at ``tick_hz``.
-    Values and their sources: docs/calibration.md.
+    Busy guests: ``busy_guests`` of ``busy_vcpus`` vCPUs each, pinned in turn
+    to the pCPUs of the busy sockets, each vCPU with ``msix_per_vcpu``
+    passthrough vectors at ``irq_rate_per_s`` on its pCPU (one
+    ``dirq_tasklet`` per domain). Idle guests: ``idle_guests`` of
+    ``idle_vcpus`` vCPUs each on the other sockets' pCPUs, pinned or
+    floating over them. Every vCPU ticks at ``tick_hz``, aligned within its
+    guest unless ``skew_tick``. Values and their sources:
+    docs/calibration.md.
     """
 
     name = "xen-8socket-passthrough"
-    description = "the seed's host: 8 sockets, 4 busy with passthrough MSIs, 4 with idle guests"
+    description = "the seed's host: 8 sockets, busy passthrough guests on 4, idle guests on 4"
     params = (
         Param("sockets", "int", 8, "sockets", minimum=2),
-        Param("cores_per_socket", "int", 4, "cores per socket (assumption, for speed)", minimum=1),
+        Param("cores_per_socket", "int", 10, "cores per socket", minimum=1),
+        Param("threads_per_core", "int", 1, "SMT threads per core (2: hyperthreading)", minimum=1),
+        Param("busy_sockets", "int", 4, "sockets whose pCPUs run the busy guests", minimum=1),
+        Param("busy_guests", "int", 6, "busy guests (passthrough devices)", minimum=1),
+        Param("busy_vcpus", "int", 6, "vCPUs of each busy guest", minimum=1),
+        Param("msix_per_vcpu", "int", 1, "passthrough MSI-X vectors per busy vCPU", minimum=1),
+        Param("idle_guests", "int", 6, "idle guests", minimum=0),
+        Param("idle_vcpus", "int", 10, "vCPUs of each idle guest (calibrated)", minimum=1),
         Param(
-            "busy_sockets", "int", 4, "sockets whose pCPUs run busy passthrough guests", minimum=1
+            "idle_placement",
+            "choice",
+            "pinned",
+            "idle vCPUs pinned in turn to the idle pCPUs, or floating over all of them",
+            choices=("pinned", "floating"),
         ),
-        *HOST_PARAMS,
+        *(
+            replace(p, default="mctop-2014") if p.name == "transfer_costs" else p
+            for p in HOST_PARAMS
+        ),
     )
     default_duration_ms = 100.0
 
     def build(
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
-        sockets, cores, busy = params["sockets"], params["cores_per_socket"], params["busy_sockets"]
+        sockets, busy = params["sockets"], params["busy_sockets"]
         if busy >= sockets:
             raise ConfigError("busy_sockets", busy, f"fewer than sockets ({sockets})")
-        m = build_machine(sim, params, design or self.default_design, sockets, cores)
-        for cpu in range(busy * cores):
-            d = m.add_domain(f"busy{cpu}")
-            v = m.add_vcpu(d, cpu, "busy")
-            m.add_device(d, v, device_arrivals(params))
-            m.add_tick(v, tick_arrivals(params))
-        add_idle_guests(m, params, range(busy * cores, sockets * cores))
-        offered = busy * cores * params["irq_rate_per_s"]
-        if params["itr_us"] is not None:
-            offered = min(offered, busy * cores * 1e6 / params["itr_us"])
-        return lambda: {"offered_irq_per_s": offered}
+        m = build_machine(
+            sim,
+            params,
+            design or self.default_design,
+            sockets,
+            params["cores_per_socket"],
+            params["threads_per_core"],
+        )
+        per_socket = m.topology.ncpus // sockets
+        busy_cpus = list(range(busy * per_socket))
+        idle_cpus = list(range(busy * per_socket, m.topology.ncpus))
+        n = params["busy_vcpus"]
+        for g in range(params["busy_guests"]):
+            cpus = [busy_cpus[(g * n + k) % len(busy_cpus)] for k in range(n)]
+            add_guest(m, params, f"busy{g}", "busy", cpus, devices_per_vcpu=params["msix_per_vcpu"])
+        n = params["idle_vcpus"]
+        floating = idle_cpus if params["idle_placement"] == "floating" else ()
+        for g in range(params["idle_guests"]):
+            cpus = [idle_cpus[(g * n + k) % len(idle_cpus)] for k in range(n)]
+            add_guest(m, params, f"idle{g}", "idle", cpus, floating=floating)
+        vectors = params["busy_guests"] * params["busy_vcpus"] * params["msix_per_vcpu"]
+        return lambda: {"offered_irq_per_s": vectors * offered_rate(params)}
