@@ -27,16 +27,20 @@ class DrawStream:
 
     ``draw(n)`` must return ``n`` numbers; they are rounded to whole ns
     (``integer=True``) or kept as floats. Drawing in chunks is what keeps one
-    random number per event cheap.
+    random number per event cheap; the chunks start small and double up to
+    ``chunk``, so that a host with thousands of sources starts quickly. The
+    numbers do not depend on the chunk sizes (numpy's generators draw each
+    value in turn).
     """
 
-    __slots__ = ("_buf", "_chunk", "_draw", "_i", "_integer")
+    __slots__ = ("_buf", "_chunk", "_draw", "_i", "_integer", "_next")
 
     def __init__(
-        self, draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 8192
+        self, draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 1024
     ) -> None:
         self._draw = draw
         self._chunk = chunk
+        self._next = min(64, chunk)
         self._integer = integer
         self._buf: list[Any] = []
         self._i = 0
@@ -44,7 +48,8 @@ class DrawStream:
     def __call__(self) -> Any:
         i = self._i
         if i == len(self._buf):
-            values = self._draw(self._chunk)
+            values = self._draw(self._next)
+            self._next = min(self._next * 2, self._chunk)
             if self._integer:
                 values = np.rint(values).astype(np.int64)
             self._buf = values.tolist()
@@ -126,6 +131,15 @@ class Simulation:
         heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), event))
         return event
 
+    FLUSH_NS = 1_000_000
+    """How often (simulated ns) the recorder's staged events go to its columns."""
+
     def run(self, until_ns: int) -> None:
-        """Run the event loop up to ``until_ns``."""
-        self.env.run(until=until_ns)
+        """Run the event loop up to ``until_ns``, a simulated millisecond at a time (the
+        recorder flushes in between; event order is what one ``env.run`` would give)."""
+        env = self.env
+        step = self.FLUSH_NS
+        while env.now < until_ns:
+            target = min((int(env.now) // step + 1) * step, until_ns)
+            env.run(until=target)
+            self.trace.flush(target)

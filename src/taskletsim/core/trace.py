@@ -207,15 +207,23 @@ class TraceRecorder:
     """Collects events during a run.
 
     ``append((time_ns, cpu, kind, subject, arg))`` adds one event: it is the
-    ``extend`` of a flat int64 ``array.array``, called directly from the model
-    so that recording costs one C call. Pass ``kinds`` to record only some
-    event kinds.
+    ``extend`` of a flat int64 ``array.array`` (a staging buffer), called
+    directly from the model so that recording costs one C call. Pass
+    ``kinds`` to record only some event kinds.
+
+    :meth:`flush`, called by the simulation every simulated millisecond,
+    moves the staged events into typed column arrays (23 bytes an event),
+    grown in place with ``realloc`` to the size the run is heading for, so
+    that a long run holds little more than its final trace.
     """
 
     def __init__(self, kinds: Iterable[EventKind] | None = None) -> None:
         self.names = NameTable()
         self.meta = TraceMeta()
         self._buf = array("q")
+        self._columns = [np.zeros(0, dtype=dtype) for _, dtype in COLUMNS]
+        self._rows = 0
+        self._shared = False  # a finished Trace holds the columns: never resize them in place
         self.append: Callable[[tuple[int, int, int, int, int]], None] = self._buf.extend
         if kinds is not None:
             wanted = frozenset(int(k) for k in kinds)
@@ -228,12 +236,44 @@ class TraceRecorder:
             self.append = append_some
 
     def __len__(self) -> int:
-        return len(self._buf) // 5
+        return self._rows + len(self._buf) // 5
+
+    def flush(self, now_ns: int | None = None) -> None:
+        """Move the staged events into the columns. ``now_ns``, the simulated time
+        reached, lets the columns be sized for the whole run at once."""
+        staged = len(self._buf) // 5
+        if not staged:
+            return
+        need = self._rows + staged
+        capacity = len(self._columns[0])
+        if need > capacity:
+            grow = need + need // 64 + 4096
+            end = self.meta.duration_ns
+            if now_ns and end and now_ns < end:
+                grow = max(grow, int(need * end / now_ns * 1.01) + 4096)
+            if self._shared:
+                self._columns = [np.resize(c, grow) for c in self._columns]
+                self._shared = False
+            else:
+                for column in self._columns:
+                    column.resize(grow, refcheck=False)
+        flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
+        for i, column in enumerate(self._columns):
+            column[self._rows : need] = flat[:, i]
+        del flat
+        del self._buf[:]
+        self._rows = need
 
     def finish(self) -> Trace:
-        """Freeze what was recorded into a :class:`Trace`."""
-        flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
-        columns = {name: flat[:, i].astype(dtype) for i, (name, dtype) in enumerate(COLUMNS)}
+        """Freeze what was recorded so far into a :class:`Trace` (recording may go on)."""
+        self.flush()
+        if not self._shared:
+            for column in self._columns:
+                column.resize(self._rows, refcheck=False)
+            self._shared = True
+        columns = {
+            name: col[: self._rows] for (name, _), col in zip(COLUMNS, self._columns, strict=True)
+        }
         return Trace(columns=columns, names=NameTable(self.names.as_dict()), meta=self.meta.copy())
 
 
@@ -248,6 +288,9 @@ class Trace:
     columns: dict[str, np.ndarray]
     names: NameTable = field(default_factory=NameTable)
     meta: TraceMeta = field(default_factory=TraceMeta)
+    _by_kind: dict[int, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def time_ns(self) -> np.ndarray:
@@ -272,9 +315,22 @@ class Trace:
     def __len__(self) -> int:
         return len(self.columns["time_ns"])
 
+    def rows(self, kind: EventKind) -> np.ndarray:
+        """Row indices of the events of ``kind``, in trace order (computed once for all
+        kinds, with one stable sort of the ``kind`` column, and kept)."""
+        cache = self._by_kind
+        if not cache:
+            order = np.argsort(self.kind, kind="stable")
+            bounds = np.searchsorted(self.kind[order], np.arange(len(EventKind) + 1))
+            for k in EventKind:
+                cache[int(k)] = order[bounds[k] : bounds[k + 1]]
+        return cache.get(int(kind), np.zeros(0, dtype=np.int64))
+
     def of_kinds(self, *kinds: EventKind) -> np.ndarray:
         """Row indices of the events of the given kinds, in trace order."""
-        return np.flatnonzero(np.isin(self.kind, np.array([int(k) for k in kinds])))
+        if len(kinds) == 1:
+            return self.rows(kinds[0])
+        return np.sort(np.concatenate([self.rows(k) for k in kinds]))
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per event, with ``kind`` as a categorical of kind names."""

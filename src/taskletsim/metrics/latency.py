@@ -58,13 +58,32 @@ class Latency:
         }
 
 
-def _first_after(candidates: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """For each anchor row, the first candidate row after it (-1: none). Both sorted rows."""
-    idx = np.searchsorted(candidates, anchors, side="right")
-    out = np.full(len(anchors), -1, dtype=np.int64)
-    ok = idx < len(candidates)
-    out[ok] = candidates[idx[ok]]
+def _first_after(
+    cand_key: np.ndarray, cand_row: np.ndarray, key: np.ndarray, after: np.ndarray, span: int
+) -> np.ndarray:
+    """For each query (``key``, ``after``), the first candidate row with the same key that
+    comes after row ``after`` (-1: none, or when ``after`` is -1). The candidates are
+    ordered by (key, row); one search for all queries through the composite key
+    ``key * span + row``."""
+    out = np.full(len(key), -1, dtype=np.int64)
+    ok = after >= 0
+    if not len(cand_row) or not ok.any():
+        return out
+    composite = cand_key * span + cand_row
+    idx = np.searchsorted(composite, key[ok] * span + after[ok], side="right")
+    found = np.full(len(idx), -1, dtype=np.int64)
+    inside = idx < len(composite)
+    same = np.zeros(len(idx), dtype=bool)
+    same[inside] = cand_key[idx[inside]] == key[ok][inside]
+    found[same] = cand_row[idx[same]]
+    out[ok] = found
     return out
+
+
+def _by_key(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` and their ``keys``, ordered by (key, row)."""
+    order = np.argsort(keys, kind="stable")
+    return keys[order].astype(np.int64), rows[order]
 
 
 def irq_latency_samples(
@@ -84,58 +103,67 @@ def irq_latency_samples(
     interrupt whose stage had not happened by the end of the trace has no
     sample for it, unless ``censored``: then it counts with the time from its
     raise to the end of the window, a lower bound of its latency (what a
-    saturated design that never delivers it must be charged).
+    saturated design that never delivers it must be charged). Vectorised over
+    every source at once.
     """
     start, end = window_bounds(trace, start_ns, end_ns)
-    kind, subject, arg, time = trace.kind, trace.subject, trace.arg, trace.time_ns
+    subject, arg, time = trace.subject, trace.arg, trace.time_ns
     sources = trace.meta.irq
-    raises = np.flatnonzero(kind == EventKind.IRQ_RAISE)
-    entries = np.flatnonzero(kind == EventKind.IRQ_ENTRY)
-    scheds = np.flatnonzero(kind == EventKind.TASKLET_SCHEDULE)
-    t_entries = np.flatnonzero(kind == EventKind.TASKLET_ENTRY)
-    virqs = np.flatnonzero(kind == EventKind.VIRQ_INJECT)
+    wanted = np.array([info.kind in kinds for info in sources] + [False], dtype=bool)
+    span = len(trace) + 1
+    raises = trace.rows(EventKind.IRQ_RAISE)
+    sid = subject[raises].astype(np.int64)
+    t_raise = time[raises]
+    keep = wanted[np.minimum(sid, len(sources))] & (t_raise >= start) & (t_raise < end)
+    raises, sid, t_raise = raises[keep], sid[keep], t_raise[keep]
+    seq = arg[raises]
+    # handler: the IRQ_ENTRY of the same source with the same sequence number
+    entries = trace.rows(EventKind.IRQ_ENTRY)
+    e_key, e_row = _by_key(entries, subject[entries].astype(np.int64) * span + arg[entries])
+    idx = np.searchsorted(e_key, sid * span + seq)
+    hit = idx < len(e_key)
+    hit[hit] = e_key[idx[hit]] == (sid * span + seq)[hit]
+    handler = np.where(hit, e_row[np.minimum(idx, max(len(e_row) - 1, 0))], -1)
+    # tasklet: the first TASKLET_SCHEDULE caused by the source after the handler, then the
+    # first TASKLET_ENTRY of that tasklet after the schedule
+    scheds = trace.rows(EventKind.TASKLET_SCHEDULE)
+    s_key, s_row = _by_key(scheds, arg[scheds])
+    sched = _first_after(s_key, s_row, sid, handler, span)
+    t_entries = trace.rows(EventKind.TASKLET_ENTRY)
+    r_key, r_row = _by_key(t_entries, subject[t_entries].astype(np.int64))
+    tasklet = subject[np.maximum(sched, 0)].astype(np.int64)
+    run = _first_after(r_key, r_row, tasklet, sched, span)
+    deferring = np.zeros(len(sources) + 1, dtype=bool)
+    deferring[np.unique(s_key[(s_key >= 0) & (s_key < len(sources))])] = True
+    defers = deferring[sid]
+    anchor = np.where(defers, run, handler)
+    # virq: the first VIRQ_INJECT of the source after the anchor
+    virqs = trace.rows(EventKind.VIRQ_INJECT)
+    v_key, v_row = _by_key(virqs, subject[virqs].astype(np.int64))
+    virq = _first_after(v_key, v_row, sid, anchor, span)
+    injecting = np.zeros(len(sources) + 1, dtype=bool)
+    injecting[np.unique(v_key[(v_key >= 0) & (v_key < len(sources))])] = True
+
+    order = np.argsort(sid, kind="stable")
+    bounds = np.searchsorted(sid[order], np.arange(len(sources) + 1))
+    pending = end - t_raise
+
+    def stage(rows: np.ndarray, mine: np.ndarray) -> np.ndarray:
+        r = rows[mine]
+        done = r >= 0
+        values: np.ndarray = time[r[done]] - t_raise[mine][done]
+        return np.concatenate([values, pending[mine][~done]]) if censored else values
+
     result: dict[str, dict[str, np.ndarray]] = {}
-    for sid, info in enumerate(sources):
-        if info.kind not in kinds:
+    for s, info in enumerate(sources):
+        if not wanted[s]:
             continue
-        mine = raises[subject[raises] == sid]
-        t_raise = time[mine]
-        inside = (t_raise >= start) & (t_raise < end)
-        mine, t_raise = mine[inside], t_raise[inside]
-        entry_rows = entries[subject[entries] == sid]
-        by_seq = np.full(int(arg[mine].max()) + 1 if len(mine) else 0, -1, dtype=np.int64)
-        seqs = arg[entry_rows]
-        keep = seqs < len(by_seq)
-        by_seq[seqs[keep]] = entry_rows[keep]
-        handler_row = by_seq[arg[mine]] if len(mine) else np.zeros(0, dtype=np.int64)
-        handled = handler_row >= 0
-        pending = end - t_raise
-
-        def stage_of(
-            rows: np.ndarray, t_raise: np.ndarray = t_raise, pending: np.ndarray = pending
-        ) -> np.ndarray:
-            done = rows >= 0
-            values: np.ndarray = time[rows[done]] - t_raise[done]
-            return np.concatenate([values, pending[~done]]) if censored else values
-
-        stages = {"handler": stage_of(handler_row)}
-        anchor = handler_row.copy()
-        my_scheds = scheds[arg[scheds] == sid]
-        if len(my_scheds):
-            sched_row = np.where(handled, _first_after(my_scheds, handler_row), -1)
-            run_row = np.full(len(mine), -1, dtype=np.int64)
-            for tasklet in np.unique(subject[sched_row[sched_row >= 0]]):
-                runs = t_entries[subject[t_entries] == tasklet]
-                sel = (sched_row >= 0) & (subject[np.maximum(sched_row, 0)] == tasklet)
-                run_row[sel] = _first_after(runs, sched_row[sel])
-            stages["tasklet"] = stage_of(run_row)
-            anchor = run_row
-        my_virqs = virqs[subject[virqs] == sid]
-        if len(my_virqs):
-            ok = anchor >= 0
-            virq_row = np.full(len(mine), -1, dtype=np.int64)
-            virq_row[ok] = _first_after(my_virqs, anchor[ok])
-            stages["virq"] = stage_of(virq_row)
+        mine = order[bounds[s] : bounds[s + 1]]
+        stages = {"handler": stage(handler, mine)}
+        if deferring[s]:
+            stages["tasklet"] = stage(run, mine)
+        if injecting[s]:
+            stages["virq"] = stage(virq, mine)
         result[info.name] = stages
     return result
 

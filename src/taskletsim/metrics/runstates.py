@@ -103,7 +103,7 @@ def vcpu_times(
     """
     start, end = window_bounds(trace, start_ns, end_ns)
     names = trace.names.names("vcpu")
-    rows = np.flatnonzero(trace.kind == EventKind.RUNSTATE_CHANGE)
+    rows = trace.rows(EventKind.RUNSTATE_CHANGE)
     order = np.argsort(trace.subject[rows], kind="stable")
     rows = rows[order]
     subject = trace.subject[rows]
@@ -233,7 +233,7 @@ def lock_wait_in_running(
     part of the hypervisor's share of RUNNING that is lock waiting.
     """
     start, end = window_bounds(trace, start_ns, end_ns)
-    acq = np.flatnonzero(trace.kind == EventKind.LOCK_ACQUIRE)
+    acq = trace.rows(EventKind.LOCK_ACQUIRE)
     acq = acq[trace.arg[acq] >= 0]
     if lock is not None:
         acq = acq[trace.subject[acq] == trace.names.ident("lock", lock)]
@@ -244,7 +244,7 @@ def lock_wait_in_running(
     for cpu in np.unique(wait_cpu):
         sel = (wait_cpu == cpu) & (wait_end > wait_start)
         merged[int(cpu)] = _merge(wait_start[sel], wait_end[sel])
-    rows = np.flatnonzero(trace.kind == EventKind.RUNSTATE_CHANGE)
+    rows = trace.rows(EventKind.RUNSTATE_CHANGE)
     order = np.argsort(trace.subject[rows], kind="stable")
     rows = rows[order]
     subject, t, state, cpu_of = (

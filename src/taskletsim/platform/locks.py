@@ -43,7 +43,7 @@ from ..core.config import ConfigError
 from ..core.registry import Registry
 from ..core.sim import Simulation
 from ..core.trace import EventKind
-from .topology import Topology
+from .topology import Distance, Topology
 
 Granted = Callable[[], Any]
 # A waiter: (cpu, callback on grant, time it started waiting or -1, spins with IRQs off)
@@ -76,6 +76,15 @@ class SpinLock:
         self._socket_of = topology.socket_list
         self._socket_cost = topology.socket_cost
         self._nsock = [0] * topology.sockets
+        self._nsum = 0  # sum of _nsock
+        costs = topology.costs
+        self._same_ns = costs.of(Distance.SAME_SOCKET)
+        self._other_ns = costs.of(Distance.OTHER_SOCKET)
+        self._far_ns = costs.of(Distance.FAR_SOCKET)
+        hops = topology.socket_hops
+        self._near: list[list[int]] | None = None
+        if any(h > 1 for row in hops for h in row) and self._far_ns != self._other_ns:
+            self._near = [[t for t, h in enumerate(row) if h == 1] for row in hops]
         self._env = sim.clock
         self._emit = sim.emit
         self._call_later = sim.call_later
@@ -99,7 +108,7 @@ class SpinLock:
             self.busy = True
             self._pending = (cpu, granted, since, irqs_off)
             last = self.last_cpu if self.last_cpu >= 0 else cpu
-            self._call_later(self._cost[last][cpu], self._handoff_done)
+            self._hand_over(self._cost[last][cpu])
             return
         if since < 0:
             since = self._env._now
@@ -126,7 +135,7 @@ class SpinLock:
         waiter, cost = self._pick_next(cpu)
         self.nwait -= 1
         self._pending = waiter
-        self._call_later(cost, self._handoff_done)
+        self._hand_over(cost)
 
     def withdraw(self, cpu: int) -> Waiter:
         """Take ``cpu``'s waiter out of the queue.
@@ -145,7 +154,7 @@ class SpinLock:
             self.busy = True
             self._pending = waiter
             last = self.last_cpu if self.last_cpu >= 0 else waiter[0]
-            self._call_later(self._cost[last][waiter[0]], self._handoff_done)
+            self._hand_over(self._cost[last][waiter[0]])
             return
         self.nwait += 1
         self._enqueue(waiter)
@@ -153,6 +162,13 @@ class SpinLock:
     def is_handing_to(self, cpu: int) -> bool:
         """Whether the lock is being handed to ``cpu`` right now."""
         return self._pending is not None and self._pending[0] == cpu
+
+    def _hand_over(self, cost: int) -> None:
+        """Complete the handoff to ``_pending`` after ``cost`` ns (at once if free)."""
+        if cost:
+            self._call_later(cost, self._handoff_done)
+        else:
+            self._handoff_done(None)
 
     def _handoff_done(self, _event: object) -> None:
         assert self._pending is not None
@@ -164,9 +180,20 @@ class SpinLock:
         granted()
 
     def _socket_spread_cost(self, releaser: int) -> int:
-        """Sum of the transfer costs from the releaser's socket to every waiter."""
-        row = self._socket_cost[self._socket_of[releaser]]
-        return sum(n * c for n, c in zip(self._nsock, row, strict=True))
+        """Sum of the transfer costs from the releaser's socket to every waiter counted in
+        ``_nsock``: O(1), or O(one-hop neighbours) when the topology has far sockets."""
+        socket = self._socket_of[releaser]
+        nsock = self._nsock
+        here = nsock[socket]
+        rest = self._nsum - here
+        if self._near is None:
+            return self._same_ns * here + self._other_ns * rest
+        near = sum(nsock[t] for t in self._near[socket])
+        return self._same_ns * here + self._other_ns * near + self._far_ns * (rest - near)
+
+    def _count(self, socket: int, delta: int) -> None:
+        self._nsock[socket] += delta
+        self._nsum += delta
 
     def _enqueue(self, waiter: Waiter) -> None:
         raise NotImplementedError
@@ -225,12 +252,12 @@ class TicketLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         self._queue.append(waiter)
-        self._nsock[self._socket_of[waiter[0]]] += 1
+        self._count(self._socket_of[waiter[0]], 1)
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         others = self.nwait - 1
         waiter = self._queue.popleft()
-        self._nsock[self._socket_of[waiter[0]]] -= 1
+        self._count(self._socket_of[waiter[0]], -1)
         cost = self._cost[releaser][waiter[0]]
         if others:
             ahead = int(self._u() * (others + 1))
@@ -241,7 +268,7 @@ class TicketLock(SpinLock):
     def _remove(self, cpu: int) -> Waiter:
         waiter = next(w for w in self._queue if w[0] == cpu)
         self._queue.remove(waiter)
-        self._nsock[self._socket_of[cpu]] -= 1
+        self._count(self._socket_of[cpu], -1)
         return waiter
 
 
@@ -267,53 +294,86 @@ class TTASLock(SpinLock):
         self.numa_bias = numa_bias
         self.spinner_share = spinner_share
         self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
+        self._pos: dict[int, int] = {}  # id(waiter) -> its place in its socket's list
+        self._of_cpu: dict[int, Waiter] = {}  # a CPU's latest waiter (for withdraw)
+        self._tree = [0] * (topology.sockets + 1)  # Fenwick tree of the per-socket counts
         self._u = sim.uniform(f"lock:{name}")
+
+    def _count(self, socket: int, delta: int) -> None:
+        super()._count(socket, delta)
+        i, tree = socket + 1, self._tree
+        while i < len(tree):
+            tree[i] += delta
+            i += i & -i
+
+    def _prefix(self, socket: int) -> int:
+        """Spinners on sockets ``0 .. socket - 1``."""
+        total, i, tree = 0, socket, self._tree
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
+    def _find(self, x: float) -> int:
+        """The first socket whose cumulative count exceeds ``x`` (Fenwick descent)."""
+        pos, tree = 0, self._tree
+        step = 1 << (len(tree) - 1).bit_length()
+        while step:
+            nxt = pos + step
+            if nxt < len(tree) and tree[nxt] <= x:
+                pos = nxt
+                x -= tree[nxt]
+            step >>= 1
+        return pos
 
     def _enqueue(self, waiter: Waiter) -> None:
         socket = self._socket_of[waiter[0]]
-        self._spinners[socket].append(waiter)
-        self._nsock[socket] += 1
+        spinners = self._spinners[socket]
+        self._pos[id(waiter)] = len(spinners)
+        self._of_cpu[waiter[0]] = waiter
+        spinners.append(waiter)
+        self._count(socket, 1)
+
+    def _take(self, socket: int, k: int) -> Waiter:
+        """Remove and return spinner ``k`` of ``socket`` (swap with the last)."""
+        spinners = self._spinners[socket]
+        waiter = spinners[k]
+        last = spinners.pop()
+        if k < len(spinners):
+            spinners[k] = last
+            self._pos[id(last)] = k
+        del self._pos[id(waiter)]
+        if self._of_cpu.get(waiter[0]) is waiter:
+            del self._of_cpu[waiter[0]]
+        self._count(socket, -1)
+        return waiter
 
     def _pick_socket(self, home: int) -> int:
-        nsock = self._nsock
-        local = nsock[home] * self.numa_bias
-        remote = self.nwait - nsock[home]
+        """The winner's socket: a spinner on ``home`` weighs ``numa_bias``, others 1, and
+        the remote ones are taken in socket order (O(log sockets))."""
+        here = self._nsock[home]
+        local = here * self.numa_bias
+        remote = self._nsum - here
         x = self._u() * (local + remote)
-        if x < local:
+        if x < local or not remote:
             return home
-        x -= local
-        last = home
-        for socket, count in enumerate(nsock):
-            if socket == home or not count:
-                continue
-            last = socket
-            if x < count:
-                return socket
-            x -= count
-        return last
+        x = min(x - local, remote - 1)
+        if x >= self._prefix(home):
+            x += here
+        return self._find(x)
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         socket = self._pick_socket(self._socket_of[releaser])
-        spinners = self._spinners[socket]
-        k = int(self._u() * len(spinners))
-        waiter = spinners[k]
-        spinners[k] = spinners[-1]
-        spinners.pop()
-        self._nsock[socket] -= 1
+        k = int(self._u() * len(self._spinners[socket]))
+        waiter = self._take(socket, k)
         cost = self._cost[releaser][waiter[0]]
         if self.nwait > 1 and self.spinner_share:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
         return waiter, cost
 
     def _remove(self, cpu: int) -> Waiter:
-        socket = self._socket_of[cpu]
-        spinners = self._spinners[socket]
-        k = next(i for i, w in enumerate(spinners) if w[0] == cpu)
-        waiter = spinners[k]
-        spinners[k] = spinners[-1]
-        spinners.pop()
-        self._nsock[socket] -= 1
-        return waiter
+        waiter = self._of_cpu[cpu]
+        return self._take(self._socket_of[cpu], self._pos[id(waiter)])
 
 
 for _cls in (TTASLock, TicketLock, MCSLock):

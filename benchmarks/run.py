@@ -1,0 +1,283 @@
+"""taskletsim's speed, each figure next to its floor measured in the same process.
+
+Speed is a ratio to plain SimPy (or numpy) measured in the same run, so it
+compares across machines. Figures:
+
+1. ``lock-open`` at rho 0.8 with ``transfer_ns=0``, each lock kind:
+   acquisitions per wall second vs a callback-only SimPy M/M/1 of the same
+   queue;
+2. each design on ``xen-8socket-passthrough``: trace events per wall second
+   vs plain SimPy timeouts (one process per CPU yielding timeouts), and
+   passthrough interrupts (arrivals) per wall second;
+3. peak traced memory per trace event of a long run (``tracemalloc``);
+4. metrics: trace events analysed per second on a 10-million-event trace
+   (lock statistics, latency, runstates), vs numpy summing those columns;
+5. per-event wall cost at 256 vs 16 pCPUs with the same load per pCPU, each
+   design (ratio; 1.0 = the cost per event does not grow with the host);
+6. a sweep of 8 runs on 1 and 2 worker processes: the speed-up.
+
+Not a test; CI runs it with ``--quick`` so that it keeps working.
+
+    python benchmarks/run.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import tracemalloc
+from collections.abc import Callable, Generator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import NORMAL, Event
+
+import taskletsim as ts
+from taskletsim.metrics import irq_latency, lock_stats, vcpu_times
+from taskletsim.runner.sweep import sweep
+
+DESIGNS = tuple(ts.design_names(builtin=True))
+SEED_HOST = "xen-8socket-passthrough"
+
+
+def best_of(repeat: int, fn: Callable[[], float]) -> float:
+    """The best (highest) of ``repeat`` measurements: the least disturbed."""
+    return max(fn() for _ in range(repeat))
+
+
+# -- 1. lock-open vs a callback-only M/M/1 ----------------------------------------
+
+
+def simpy_mm1(acquisitions: int, rate_per_s: float, hold_ns: float) -> float:
+    """A callback-only SimPy M/M/1: arrivals and departures as bare events."""
+    env = simpy.Environment()
+    rng = np.random.default_rng(1)
+    gaps = np.rint(rng.exponential(1e9 / rate_per_s, acquisitions)).astype(np.int64).tolist()
+    holds = np.rint(rng.exponential(hold_ns, acquisitions)).astype(np.int64).tolist()
+    queue: list[int] = []
+    state = {"busy": False, "next": 0, "done": 0}
+
+    def at(delay: int, callback: Callable[[Event], None]) -> None:
+        event = Event(env)
+        event._ok = True
+        event._value = None
+        event.callbacks.append(callback)
+        env.schedule(event, NORMAL, delay)
+
+    def depart(_e: Event) -> None:
+        state["done"] += 1
+        if queue:
+            at(holds[queue.pop()], depart)
+        else:
+            state["busy"] = False
+
+    def arrive(_e: Event) -> None:
+        i = state["next"]
+        state["next"] = i + 1
+        if state["busy"]:
+            queue.insert(0, i)
+        else:
+            state["busy"] = True
+            at(holds[i], depart)
+        if i + 1 < acquisitions:
+            at(gaps[i + 1], arrive)
+
+    at(gaps[0], arrive)
+    started = time.perf_counter()
+    env.run()
+    return state["done"] / (time.perf_counter() - started)
+
+
+def lock_open_rate(acquisitions: int, lock: str, rate_per_s: float, hold_ns: float) -> float:
+    result = ts.run(
+        "lock-open",
+        seed=1,
+        duration_ms=acquisitions / rate_per_s * 1e3,
+        params={"lock": lock, "transfer_ns": 0, "rate_per_s": rate_per_s, "hold_ns": hold_ns},
+        check=False,
+    )
+    return lock_stats(result.trace)["lock"].acquisitions / result.wall_s
+
+
+# -- 2. the hypervisor vs plain SimPy timeouts -------------------------------------
+
+
+def simpy_timeouts(events: int, processes: int = 80) -> float:
+    """SimPy timeouts per wall second: ``processes`` processes sleeping in turn."""
+    env = simpy.Environment()
+
+    def cpu() -> Generator[Any, Any, None]:
+        for _ in range(events // processes):
+            yield env.timeout(1000)
+
+    for _ in range(processes):
+        env.process(cpu())
+    started = time.perf_counter()
+    env.run()
+    return events / (time.perf_counter() - started)
+
+
+def host_rates(design: str, duration_ms: float, params: dict[str, Any]) -> tuple[float, float]:
+    """(trace events per wall s, passthrough arrivals per wall s) of one run."""
+    result = ts.run(
+        SEED_HOST, design=design, seed=1, duration_ms=duration_ms, params=params, check=False
+    )
+    arrivals = sum(
+        c.arrived for c in ts.metrics.irq_counts(result.trace, kinds=("device",)).values()
+    )
+    return len(result.trace) / result.wall_s, arrivals / result.wall_s
+
+
+# -- 3. memory per event -----------------------------------------------------------
+
+
+def bytes_per_event(duration_ms: float) -> tuple[float, int]:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    result = ts.run(SEED_HOST, design="rfc-percpu", seed=1, duration_ms=duration_ms, check=False)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / len(result.trace), len(result.trace)
+
+
+# -- 4. metrics throughput -----------------------------------------------------------
+
+
+def big_trace(target: int) -> ts.Trace:
+    """A real trace of at least ``target`` events (one run, long enough)."""
+    probe = ts.run(SEED_HOST, design="rfc-percpu", seed=1, duration_ms=5, check=False)
+    duration_ms = 5 * target / len(probe.trace) * 1.05
+    return ts.run(
+        SEED_HOST, design="rfc-percpu", seed=1, duration_ms=duration_ms, check=False
+    ).trace
+
+
+def metrics_rate(trace: ts.Trace) -> tuple[float, float]:
+    """(events/s through the metrics, events/s numpy sums every column)."""
+    started = time.perf_counter()
+    lock_stats(trace)
+    irq_latency(trace)
+    vcpu_times(trace)
+    ours = len(trace) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for column in trace.columns.values():
+        column.sum()
+    return ours, len(trace) / (time.perf_counter() - started)
+
+
+# -- 5. scaling with the host ---------------------------------------------------------
+
+
+def per_event_ns(design: str, sockets: int, duration_ms: float) -> float:
+    """Wall ns per trace event on a host of ``sockets`` x 8 cores, half of them busy:
+    the marginal cost between a run of ``duration_ms`` and one three times longer, so
+    that building the host does not count."""
+    params = {
+        "sockets": sockets,
+        "cores_per_socket": 8,
+        "busy_sockets": sockets // 2,
+        "busy_guests": sockets // 2,
+        "busy_vcpus": 8,
+        "idle_guests": sockets // 2,
+        "idle_vcpus": 8,
+        "irq_rate_per_s": 2000,
+        "transfer_costs": "perfbook-2017",
+    }
+    runs = [
+        ts.run(SEED_HOST, design=design, seed=1, duration_ms=d, params=params, check=False)
+        for d in (duration_ms, 3 * duration_ms)
+    ]
+    return (runs[1].wall_s - runs[0].wall_s) * 1e9 / (len(runs[1].trace) - len(runs[0].trace))
+
+
+# -- 6. a sweep on 1 and 2 workers ------------------------------------------------------
+
+
+def sweep_seconds(workers: int, duration_ms: float) -> float:
+    grid = {"irq_rate_per_s": [2000, 5000, 10000, 20000]}
+    started = time.perf_counter()
+    if workers == 1:
+        sweep(SEED_HOST, grid, ["rfc-percpu", "xen-4.4-global"], duration_ms=duration_ms)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            sweep(
+                SEED_HOST,
+                grid,
+                ["rfc-percpu", "xen-4.4-global"],
+                duration_ms=duration_ms,
+                executor=pool,
+            )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    q = args.quick
+    out: dict[str, Any] = {"quick": q, "cpus": os.cpu_count()}
+    lines: list[str] = []
+
+    acq = 20_000 if q else 400_000
+    floor = best_of(1 if q else 3, lambda: simpy_mm1(acq, 800_000, 1000))
+    out["lock_open"] = {"floor_acq_per_s": floor}
+    lines.append(f"1. callback-only SimPy M/M/1: {floor:,.0f} acquisitions/s")
+    for lock in ("ttas", "ticket", "mcs"):
+        ours = best_of(1 if q else 3, lambda lock=lock: lock_open_rate(acq, lock, 800_000, 1000))
+        out["lock_open"][lock] = {"acq_per_s": ours, "ratio": ours / floor}
+        lines.append(
+            f"   lock-open {lock:<6} {ours:12,.0f} acquisitions/s   ratio {ours / floor:.2f}"
+        )
+
+    dur = 2.0 if q else 30.0
+    floor = best_of(1 if q else 3, lambda: simpy_timeouts(40_000 if q else 1_000_000))
+    out["host"] = {"floor_events_per_s": floor}
+    lines.append(f"2. plain SimPy timeouts: {floor:,.0f} events/s")
+    for design in DESIGNS:
+        events, irqs = host_rates(design, dur, {})
+        out["host"][design] = {"events_per_s": events, "ratio": events / floor, "irqs_per_s": irqs}
+        lines.append(
+            f"   {SEED_HOST} {design:<15} {events:12,.0f} events/s   ratio {events / floor:.2f}"
+            f"   {irqs:10,.0f} passthrough arrivals/s"
+        )
+
+    per_event, events = bytes_per_event(5.0 if q else 100.0)
+    out["bytes_per_event"] = per_event
+    lines.append(
+        f"3. peak traced memory: {per_event:.1f} bytes per trace event ({events:,} events)"
+    )
+
+    trace = big_trace(200_000 if q else 10_000_000)
+    ours, floor = metrics_rate(trace)
+    out["metrics"] = {"events_per_s": ours, "numpy_sum_per_s": floor, "events": len(trace)}
+    lines.append(
+        f"4. metrics: {ours:,.0f} trace events/s on {len(trace):,} events"
+        f"   (numpy sums its columns at {floor:,.0f}/s)"
+    )
+
+    small, large = (2, 4) if q else (2, 32)
+    dur = 2.0 if q else 10.0
+    out["scaling"] = {"cpus": [small * 8, large * 8]}
+    for design in DESIGNS:
+        a = per_event_ns(design, small, dur)
+        b = per_event_ns(design, large, dur)
+        out["scaling"][design] = {"ns_per_event": [a, b], "ratio": b / a}
+        lines.append(
+            f"5. {design:<15} {a:6.0f} ns/event at {small * 8} pCPUs, {b:6.0f} at {large * 8}:"
+            f" ratio {b / a:.2f}"
+        )
+
+    dur = 2.0 if q else 40.0
+    one, two = sweep_seconds(1, dur), sweep_seconds(2, dur)
+    out["sweep"] = {"seconds": [one, two], "speedup": one / two}
+    lines.append(f"6. sweep of 8 runs: {one:.1f} s on 1 worker, {two:.1f} s on 2: x{one / two:.2f}")
+    print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
