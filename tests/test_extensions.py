@@ -261,3 +261,28 @@ def test_the_cli_refuses_an_option_of_another_design_in_one_line() -> None:
     out = cli("compare", "small-2socket", "--design", "linux", "--set", "raise_ns=5")
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "rfc-percpu" in out.stderr
+
+
+class _CountingSoftirqs(Xen44Global):
+    """A design that brings its own softirq engine (here: Xen's, counted)."""
+
+    name = "counting-softirqs"
+    passes = 0
+
+    def do_softirq(self, cpu):  # type: ignore[no-untyped-def]
+        type(self).passes += 1
+        yield from cpu.xen_do_softirq()
+
+
+def test_a_design_that_overrides_do_softirq_has_it_called() -> None:
+    assert _CountingSoftirqs.own_softirq_engine and not Xen44Global.own_softirq_engine
+    _CountingSoftirqs.passes = 0
+    name = _CountingSoftirqs.name
+    ts.register_design(_CountingSoftirqs)
+    try:
+        plain = ts.run("small-2socket", design="xen-4.4-global", seed=1, duration_ms=2)
+        mine = ts.run("small-2socket", design=name, seed=1, duration_ms=2)
+    finally:
+        DESIGNS.unregister(name)
+    assert _CountingSoftirqs.passes > 50
+    assert [len(plain.trace), plain.measured().locks] == [len(mine.trace), mine.measured().locks]

@@ -17,12 +17,14 @@ from .metrics import (
     InvariantError,
     Latency,
     LockStats,
+    Measurements,
     Summary,
     VcpuTime,
     check_trace,
     irq_latency,
     latency_histogram,
     lock_stats,
+    measure,
     vcpu_times,
 )
 from .output.export import chrome_trace_events, save_chrome_trace
@@ -40,6 +42,7 @@ from .platform.topology import Distance, Topology, TransferCosts
 from .runner.compare import Comparison, Estimate, compare
 from .runner.result import RunResult
 from .runner.single import run
+from .runner.sweep import SweepResult, sweep
 from .scenarios import (
     HOST_PARAMS,
     HostScenario,
@@ -72,6 +75,7 @@ __all__ = [
     "LockStats",
     "MCSLock",
     "Machine",
+    "Measurements",
     "Moderated",
     "NameTable",
     "OnOff",
@@ -84,6 +88,7 @@ __all__ = [
     "Simulation",
     "SpinLock",
     "Summary",
+    "SweepResult",
     "TTASLock",
     "Tasklet",
     "TaskletDesign",
@@ -114,12 +119,14 @@ __all__ = [
     "latency_histogram",
     "lock_stats",
     "make_lock",
+    "measure",
     "register_design",
     "register_scenario",
     "run",
     "run_json",
     "save_chrome_trace",
     "scenario_names",
+    "sweep",
     "tick_arrivals",
     "vcpu_times",
 ]

@@ -11,7 +11,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
@@ -27,9 +29,19 @@ from .core.config import (
 from .designs import design_names, get_design
 from .metrics import InvariantError
 from .output.export import save_chrome_trace
-from .output.report import compare_document, document, format_compare, format_comparison, format_run
+from .output.report import (
+    compare_document,
+    document,
+    format_compare,
+    format_comparison,
+    format_run,
+    format_sweep,
+    sweep_document,
+    sweep_metrics,
+)
 from .runner.compare import compare, default_executor
 from .runner.single import run
+from .runner.sweep import dask_executor, sweep
 from .scenarios import get_scenario, resolve_scenario_params, scenario_names
 
 
@@ -61,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
     )
     run_cmd.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="measure while running instead of keeping the trace (same numbers, flat memory)",
+    )
+    run_cmd.add_argument(
         "--save-trace", metavar="PATH", help="write each run's trace as Parquet (.parquet)"
     )
     run_cmd.add_argument(
@@ -83,6 +100,53 @@ def _parser() -> argparse.ArgumentParser:
     cmp_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     cmp_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    cmp_cmd.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="measure while running instead of keeping traces (same numbers, flat memory)",
+    )
+    sweep_cmd = commands.add_parser(
+        "sweep", help="run a grid of parameters x designs x seeds; rows to Parquet, resumable"
+    )
+    sweep_cmd.add_argument("scenario", help="scenario name (see taskletsim list)")
+    sweep_cmd.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="parameter and the values to sweep; repeat for a product",
+    )
+    sweep_cmd.add_argument(
+        "--design", action="append", default=[], help="design to sweep (default: all)"
+    )
+    sweep_cmd.add_argument("--seeds", default="3", help="number of seeds, 1..N (default 3)")
+    sweep_cmd.add_argument("--duration-ms", default=None, help="simulated time in ms")
+    sweep_cmd.add_argument("--warmup-ms", default=None, help="warm-up, ms (default: 10%%)")
+    sweep_cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="fixed scenario parameter"
+    )
+    sweep_cmd.add_argument(
+        "-o", "--output", metavar="PATH", help="rows as Parquet; rerun to resume (skips rows there)"
+    )
+    sweep_cmd.add_argument("--jobs", default=None, help="worker processes (default: CPUs)")
+    sweep_cmd.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask scheduler at ADDRESS, or 'local' for a LocalCluster (extra: dask)",
+    )
+    sweep_cmd.add_argument(
+        "--metric", action="append", default=[], help="metric to print (default: headline ones)"
+    )
+    sweep_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sweep_cmd.add_argument(
+        "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    sweep_cmd.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="measure while running instead of keeping traces (same numbers, flat memory)",
     )
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
@@ -123,6 +187,11 @@ def _run(args: argparse.Namespace) -> str:
     params = {}
     for design in designs:
         params = resolve_scenario_params(spec, design, given)
+    if args.metrics_only and (args.save_trace or args.chrome_trace):
+        flag = "--save-trace" if args.save_trace else "--chrome-trace"
+        raise ConfigError(
+            flag, args.save_trace or args.chrome_trace, "no trace file with --metrics-only"
+        )
     results = [
         run(
             args.scenario,
@@ -132,6 +201,7 @@ def _run(args: argparse.Namespace) -> str:
             params=given,
             warmup_ms=args.warmup_ms,
             check=not args.no_check,
+            metrics_only=args.metrics_only,
         )
         for design in designs
     ]
@@ -176,6 +246,7 @@ def _compare(args: argparse.Namespace) -> str:
             params=given,
             executor=executor,
             check=not args.no_check,
+            metrics_only=args.metrics_only,
         )
     finally:
         if executor is not None:
@@ -186,11 +257,89 @@ def _compare(args: argparse.Namespace) -> str:
     return format_compare(result)
 
 
+def _grid(texts: Sequence[str]) -> dict[str, list[str]]:
+    if not texts:
+        raise ConfigError("--grid", None, "at least one KEY=V1,V2,... to sweep")
+    grid: dict[str, list[str]] = {}
+    for text in texts:
+        key, values = parse_assignment(text)
+        items = [v.strip() for v in str(values).split(",")]
+        if not all(items):
+            raise ConfigError(f"--grid {key}", values, "comma-separated values, none empty")
+        if key in grid:
+            raise ConfigError("--grid", key, "each parameter once")
+        grid[key] = items
+    return grid
+
+
+@contextmanager
+def _sweep_executor(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
+    """A process pool (``--jobs``), or a Dask cluster's executor (``--dask``)."""
+    jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
+    if args.dask is None:
+        executor = default_executor(min(jobs or os.cpu_count() or 1, runs))
+        try:
+            yield executor
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+        return
+    with dask_executor(args.dask, jobs) as executor:
+        yield executor
+
+
+def _sweep(args: argparse.Namespace) -> str:
+    spec = get_scenario(args.scenario)
+    grid = _grid(args.grid)
+    given = dict(parse_assignment(text) for text in args.set)
+    seeds = check_count("seeds", args.seeds)
+    duration = check_duration_ms(
+        spec.default_duration_ms if args.duration_ms is None else args.duration_ms
+    )
+    warmup = duration / 10 if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
+    designs = list(args.design) or (design_names(builtin=True) if spec.takes_design else [])
+    runs = max(len(designs), 1) * seeds
+    for values in grid.values():
+        runs *= len(values)
+    if args.output is not None and not str(args.output).endswith(".parquet"):
+        raise ConfigError("--output", args.output, "a path ending in .parquet")
+    with _sweep_executor(args, runs) as executor:
+        result = sweep(
+            args.scenario,
+            grid,
+            designs or None,
+            range(1, seeds + 1),
+            duration_ms=duration,
+            warmup_ms=warmup,
+            params=given,
+            executor=executor,
+            check=not args.no_check,
+            metrics_only=args.metrics_only,
+            output=args.output,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    available = sweep_metrics(result.summary, result.grid)
+    for name in args.metric:
+        if name not in available:
+            raise ConfigError("--metric", name, f"one of {', '.join(available)}")
+    if args.json:
+        doc = sweep_document(
+            spec.name, result.summary, result.grid, len(result.runs), result.reused
+        )
+        return json.dumps(doc, indent=2)
+    where = f", rows in {args.output}" if args.output else ""
+    head = (
+        f"scenario {spec.name}: {len(result.runs)} runs ({result.reused} reused{where}); "
+        "mean +- 95% CI over the seeds"
+    )
+    return head + "\n" + format_sweep(result.summary, result.grid, args.metric)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status: 0, 2 for bad input, 1 if a trace broke an
     invariant (a bug in the model or in a design: the message says which)."""
     args = _parser().parse_args(argv)
-    commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare}
+    commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare, "sweep": _sweep}
     try:
         out = commands[args.command](args)
     except ConfigError as error:

@@ -9,13 +9,13 @@ removing a source never shifts the numbers another source draws.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from heapq import heappush
+from collections.abc import Callable, Generator
+from heapq import heappop, heappush
 from typing import Any, Protocol, cast
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, Event
+from simpy.events import NORMAL, URGENT, Event
 
 from .trace import TraceRecorder
 
@@ -76,6 +76,40 @@ class _Call(Event):
         self._ok = True
 
 
+class Process:
+    """A generator driven by the events it yields: SimPy's ``Process`` without what the
+    model does not use (failed events, interrupts by exception, being waited on).
+
+    ``target`` is the event the generator waits for and ``resume`` the callback
+    registered on it; :meth:`taskletsim.hv.cpu.PCpu` redirects a parked CPU by
+    moving ``resume`` to another event.
+    """
+
+    __slots__ = ("gen", "resume", "target")
+
+    def __init__(self, sim: Simulation, gen: Generator[Event, Any, Any]) -> None:
+        self.gen = gen
+        self.resume: Callback = self._resume
+        start = _Call(sim.env, [self.resume])
+        heappush(sim._queue, (sim.env._now, URGENT, next(sim._eid), start))
+        self.target: Event | None = start
+
+    def _resume(self, event: Event) -> None:
+        send = self.gen.send
+        value = event._value
+        while True:
+            try:
+                target = send(value)
+            except StopIteration:
+                self.target = None
+                return
+            if target.callbacks is not None:
+                target.callbacks.append(self.resume)
+                self.target = target
+                return
+            value = target._value  # already processed: go on at once, as SimPy does
+
+
 class Simulation:
     """The shared context of one run, handed to every model component."""
 
@@ -134,12 +168,24 @@ class Simulation:
     FLUSH_NS = 1_000_000
     """How often (simulated ns) the recorder's staged events go to its columns."""
 
+    def process(self, gen: Generator[Event, Any, Any]) -> Process:
+        """Start ``gen`` as a process (at the current time, before what is scheduled)."""
+        return Process(self, gen)
+
     def run(self, until_ns: int) -> None:
-        """Run the event loop up to ``until_ns``, a simulated millisecond at a time (the
-        recorder flushes in between; event order is what one ``env.run`` would give)."""
+        """Process every event before ``until_ns``, in SimPy's order (time, priority,
+        scheduling order), a simulated millisecond at a time so that the recorder
+        can flush in between. The loop is SimPy's ``Environment.step`` inlined."""
         env = self.env
+        queue = self._queue
         step = self.FLUSH_NS
-        while env.now < until_ns:
-            target = min((int(env.now) // step + 1) * step, until_ns)
-            env.run(until=target)
+        while env._now < until_ns:
+            target = min((int(env._now) // step + 1) * step, until_ns)
+            while queue and queue[0][0] < target:
+                env._now, _, _, event = heappop(queue)
+                callbacks: list[Callback] = event.callbacks
+                event.callbacks = None  # type: ignore[assignment]
+                for callback in callbacks:
+                    callback(event)
+            env._now = target
             self.trace.flush(target)

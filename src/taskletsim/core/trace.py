@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -217,9 +217,18 @@ class TraceRecorder:
     that a long run holds little more than its final trace.
     """
 
-    def __init__(self, kinds: Iterable[EventKind] | None = None) -> None:
+    def __init__(
+        self,
+        kinds: Iterable[EventKind] | None = None,
+        sink: Callable[[dict[str, np.ndarray]], None] | None = None,
+        keep: bool = True,
+    ) -> None:
+        """``sink`` is called with every flushed chunk (the five columns of its events, in
+        order); with ``keep=False`` nothing else is kept: the trace comes out empty."""
         self.names = NameTable()
         self.meta = TraceMeta()
+        self._sink = sink
+        self._keep = keep
         self._buf = array("q")
         self._columns = [np.zeros(0, dtype=dtype) for _, dtype in COLUMNS]
         self._rows = 0
@@ -244,6 +253,13 @@ class TraceRecorder:
         staged = len(self._buf) // 5
         if not staged:
             return
+        if not self._keep:
+            if self._sink is not None:
+                flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
+                self._sink({n: flat[:, i].astype(d) for i, (n, d) in enumerate(COLUMNS)})
+                del flat
+            del self._buf[:]
+            return
         need = self._rows + staged
         capacity = len(self._columns[0])
         if need > capacity:
@@ -262,7 +278,18 @@ class TraceRecorder:
             column[self._rows : need] = flat[:, i]
         del flat
         del self._buf[:]
+        if self._sink is not None:
+            self._sink(
+                {
+                    n: col[self._rows : need]
+                    for (n, _), col in zip(COLUMNS, self._columns, strict=True)
+                }
+            )
         self._rows = need
+
+    def set_sink(self, sink: Callable[[dict[str, np.ndarray]], None] | None) -> None:
+        """Hand every chunk flushed from now on to ``sink`` (see ``__init__``)."""
+        self._sink = sink
 
     def finish(self) -> Trace:
         """Freeze what was recorded so far into a :class:`Trace` (recording may go on)."""
@@ -275,6 +302,32 @@ class TraceRecorder:
             name: col[: self._rows] for (name, _), col in zip(COLUMNS, self._columns, strict=True)
         }
         return Trace(columns=columns, names=NameTable(self.names.as_dict()), meta=self.meta.copy())
+
+
+class TraceDigest:
+    """A trace's digest computed chunk by chunk, as the events are recorded.
+
+    One SHA-256 per column over its little-endian bytes; the digest is the
+    SHA-256 of those five, the name table and the metadata (JSON, sorted keys).
+    A metrics-only run gets the digest its full trace would have had.
+    """
+
+    def __init__(self) -> None:
+        self._columns = [hashlib.sha256() for _ in COLUMNS]
+
+    def update(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Add the next events (the five columns of a chunk, in order)."""
+        for h, (name, dtype) in zip(self._columns, COLUMNS, strict=True):
+            little = np.dtype(dtype).newbyteorder("<")
+            h.update(np.ascontiguousarray(columns[name], dtype=little).tobytes())
+
+    def hexdigest(self, names: NameTable, meta: TraceMeta) -> str:
+        h = hashlib.sha256()
+        for column in self._columns:
+            h.update(column.digest())
+        h.update(json.dumps(names.as_dict(), sort_keys=True).encode())
+        h.update(json.dumps(meta.as_dict(), sort_keys=True, default=str).encode())
+        return h.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -377,14 +430,10 @@ class Trace:
 
     def digest(self) -> str:
         """A SHA-256 of the events, the name table and the metadata: equal digests mean
-        equal traces, bit for bit, in any process."""
-        h = hashlib.sha256()
-        for name, dtype in COLUMNS:
-            little = np.dtype(dtype).newbyteorder("<")
-            h.update(np.ascontiguousarray(self.columns[name], dtype=little).tobytes())
-        h.update(json.dumps(self.names.as_dict(), sort_keys=True).encode())
-        h.update(json.dumps(self.meta.as_dict(), sort_keys=True, default=str).encode())
-        return h.hexdigest()
+        equal traces, bit for bit, in any process (see :class:`TraceDigest`)."""
+        d = TraceDigest()
+        d.update(self.columns)
+        return d.hexdigest(self.names, self.meta)
 
     def equals(self, other: Trace) -> bool:
         """Bit-for-bit equality of events, names and metadata."""

@@ -28,7 +28,7 @@ contract.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, overload
+from typing import Any, ClassVar, overload
 
 from ..core.config import ConfigError, Param
 from ..core.trace import EventKind
@@ -80,6 +80,13 @@ class TaskletDesign(DesignHooks):
     """The spinlock kind of the code base the design comes from (Xen 2014: TTAS)."""
     options: ClassVar[tuple[Param, ...]] = ()
     """Design-specific parameters, set like scenario parameters (``--set``)."""
+    own_softirq_engine: ClassVar[bool] = False
+    """Whether :meth:`do_softirq` is overridden (Linux's ``__do_softirq``); set for every
+    subclass from whether it overrides it, so there is nothing to remember."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.own_softirq_engine = cls.do_softirq is not TaskletDesign.do_softirq
 
     def __init__(self, machine: Host) -> None:
         self.machine = machine

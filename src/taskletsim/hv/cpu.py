@@ -89,7 +89,9 @@ class PCpu:
         self.ipi: IrqSource | None = None
         self._interruptible = False
         self._spin_lock: SpinLock | None = None
-        self.proc = self.env.process(self._main())
+        self.softirq_engine: Callable[[PCpu], Proc] | None = None
+        """The design's own ``do_softirq`` if it has one (set by the machine)."""
+        self.proc = machine.sim.process(self._main())
 
     # -- the CPU's life -----------------------------------------------------
 
@@ -226,14 +228,14 @@ class PCpu:
     def _kick(self, value: object) -> None:
         """Resume the parked process now with ``value``: ``Process.interrupt`` without a throw."""
         self._interruptible = False
-        proc: Any = self.proc
-        target = proc._target
-        if target.callbacks is None:
+        proc = self.proc
+        target = proc.target
+        if target is None or target.callbacks is None:
             return
-        target.callbacks.remove(proc._resume)
+        target.callbacks.remove(proc.resume)
         event = self._sleep(0, value)
-        event.callbacks.append(proc._resume)
-        proc._target = event
+        event.callbacks.append(proc.resume)
+        proc.target = event
 
     def _take_irqs(self) -> Proc:
         """Take latched interrupts in order, each with interrupts disabled."""
@@ -378,7 +380,8 @@ class PCpu:
     def do_softirq(self) -> Proc:
         """``do_softirq``: the design's softirq engine (Xen's :meth:`xen_do_softirq` unless
         the design brings its own, as ``linux`` does)."""
-        yield from self.machine.design.do_softirq(self)
+        engine = self.softirq_engine
+        yield from (self.xen_do_softirq() if engine is None else engine(self))
 
     def xen_do_softirq(self) -> Proc:
         """``__do_softirq``: run the lowest pending softirq, re-read the mask, until none.

@@ -101,6 +101,9 @@ class Machine:
             cpu.ipi = IrqSource(self, f"ipi:cpu{c}", c, event_check_interrupt, "ipi")
             self.cpus.append(cpu)
         self.design: DesignHooks = design_cls(self)
+        if getattr(self.design, "own_softirq_engine", True):  # undeclared: call the design
+            for cpu in self.cpus:
+                cpu.softirq_engine = self.design.do_softirq
         self.sched = CreditScheduler(
             self, tslice_ns=tslice_ns, ratelimit_ns=ratelimit_ns, tick_ns=tick_ns
         )

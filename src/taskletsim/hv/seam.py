@@ -250,6 +250,8 @@ class DesignHooks(Protocol):
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
     default_lock: ClassVar[str]
     options: ClassVar[tuple[Param, ...]]
+    own_softirq_engine: ClassVar[bool]
+    """True if :meth:`do_softirq` is the design's own; else CPUs run Xen's ``__do_softirq``."""
 
     def __init__(self, machine: Host) -> None: ...
 

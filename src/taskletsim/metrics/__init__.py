@@ -9,7 +9,10 @@ acquisition's time decides).
 - :mod:`.latency`: interrupt latency per source and stage;
 - :mod:`.irqs`: what became of each source's arrivals (raised, merged, polled);
 - :mod:`.runstates`: runstate times, steal, hypervisor share of RUNNING;
-- :mod:`.invariants`: what every valid trace satisfies.
+- :mod:`.invariants`: what every valid trace satisfies;
+- :mod:`.measure`: all of the above for one window in one record, which
+  :mod:`.online` also gathers from the events as a run produces them
+  (a metrics-only run, which keeps no trace).
 """
 
 from .common import Summary, window_bounds
@@ -25,6 +28,8 @@ from .latency import (
     latency_histogram,
 )
 from .locks import LockStats, lock_stats
+from .measure import LATENCY_KINDS, Measurements, measure
+from .online import OnlineMetrics
 from .runstates import (
     RUNSTATES,
     IntervalSummary,
@@ -36,6 +41,7 @@ from .runstates import (
 )
 
 __all__ = [
+    "LATENCY_KINDS",
     "PERCENTILES",
     "RUNSTATES",
     "STAGES",
@@ -44,6 +50,8 @@ __all__ = [
     "IrqCounts",
     "Latency",
     "LockStats",
+    "Measurements",
+    "OnlineMetrics",
     "Summary",
     "VcpuTime",
     "check_trace",
@@ -56,6 +64,7 @@ __all__ = [
     "latency_histogram",
     "lock_stats",
     "lock_wait_in_running",
+    "measure",
     "vcpu_times",
     "window_bounds",
 ]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace
+from ..core.trace import EventKind, Trace, TraceMeta
 from .common import window_bounds
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
@@ -155,15 +155,14 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     return np.bincount(subject, weights=spans, minlength=nvcpus).astype(np.int64)
 
 
-def _grouped(
-    trace: Trace, start_ns: int | None, end_ns: int | None, field: str
-) -> dict[str, VcpuTime]:
-    """:func:`vcpu_times` summed over the vCPUs that share ``field`` of ``meta.vcpus``."""
-    owners = trace.meta.vcpus
+def group_times(times: dict[str, VcpuTime], meta: TraceMeta, field: str) -> dict[str, VcpuTime]:
+    """``times`` summed over the vCPUs that share ``field`` (``domain`` or ``workload``)
+    of ``meta.vcpus``; a vCPU it does not name is a group of its own."""
+    owners = meta.vcpus
     grouped: dict[str, list[VcpuTime]] = {}
-    for name, times in vcpu_times(trace, start_ns, end_ns).items():
+    for name, vt in times.items():
         owner = owners.get(name)
-        grouped.setdefault(getattr(owner, field) if owner else name, []).append(times)
+        grouped.setdefault(getattr(owner, field) if owner else name, []).append(vt)
     return {
         key: VcpuTime(
             sum(p.running_ns for p in parts),
@@ -176,6 +175,12 @@ def _grouped(
         )
         for key, parts in grouped.items()
     }
+
+
+def _grouped(
+    trace: Trace, start_ns: int | None, end_ns: int | None, field: str
+) -> dict[str, VcpuTime]:
+    return group_times(vcpu_times(trace, start_ns, end_ns), trace.meta, field)
 
 
 def domain_times(

@@ -7,25 +7,16 @@ only ever added, never renamed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import (
-    STAGES,
-    Latency,
-    LockStats,
-    VcpuTime,
-    class_times,
-    domain_times,
-    irq_counts,
-    irq_latency,
-    irq_latency_by_kind,
-    lock_stats,
-    vcpu_times,
-)
+from ..metrics import STAGES, Latency, LockStats, VcpuTime
+from ..metrics.measure import Measurements, measure
 from ..runner.result import RunResult
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..runner.compare import Comparison
 
 JSON_SCHEMA = 1
@@ -44,32 +35,40 @@ def lock_json(stats: LockStats) -> dict[str, Any]:
     }
 
 
+def measured_from(result: RunResult, start_ns: int | None = None) -> Measurements:
+    """The run's measurements from ``start_ns`` (by default its warm-up) to its end."""
+    if start_ns is None or start_ns == result.warmup_ns:
+        return result.measured()
+    if result.measurements is not None:
+        raise ValueError(
+            f"start_ns={start_ns}: a metrics-only run was measured from its warm-up "
+            f"({result.warmup_ns} ns) only"
+        )
+    return measure(result.trace, start_ns, result.duration_ns)
+
+
 def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
     """One entry of ``runs``: identity, size, the scenario's facts, and the metrics
     (measured from ``start_ns``, by default the run's warm-up)."""
-    start_ns = result.warmup_ns if start_ns is None else start_ns
-    locks = lock_stats(result.trace, start_ns=start_ns)
+    m = measured_from(result, start_ns)
     doc: dict[str, Any] = {
         "design": result.design,
         "seed": result.seed,
         "duration_ns": result.duration_ns,
-        "warmup_ns": start_ns,
-        "events": len(result.trace),
+        "warmup_ns": m.start_ns,
+        "events": m.events,
         "wall_s": result.wall_s,
         **result.info,
-        "locks": {name: lock_json(s) for name, s in locks.items()},
+        "locks": {name: lock_json(s) for name, s in m.locks.items()},
     }
-    if result.trace.meta.irq:
-        doc["irqs"] = {
-            name: c.as_dict() for name, c in irq_counts(result.trace, start_ns=start_ns).items()
-        }
-        latency = irq_latency(result.trace, start_ns=start_ns)
+    if m.meta.irq:
+        doc["irqs"] = {name: c.as_dict() for name, c in m.irqs.items()}
         doc["irq_latency"] = {
             source: {stage: lat.as_dict() for stage, lat in stages.items()}
-            for source, stages in latency.items()
+            for source, stages in m.irq_latency().items()
         }
-    if result.trace.meta.vcpus:
-        owners = result.trace.meta.vcpus
+    if m.meta.vcpus:
+        owners = m.meta.vcpus
         doc["vcpus"] = {
             name: {
                 "domain": owners[name].domain,
@@ -77,11 +76,9 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
                 **t.as_dict(),
                 "intervals": {state: i.as_dict() for state, i in t.intervals.items()},
             }
-            for name, t in vcpu_times(result.trace, start_ns=start_ns).items()
+            for name, t in m.vcpus.items()
         }
-        doc["domains"] = {
-            name: t.as_dict() for name, t in domain_times(result.trace, start_ns=start_ns).items()
-        }
+        doc["domains"] = {name: t.as_dict() for name, t in m.domain_times().items()}
     return doc
 
 
@@ -184,13 +181,13 @@ def format_latency(latency: Mapping[str, Mapping[str, Latency]]) -> str:
 
 def format_run(result: RunResult) -> str:
     """A readable report of one run: its facts, lock tables and interrupt latency."""
-    start = result.warmup_ns
-    stats = {n: s for n, s in lock_stats(result.trace, start_ns=start).items() if s.acquisitions}
+    m = result.measured()
+    stats = {n: s for n, s in m.locks.items() if s.acquisitions}
     head = [
         f"scenario {result.scenario}"
         + (f", design {result.design}" if result.design else "")
         + f", seed {result.seed}, {result.duration_ns / 1e6:g} ms simulated, "
-        f"{len(result.trace)} events in {result.wall_s:.2f} s",
+        f"{m.events} events in {result.wall_s:.2f} s",
     ]
     for key, value in result.info.items():
         head.append(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
@@ -209,10 +206,10 @@ def format_run(result: RunResult) -> str:
         "xenlockprof:",
         format_xenlockprof(stats, result.duration_ns),
     ]
-    if result.trace.meta.irq:
-        parts += ["", "interrupt latency:", format_latency(irq_latency(result.trace, start))]
-    if result.trace.meta.vcpus:
-        times = vcpu_times(result.trace, start)
+    if m.meta.irq:
+        parts += ["", "interrupt latency:", format_latency(m.irq_latency())]
+    if m.meta.vcpus:
+        times = m.vcpus
         parts += ["", "runstates:", format_runstates(times)]
         parts += ["", "runstate intervals (xenalyze-style):", format_intervals(times)]
     return "\n".join(parts)
@@ -257,7 +254,7 @@ def format_comparison(results: list[RunResult]) -> str:
     lock_names: list[str] = []
     per_run = []
     for r in results:
-        stats = lock_stats(r.trace, start_ns=r.warmup_ns)
+        stats = r.measured().locks
         per_run.append(stats)
         for name, s in stats.items():
             if s.acquisitions and name not in lock_names:
@@ -285,7 +282,7 @@ def format_comparison(results: list[RunResult]) -> str:
     )
     rows += [head + "   (us)", "-" * len(head)]
     for r in results:
-        for kind, stages in irq_latency_by_kind(r.trace, r.warmup_ns).items():
+        for kind, stages in r.measured().latency_by_kind().items():
             for stage in STAGES:
                 if stage not in stages:
                     continue
@@ -295,11 +292,12 @@ def format_comparison(results: list[RunResult]) -> str:
                     f"{r.design!s:<{width}} {kind:<8} {stage:<8} {lat.count:>8}"
                     + "".join(f" {_us(c):>9}" for c in cells)
                 )
-    if all(r.trace.meta.vcpus for r in results):
+    if all(r.measured().meta.vcpus for r in results):
         rows += ["", f"{'design':<{width}} {'guests':<12} {'steal %':>8} {'hv % of run':>11}"]
         rows.append("-" * len(rows[-1]))
         for r in results:
-            groups = {**class_times(r.trace, r.warmup_ns), **domain_times(r.trace, r.warmup_ns)}
+            m = r.measured()
+            groups = {**m.class_times(), **m.domain_times()}
             for name, t in groups.items():
                 rows.append(
                     f"{r.design!s:<{width}} {name:<12} {t.steal_pct:>8.3f} {t.hv_pct:>11.2f}"
@@ -388,4 +386,68 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
         "seeds": list(comparison.seeds),
         "designs": list(comparison.designs),
         "metrics": dict(sorted(metrics.items(), key=lambda kv: _metric_order(kv[0]))),
+    }
+
+
+HEADLINE = (
+    "idle.steal_pct",
+    "busy.steal_pct",
+    "lock.tasklet_lock.contention_pct",
+    "delivered_irq_per_s",
+    "latency.device.virq.p99_ns",
+)
+"""What ``taskletsim sweep`` shows by default, of the metrics a scenario has."""
+
+
+def sweep_metrics(summary: pd.DataFrame, grid: Sequence[str]) -> list[str]:
+    """The summary's metric names (not the grid, keys or CI columns), in report order."""
+    skip = {*grid, "design", "seeds"}
+    names = [c for c in summary.columns if c not in skip and not str(c).endswith(".ci95")]
+    return sorted(names, key=_metric_order)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def format_sweep(summary: pd.DataFrame, grid: Sequence[str], metrics: Sequence[str] = ()) -> str:
+    """One line per (grid point, design): mean +- 95% CI of ``metrics`` (by default
+    those of :data:`HEADLINE` the sweep has, else its first four)."""
+    available = sweep_metrics(summary, grid)
+    chosen = list(metrics) or [m for m in HEADLINE if m in available] or available[:4]
+    keys = [*grid, "design", "seeds"]
+    cells: list[list[str]] = [[*keys, *chosen]]
+    for row in summary.to_dict("records"):
+        line = [_cell(row[k]) for k in keys]
+        for m in chosen:
+            mean, half = float(row.get(m, math.nan)), float(row.get(f"{m}.ci95", math.nan))
+            line.append(_num(mean) + ("" if math.isnan(half) else f" +-{_num(half)}"))
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def sweep_document(scenario: str, summary: pd.DataFrame, grid: Sequence[str], runs: int,
+                   reused: int) -> dict[str, Any]:  # fmt: skip
+    """The ``sweep --json`` document: one summary record per (grid point, design), NaN as
+    null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value.item() if hasattr(value, "item") else value
+
+    return {
+        "schema": JSON_SCHEMA,
+        "scenario": scenario,
+        "grid": list(grid),
+        "runs": runs,
+        "reused": reused,
+        "summary": [
+            {str(k): clean(v) for k, v in row.items()} for row in summary.to_dict("records")
+        ],
     }

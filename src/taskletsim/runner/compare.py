@@ -20,13 +20,6 @@ import numpy as np
 from ..core.config import ConfigError, check_seed
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
-from ..metrics import (
-    class_times,
-    irq_counts,
-    irq_latency_by_kind,
-    lock_stats,
-    lock_wait_in_running,
-)
 from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
 from .result import RunResult
 from .single import run
@@ -65,11 +58,11 @@ def run_summary(result: RunResult) -> dict[str, float]:
     where an interrupt not yet through a stage counts with the time to the
     end of the window (censored: a lower bound).
     """
-    trace, start = result.trace, result.warmup_ns
-    window_s = (result.duration_ns - start) / 1e9
+    m = result.measured()
+    window_s = (m.end_ns - m.start_ns) / 1e9
     out: dict[str, float] = {}
     classes: dict[str, list[int]] = {}  # lock class: acquisitions, contentions, wait, bounces
-    for name, s in lock_stats(trace, start_ns=start).items():
+    for name, s in m.locks.items():
         totals = classes.setdefault(name.rpartition(":")[2], [0, 0, 0, 0])
         totals[0] += s.acquisitions
         totals[1] += s.contentions
@@ -82,28 +75,29 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"lock.{name}.contention_pct"] = 100.0 * contentions / acquisitions
         out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
         out[f"lock.{name}.bounces_per_s"] = bounces / window_s
-    waits = lock_wait_in_running(trace, start)
-    workload = {n: v.workload for n, v in trace.meta.vcpus.items()}
-    for cls, t in class_times(trace, start).items():
+    workload = {n: v.workload for n, v in m.meta.vcpus.items()}
+    for cls, t in m.class_times().items():
         out[f"{cls}.steal_pct"] = t.steal_pct
         out[f"{cls}.hv_pct"] = t.hv_pct
-        spun = sum(ns for name, ns in waits.items() if workload.get(name) == cls)
+        spun = sum(ns for name, ns in m.lock_wait.items() if workload.get(name) == cls)
         out[f"{cls}.lock_wait_pct_of_running"] = (
             100.0 * spun / t.running_ns if t.running_ns else 0.0
         )
         out[f"{cls}.lock_wait_pct_of_wall"] = 100.0 * spun / t.window_ns if t.window_ns else 0.0
-    device = irq_latency_by_kind(trace, start).get("device", {})
-    every = irq_latency_by_kind(trace, start, censored=True).get("device", {})
+    censored = m.latency_by_kind(censored=True)
+    device = m.latency_by_kind().get("device", {})
+    every = censored.get("device", {})
     if "handler" in every:
         out["raised_irq_per_s"] = every["handler"].count / window_s
         out["delivered_irq_per_s"] = device["virq"].count / window_s if "virq" in device else 0.0
-    counts = list(irq_counts(trace, start, kinds=("device",)).values())
+    kinds = {s.name: s.kind for s in m.meta.irq}
+    counts = [c for name, c in m.irqs.items() if kinds[name] == "device"]
     if counts:
         for key in ("arrived", "coalesced", "held", "polled", "virq_coalesced"):
             out[f"{key}_irq_per_s"] = sum(getattr(c, key) for c in counts) / window_s
     if "offered_irq_per_s" in result.info:
         out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
-    for kind, stages in irq_latency_by_kind(trace, start, censored=True).items():
+    for kind, stages in censored.items():
         for stage, lat in stages.items():
             out[f"latency.{kind}.{stage}.p50_ns"] = lat.p50_ns
             out[f"latency.{kind}.{stage}.p99_ns"] = lat.p99_ns
@@ -118,6 +112,7 @@ def _replicate(
     warmup_ms: float,
     params: Mapping[str, object],
     check: bool = True,
+    metrics_only: bool = False,
 ) -> dict[str, float]:
     """One run in a worker; only its summary travels back, never its trace."""
     result = run(
@@ -128,6 +123,7 @@ def _replicate(
         warmup_ms=warmup_ms,
         params=params,
         check=check,
+        metrics_only=metrics_only,
     )
     return run_summary(result)
 
@@ -179,6 +175,7 @@ def compare(
     params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
     check: bool = True,
+    metrics_only: bool = False,
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
 
@@ -186,7 +183,9 @@ def compare(
     every ratio). A design or scenario registered outside the package reaches
     the workers as ``module:Class`` (see :meth:`taskletsim.core.registry.Registry.spec`),
     so it works with any start method. Parameters are checked for every
-    design before anything runs.
+    design before anything runs. ``metrics_only`` measures each run while it
+    goes instead of keeping its trace (the same numbers, flat memory, no
+    invariant check: see :func:`~taskletsim.runner.single.run`).
     """
     spec = get_scenario(scenario)
     if not spec.takes_design:
@@ -205,7 +204,7 @@ def compare(
         resolve_scenario_params(spec, label, params)
     where = SCENARIOS.spec(scenario)
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
-    args = (duration_ms, warmup_ms, params, check)
+    args = (duration_ms, warmup_ms, params, check, metrics_only)
     if executor is None:
         summaries = [_replicate(where, d, s, *args) for _, d, s in jobs]
     else:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.trace import Trace
+
+if TYPE_CHECKING:
+    from ..metrics.measure import Measurements
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,27 @@ class RunResult:
     wall_s: float
     info: dict[str, Any]
     warmup_ns: int = 0
+    measurements: Measurements | None = None
+    """Gathered while it ran (a metrics-only run, whose trace is empty), else ``None``."""
+    trace_digest: str | None = None
+    """A metrics-only run's digest of the trace it did not keep."""
+
+    def measured(self) -> Measurements:
+        """The measurements over ``[warmup_ns, duration_ns)``: gathered during a
+        metrics-only run, else computed from the trace (once)."""
+        if self.measurements is None:
+            from ..metrics.measure import measure
+
+            object.__setattr__(
+                self, "measurements", measure(self.trace, self.warmup_ns, self.duration_ns)
+            )
+        assert self.measurements is not None
+        return self.measurements
 
     @property
     def digest(self) -> str:
         """The trace's digest (:meth:`~taskletsim.core.trace.Trace.digest`), which covers
         the scenario, design, seed and every parameter too (they are in its metadata)."""
+        if self.trace_digest is not None:
+            return self.trace_digest
         return self.trace.digest()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
+
 from ..core.config import (
     ConfigError,
     check_duration_ms,
@@ -12,9 +14,10 @@ from ..core.config import (
     check_warmup_ms,
 )
 from ..core.sim import Simulation
-from ..core.trace import EventKind, Trace, TraceRecorder
+from ..core.trace import EventKind, Trace, TraceDigest, TraceRecorder
 from ..designs import get_design
 from ..metrics.invariants import check_trace
+from ..metrics.online import OnlineMetrics
 from ..scenarios import get_scenario, resolve_scenario_params
 from .result import RunResult
 
@@ -33,6 +36,7 @@ def run(
     kinds: Iterable[EventKind] | None = None,
     warmup_ms: float = 0.0,
     check: bool = True,
+    metrics_only: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
@@ -45,6 +49,13 @@ def run(
     (:func:`taskletsim.metrics.check_trace`), raising
     :class:`~taskletsim.metrics.InvariantError` if one is broken. Raises
     :class:`~taskletsim.core.config.ConfigError` on any bad value.
+
+    With ``metrics_only`` the measurements over ``[warmup_ms, duration_ms)`` are
+    gathered while the run goes (:class:`~taskletsim.metrics.OnlineMetrics`) and
+    the trace is dropped chunk by chunk: memory stays flat as the simulated time
+    grows, :meth:`RunResult.measured` gives the same numbers as a full run, and
+    ``result.trace`` is empty (so there is no invariant check and no
+    :data:`AFTER_RUN` call).
     """
     spec = get_scenario(scenario)
     scenario = spec.name
@@ -63,7 +74,23 @@ def run(
         design = get_design(str(design or spec.default_design)).name
     resolved = resolve_scenario_params(spec, design, params)
 
-    recorder = TraceRecorder(kinds)
+    if metrics_only and kinds is not None:
+        raise ConfigError(
+            "kinds", "a subset", "every kind with metrics_only (it measures them all)"
+        )
+    online: OnlineMetrics | None = None
+    digest = TraceDigest()
+    if metrics_only:
+        recorder = TraceRecorder(keep=False)
+        online = OnlineMetrics(warmup_ns, duration_ns, recorder.meta)
+
+        def sink(chunk: dict[str, np.ndarray]) -> None:
+            digest.update(chunk)
+            online.consume(chunk)
+
+        recorder.set_sink(sink)
+    else:
+        recorder = TraceRecorder(kinds)
     meta = recorder.meta
     meta.scenario, meta.design, meta.seed = scenario, design, seed
     meta.params, meta.duration_ns, meta.warmup_ns = resolved, duration_ns, warmup_ns
@@ -73,7 +100,11 @@ def run(
     sim.run(duration_ns)
     wall = time.perf_counter() - started
     trace = recorder.finish()
-    if kinds is None:
+    measurements = trace_digest = None
+    if online is not None:
+        measurements = online.finish(trace.names, trace.meta)
+        trace_digest = digest.hexdigest(trace.names, trace.meta)
+    elif kinds is None:
         if check:
             check_trace(trace)
         for observer in AFTER_RUN:
@@ -88,4 +119,6 @@ def run(
         wall_s=wall,
         info=info(),
         warmup_ns=warmup_ns,
+        measurements=measurements,
+        trace_digest=trace_digest,
     )

@@ -2,20 +2,27 @@
 
 Each run goes to a worker and sends back only its summary
 (:func:`taskletsim.runner.compare.run_summary`) and digest, never its
-trace. The rows come back in the order of the product, whatever the
-executor, so a sweep gives the same table on one process, a process pool or
-a Dask cluster (``distributed.Client(...).get_executor()``).
+trace. The rows are kept in the order of the product, whatever the executor
+and whatever order the runs finish in, so a sweep gives the same table on
+one process, a process pool or a Dask cluster
+(``distributed.Client(...).get_executor()``); with an output file it resumes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.config import ConfigError, check_seed
+from ..core.config import ConfigError, check_duration_ms, check_seed, check_warmup_ms
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
@@ -25,8 +32,14 @@ from .single import run
 if TYPE_CHECKING:
     import pandas as pd
 
-KEYS = ("scenario", "design", "seed", "digest")
-"""Columns of every row besides the grid's parameters and the metrics."""
+KEYS = ("scenario", "design", "seed", "config", "digest")
+"""Columns of every row besides the grid's parameters and the metrics. ``config`` is a
+short hash of everything but the seed that decides a run (scenario, design, every
+resolved parameter, duration, warm-up): a sweep resumed into the same file skips
+the rows whose ``(config, seed)`` it already holds."""
+
+SAVE_EVERY_S = 5.0
+"""How often a sweep with an ``output`` file writes the rows it has (and at the end)."""
 
 
 def _one(
@@ -37,6 +50,7 @@ def _one(
     warmup_ms: float,
     params: Mapping[str, object],
     check: bool,
+    metrics_only: bool = False,
 ) -> dict[str, Any]:
     """One run in a worker: its summary and digest."""
     result = run(
@@ -47,25 +61,81 @@ def _one(
         warmup_ms=warmup_ms,
         params=params,
         check=check,
+        metrics_only=metrics_only,
     )
     return {"digest": result.digest, **run_summary(result)}
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """``runs``: one row per run (the grid's parameters, design, seed, digest, metrics);
-    ``summary``: per (parameters, design), each metric's mean and 95% CI half-width
-    over the seeds (``METRIC`` and ``METRIC.ci95`` columns)."""
+    """``runs``: one row per run (the grid's parameters, design, seed, config, digest,
+    metrics); ``summary``: per (parameters, design), each metric's mean and 95% CI
+    half-width over the seeds (``METRIC`` and ``METRIC.ci95`` columns); ``reused``: how
+    many rows came from the output file instead of being run."""
 
     runs: pd.DataFrame
     summary: pd.DataFrame
     grid: tuple[str, ...]
+    reused: int = 0
 
 
 def grid_points(grid: Mapping[str, Sequence[object]]) -> list[dict[str, object]]:
     """Every combination of the grid's values, the last key varying fastest."""
     keys = list(grid)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def config_key(
+    scenario: str,
+    design: str | None,
+    resolved: Mapping[str, object],
+    duration_ns: int,
+    warmup_ns: int,
+) -> str:
+    """The ``config`` column: 16 hex digits of a SHA-256 of what decides a run but its seed."""
+    text = json.dumps(
+        [scenario, design, dict(resolved), duration_ns, warmup_ns], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _progress_bar(total: int) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="run", dynamic_ncols=True)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def load_runs(path: str | Path) -> pd.DataFrame | None:
+    """The rows an earlier sweep wrote to ``path``, or ``None`` if there is no such file."""
+    import pandas as pd
+
+    target = Path(path)
+    if not target.exists():
+        return None
+    try:
+        runs = pd.read_parquet(target)
+    except Exception as error:  # pyarrow raises several kinds for a file that is not Parquet
+        raise ConfigError(
+            "output", str(path), f"a Parquet file written by a sweep ({error})"
+        ) from None
+    missing = [k for k in KEYS if k not in runs.columns]
+    if missing:
+        raise ConfigError("output", str(path), f"a sweep's rows (it lacks columns {missing})")
+    return runs
+
+
+def _save(runs: pd.DataFrame, path: Path) -> None:
+    """Write atomically: an interrupted write leaves the previous file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    runs.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
 
 
 def sweep(
@@ -79,13 +149,23 @@ def sweep(
     params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
     check: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    metrics_only: bool = False,
+    output: str | Path | None = None,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> SweepResult:
     """Run ``scenario`` for every point of ``grid`` x ``designs`` x ``seeds``.
 
     ``params`` are fixed parameters for every run; ``grid`` maps parameter
-    names to the values to sweep. Every point is checked before anything
-    runs. ``progress(done, total)`` is called as runs finish.
+    names to the values to sweep (strings are parsed as on the command line;
+    the rows hold the resolved values). Every point is checked before anything
+    runs. ``executor`` is any :class:`concurrent.futures.Executor` (a process
+    pool, or a Dask cluster's ``Client.get_executor()``); each run sends back
+    only its summary and digest. With ``output`` (a ``.parquet`` path) the rows
+    already in the file are reused, not run again, and the rows are written as
+    they come (every :data:`SAVE_EVERY_S` and at the end, also when interrupted),
+    so an interrupted sweep resumes where it stopped. ``progress`` is ``True`` for
+    a tqdm bar or a callable ``(done, total)``. ``metrics_only`` measures each
+    run without keeping its trace (same numbers; no invariant check).
     """
     import pandas as pd
 
@@ -94,44 +174,131 @@ def sweep(
     overlap = set(fixed) & set(grid)
     if overlap:
         raise ConfigError("grid", sorted(overlap), "parameters not also given as fixed params")
+    for key, values in grid.items():
+        if isinstance(values, str | bytes) or not len(values):
+            raise ConfigError(f"grid.{key}", values, "a non-empty list of values")
     if spec.takes_design:
         chosen = tuple(designs) if designs is not None else tuple(design_names(builtin=True))
+        if not chosen:
+            raise ConfigError("designs", list(chosen), "at least one design")
         labels: tuple[str | None, ...] = tuple(get_design(d).name for d in chosen)
     else:
         if designs:
             raise ConfigError("design", list(designs), f"none: {spec.name} takes no design")
         labels = (None,)
     seeds = tuple(check_seed(s) for s in seeds)
+    if not seeds:
+        raise ConfigError("seeds", seeds, "at least one seed")
+    duration = check_duration_ms(spec.default_duration_ms if duration_ms is None else duration_ms)
+    duration_ns, warmup_ns = round(duration * 1e6), round(check_warmup_ms(warmup_ms) * 1e6)
+    if warmup_ns >= duration_ns:
+        raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
     points = grid_points(grid)
+    jobs: list[tuple[dict[str, object], str | None, int, str]] = []
     for point in points:
         for label in labels:
-            resolve_scenario_params(spec, label, {**fixed, **point})
+            try:
+                resolved = resolve_scenario_params(spec, label, {**fixed, **point})
+            except ConfigError as error:
+                if error.field != "--set":  # an unknown name: say where it came from
+                    raise
+                key = str(error.value).partition("=")[0]
+                raise ConfigError(
+                    f"grid.{key}" if key in grid else f"params.{key}", key, error.allowed
+                ) from None
+            typed = {k: resolved[k] for k in grid}
+            config = config_key(spec.name, label, resolved, duration_ns, warmup_ns)
+            jobs.extend((typed, label, seed, config) for seed in seeds)
+    target = Path(output) if output is not None else None
+    earlier = load_runs(target) if target is not None else None
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if earlier is not None:
+        for row in earlier.to_dict("records"):
+            done[(str(row["config"]), int(row["seed"]))] = {str(k): v for k, v in row.items()}
+    todo = [i for i, job in enumerate(jobs) if (job[3], job[2]) not in done]
+    reused = len(jobs) - len(todo)
     where = SCENARIOS.spec(scenario)
-    jobs = [(point, label, seed) for point in points for label in labels for seed in seeds]
+    report = _progress_bar(len(jobs)) if progress is True else progress or None
+    rows: dict[int, dict[str, Any]] = {}
 
-    def args(job: tuple[dict[str, object], str | None, int]) -> tuple[Any, ...]:
-        point, label, seed = job
+    def table() -> list[dict[str, Any]]:
+        out = []
+        for i, (point, label, seed, config) in enumerate(jobs):
+            if i in rows:
+                head = {"scenario": spec.name, "design": label, "seed": seed, "config": config}
+                out.append({**head, **point, **rows[i]})
+            elif (config, seed) in done:
+                out.append(done[(config, seed)])
+        return out
+
+    def args(i: int) -> tuple[Any, ...]:
+        point, label, seed, _ = jobs[i]
         spec_name = DESIGNS.spec(label) if label is not None else None
-        return (where, spec_name, seed, duration_ms, warmup_ms, {**fixed, **point}, check)
+        merged = {**fixed, **point}
+        return (where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only)
 
-    rows: list[dict[str, Any]] = []
-    if executor is None:
-        for i, job in enumerate(jobs):
-            rows.append(_one(*args(job)))
-            if progress is not None:
-                progress(i + 1, len(jobs))
-    else:
-        futures = [executor.submit(_one, *args(job)) for job in jobs]
-        for done, future in enumerate(futures, 1):
-            rows.append(future.result())
-            if progress is not None:
-                progress(done, len(jobs))
-    table = [
-        {"scenario": spec.name, "design": label, "seed": seed, **point, **row}
-        for (point, label, seed), row in zip(jobs, rows, strict=True)
-    ]
-    runs = pd.DataFrame(table)
-    return SweepResult(runs, summarize(runs, tuple(grid)), tuple(grid))
+    saved = time.monotonic()
+
+    def finished(i: int, row: dict[str, Any]) -> None:
+        nonlocal saved
+        rows[i] = row
+        if report is not None:
+            report(reused + len(rows), len(jobs))
+        if target is not None and time.monotonic() - saved >= SAVE_EVERY_S:
+            _save(pd.DataFrame(table()), target)
+            saved = time.monotonic()
+
+    if report is not None and reused:
+        report(reused, len(jobs))
+    try:
+        if executor is None:
+            for i in todo:
+                finished(i, _one(*args(i)))
+        else:
+            futures = {executor.submit(_one, *args(i)): i for i in todo}
+            try:
+                for future in as_completed(futures):
+                    finished(futures[future], future.result())
+            finally:
+                for future in futures:
+                    future.cancel()
+    finally:
+        if target is not None and rows:
+            _save(pd.DataFrame(table()), target)
+    runs = pd.DataFrame(table())
+    return SweepResult(runs, summarize(runs, tuple(grid)), tuple(grid), reused)
+
+
+@contextmanager
+def dask_executor(address: str, workers: int | None = None) -> Iterator[Executor]:
+    """An executor on a Dask cluster: the scheduler at ``address``, or with ``"local"`` a
+    LocalCluster of ``workers`` single-threaded processes (default: the CPU count),
+    closed on exit. Needs the ``dask`` extra."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError(
+            "dask", address, "dask installed: pip install 'taskletsim[dask]'"
+        ) from None
+    with ExitStack() as stack:
+        if address == "local":
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            stack.enter_context(cluster)
+            client = Client(cluster)  # type: ignore[no-untyped-call]
+        else:
+            try:
+                client = Client(address, timeout="10s")  # type: ignore[no-untyped-call]
+            except (OSError, TimeoutError) as error:
+                raise ConfigError(
+                    "dask", address, f"a reachable Dask scheduler ({error})"
+                ) from None
+        stack.enter_context(client)
+        yield client.get_executor()  # type: ignore[no-untyped-call]
 
 
 def summarize(runs: pd.DataFrame, grid: Sequence[str]) -> pd.DataFrame:

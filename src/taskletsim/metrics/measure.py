@@ -1,0 +1,142 @@
+"""Everything the reports read of one run over one window, gathered in one record.
+
+:func:`measure` computes it from a trace; :class:`~taskletsim.metrics.online.OnlineMetrics`
+gathers the same record while a run goes, without keeping the trace. Both
+give the same numbers (the tests check it on every design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.trace import Trace, TraceMeta
+from .common import window_bounds
+from .irqs import IrqCounts, irq_counts
+from .latency import Latency, irq_latency_samples
+from .locks import LockStats, lock_stats
+from .runstates import VcpuTime, group_times, lock_wait_in_running, vcpu_times
+
+LATENCY_KINDS = ("device", "timer")
+"""The interrupt sources whose latency is measured."""
+
+
+@dataclass(frozen=True, eq=False)
+class Measurements:
+    """One run's measurements over the window ``[start_ns, end_ns)``.
+
+    ``latency[source][stage]``: the latency of every interrupt of the source
+    raised in the window that went through the stage; ``pending[source][stage]``:
+    for those that had not by the end, the time they had waited (what a
+    censored statistic adds). ``lock_wait[vcpu]``: ns the vCPU was RUNNING
+    while its pCPU spun on a lock. ``events``: how many the whole run recorded.
+    Latency samples are sorted, so that equal runs give equal arrays.
+    """
+
+    start_ns: int
+    end_ns: int
+    events: int
+    meta: TraceMeta
+    locks: dict[str, LockStats]
+    vcpus: dict[str, VcpuTime]
+    lock_wait: dict[str, int]
+    irqs: dict[str, IrqCounts]
+    latency: dict[str, dict[str, np.ndarray]]
+    pending: dict[str, dict[str, np.ndarray]]
+
+    def latency_samples(self, censored: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """Per source and stage; ``censored`` adds the pending interrupts' waits."""
+        if not censored:
+            return self.latency
+        return {
+            source: {
+                stage: np.concatenate([values, self.pending[source][stage]])
+                for stage, values in stages.items()
+            }
+            for source, stages in self.latency.items()
+        }
+
+    def irq_latency(self, censored: bool = False) -> dict[str, dict[str, Latency]]:
+        """:class:`Latency` per source and stage."""
+        return {
+            source: {stage: Latency.of(values) for stage, values in stages.items()}
+            for source, stages in self.latency_samples(censored).items()
+        }
+
+    def latency_by_kind(
+        self, censored: bool = False, group: dict[str, str] | None = None
+    ) -> dict[str, dict[str, Latency]]:
+        """:class:`Latency` per group of sources (by default their kind) and stage."""
+        kinds = {s.name: s.kind for s in self.meta.irq}
+        pooled: dict[str, dict[str, list[np.ndarray]]] = {}
+        for source, stages in self.latency_samples(censored).items():
+            key = (group or {}).get(source, kinds[source])
+            for stage, values in stages.items():
+                pooled.setdefault(key, {}).setdefault(stage, []).append(values)
+        return {
+            key: {stage: Latency.of(np.concatenate(parts)) for stage, parts in stages.items()}
+            for key, stages in pooled.items()
+        }
+
+    def domain_times(self) -> dict[str, VcpuTime]:
+        """The vCPU times summed per domain."""
+        return group_times(self.vcpus, self.meta, "domain")
+
+    def class_times(self) -> dict[str, VcpuTime]:
+        """The vCPU times summed per guest class (workload)."""
+        return group_times(self.vcpus, self.meta, "workload")
+
+    def same_as(self, other: Measurements) -> bool:
+        """Every number equal (floats exactly): the check that online and trace-based
+        measurements agree."""
+        if (self.start_ns, self.end_ns, self.events) != (
+            other.start_ns,
+            other.end_ns,
+            other.events,
+        ):
+            return False
+        if self.locks != other.locks or self.vcpus != other.vcpus:
+            return False
+        if self.lock_wait != other.lock_wait or self.irqs != other.irqs:
+            return False
+        for mine, theirs in ((self.latency, other.latency), (self.pending, other.pending)):
+            if mine.keys() != theirs.keys():
+                return False
+            for source, stages in mine.items():
+                if stages.keys() != theirs[source].keys():
+                    return False
+                for stage, values in stages.items():
+                    if not np.array_equal(values, theirs[source][stage]):
+                        return False
+        return True
+
+
+def measure(trace: Trace, start_ns: int | None = None, end_ns: int | None = None) -> Measurements:
+    """The measurements of ``trace`` over ``[start_ns, end_ns)``."""
+    start, end = window_bounds(trace, start_ns, end_ns)
+    done = irq_latency_samples(trace, start, end, LATENCY_KINDS)
+    every = irq_latency_samples(trace, start, end, LATENCY_KINDS, censored=True)
+    pending = {
+        source: {stage: every[source][stage][len(v) :] for stage, v in stages.items()}
+        for source, stages in done.items()
+    }
+    return Measurements(
+        start_ns=start,
+        end_ns=end,
+        events=len(trace),
+        meta=trace.meta,
+        locks=lock_stats(trace, start, end),
+        vcpus=vcpu_times(trace, start, end),
+        lock_wait=lock_wait_in_running(trace, start, end),
+        irqs=irq_counts(trace, start, end, LATENCY_KINDS),
+        latency=_sorted(done),
+        pending=_sorted(pending),
+    )
+
+
+def _sorted(samples: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    return {
+        source: {stage: np.sort(values) for stage, values in stages.items()}
+        for source, stages in samples.items()
+    }

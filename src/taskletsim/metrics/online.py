@@ -1,0 +1,415 @@
+"""Measurements gathered while a run goes, without keeping its trace.
+
+:class:`OnlineMetrics` consumes the events in trace order, chunk by chunk
+(the recorder hands it each chunk it flushes and then drops it), and at the
+end builds the same :class:`~taskletsim.metrics.measure.Measurements` that
+:func:`~taskletsim.metrics.measure.measure` computes from a whole trace.
+
+What it keeps grows with the run only where an exact statistic needs every
+value: the latency of each interrupt (five ints) and the length of each
+runstate interval, for exact percentiles; everything else is per lock, per
+source, per CPU or per vCPU.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..core.trace import (
+    COALESCE_DEVICE,
+    COALESCE_LAPIC,
+    COALESCE_POLLED,
+    COALESCE_VIRTUAL,
+    EventKind,
+    NameTable,
+    TraceMeta,
+)
+from .common import Summary
+from .irqs import IrqCounts
+from .latency import STAGES
+from .locks import LockStats
+from .measure import LATENCY_KINDS, Measurements
+from .runstates import RUNSTATES, IntervalSummary, VcpuTime
+
+_RAISE = int(EventKind.IRQ_RAISE)
+_ENTRY = int(EventKind.IRQ_ENTRY)
+_SCHEDULE = int(EventKind.TASKLET_SCHEDULE)
+_T_ENTRY = int(EventKind.TASKLET_ENTRY)
+_CONTEND = int(EventKind.LOCK_CONTEND)
+_ACQUIRE = int(EventKind.LOCK_ACQUIRE)
+_RELEASE = int(EventKind.LOCK_RELEASE)
+_RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
+_VIRQ = int(EventKind.VIRQ_INJECT)
+_VM_EXIT = int(EventKind.VM_EXIT)
+_VM_ENTRY = int(EventKind.VM_ENTRY)
+_COALESCE = int(EventKind.IRQ_COALESCE)
+
+
+class _Sum:
+    """count, min, max, total of durations: a mergeable :class:`Summary`."""
+
+    __slots__ = ("count", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.count = self.total = self.max = 0
+        self.min = -1
+
+    def add(self, value: int) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.max:
+            self.max = value
+        if self.min < 0 or value < self.min:
+            self.min = value
+
+    def summary(self) -> Summary:
+        if not self.count:
+            return Summary(0, 0, 0.0, 0, 0)
+        return Summary(self.count, self.min, self.total / self.count, self.max, self.total)
+
+
+class _Lock:
+    __slots__ = ("acq", "bounces", "con_bounces", "contentions", "hold", "open", "socket", "wait")
+
+    def __init__(self) -> None:
+        self.acq = self.contentions = self.bounces = self.con_bounces = 0
+        self.wait, self.hold = _Sum(), _Sum()
+        self.open: tuple[int, bool] | None = None  # (time acquired, inside the window)
+        self.socket = -1  # of the previous acquisition
+
+
+class _Vcpu:
+    __slots__ = ("entry", "guest", "since", "spans", "state", "totals")
+
+    def __init__(self) -> None:
+        self.state = -1
+        self.since = 0
+        self.totals = [0, 0, 0, 0]
+        self.spans = [array("q") for _ in range(4)]
+        self.guest = 0
+        self.entry = -1
+
+
+class _Cpu:
+    """Spins and RUNNING intervals on one pCPU, for the lock wait inside RUNNING."""
+
+    __slots__ = ("open", "running", "spins", "vcpu")
+
+    def __init__(self) -> None:
+        self.open = 0  # spins begun (LOCK_CONTEND) and not yet acquired
+        self.vcpu = -1  # guest vCPU RUNNING here, and since when
+        self.running: list[list[int]] = []  # [vcpu, start, end or -1]
+        self.spins: list[list[int]] = []  # merged [start, end], clipped to the window
+
+
+class OnlineMetrics:
+    """Gathers :class:`Measurements` over ``[start_ns, end_ns)`` from events in order.
+
+    ``meta`` is the run's metadata as it is being filled in (CPU sockets for
+    lock bounces, IRQ sources' kinds): the recorder's own, read as events come.
+    """
+
+    def __init__(self, start_ns: int, end_ns: int, meta: TraceMeta) -> None:
+        self.start, self.end = start_ns, end_ns
+        self.meta = meta
+        self.locks: dict[int, _Lock] = {}
+        self.vcpus: dict[int, _Vcpu] = {}
+        self.cpus: dict[int, _Cpu] = {}
+        self.counts: dict[tuple[int, int], int] = {}  # (source, column) -> count
+        # every interrupt raised in the window, one column per stage (ns, -1: not yet);
+        # the queues below hold row numbers into them
+        self.r_source, self.r_time = array("q"), array("q")
+        self.r_handler, self.r_run = array("q"), array("q")
+        self.r_virq_run, self.r_virq_handler = array("q"), array("q")
+        self.wait_entry: dict[tuple[int, int], int] = {}  # (source, seq) -> row
+        self.wait_sched: dict[int, array[int]] = {}  # by source
+        self.wait_run: dict[int, array[int]] = {}  # by tasklet
+        self.wait_virq_run: dict[int, array[int]] = {}  # by source
+        self.wait_virq_handler: dict[int, array[int]] = {}
+        self.deferring: set[int] = set()
+        self.injecting: set[int] = set()
+        self.lock_wait: dict[int, int] = {}
+        self.events = 0
+        self._running_on: dict[int, int] = {}  # vCPU -> the pCPU it is RUNNING on
+
+    # -- consuming ------------------------------------------------------------------
+
+    def consume(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Take the next events, in trace order (a chunk of the five columns)."""
+        socket_of = self.meta.cpu_socket
+        wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
+        start, end = self.start, self.end
+        self.events += len(columns["time_ns"])
+        for t, cpu, kind, subject, arg in zip(
+            columns["time_ns"].tolist(),
+            columns["cpu"].tolist(),
+            columns["kind"].tolist(),
+            columns["subject"].tolist(),
+            columns["arg"].tolist(),
+            strict=True,
+        ):
+            inside = start <= t < end
+            if kind == _ACQUIRE:
+                self._acquire(t, cpu, subject, arg, inside, socket_of)
+            elif kind == _RELEASE:
+                lock = self.locks.get(subject)
+                if lock is not None and lock.open is not None:
+                    if lock.open[1]:
+                        lock.hold.add(t - lock.open[0])
+                    lock.open = None
+            elif kind == _CONTEND:
+                self._cpu(cpu).open += 1
+            elif kind == _RUNSTATE:
+                self._runstate(t, cpu, subject, arg)
+            elif kind == _VM_ENTRY:
+                self._vcpu(subject).entry = t
+            elif kind == _VM_EXIT:
+                v = self._vcpu(subject)
+                if v.entry >= 0:
+                    v.guest += self._clip(v.entry, t)
+                    v.entry = -1
+            elif kind == _RAISE:
+                if inside:
+                    self._count(subject, 0)
+                if inside and subject < len(wanted) and wanted[subject]:
+                    self.wait_entry[(subject, arg)] = len(self.r_time)
+                    self.r_source.append(subject)
+                    self.r_time.append(t)
+                    for column in (self.r_handler, self.r_run, self.r_virq_run):
+                        column.append(-1)
+                    self.r_virq_handler.append(-1)
+            elif kind == _ENTRY:
+                row = self.wait_entry.pop((subject, arg), -1)
+                if row >= 0:
+                    self.r_handler[row] = t
+                    _queue(self.wait_sched, subject).append(row)
+                    _queue(self.wait_virq_handler, subject).append(row)
+            elif kind == _SCHEDULE:
+                if arg >= 0:
+                    self.deferring.add(arg)
+                    waiting = self.wait_sched.pop(arg, None)
+                    if waiting:
+                        _queue(self.wait_run, subject).extend(waiting)
+            elif kind == _T_ENTRY:
+                rows = self.wait_run.pop(subject, None)
+                if rows:
+                    source = self.r_source
+                    for row in rows:
+                        self.r_run[row] = t
+                        _queue(self.wait_virq_run, source[row]).append(row)
+            elif kind == _VIRQ:
+                self.injecting.add(subject)
+                if inside:
+                    self._count(subject, 5)
+                for row in self.wait_virq_run.pop(subject, ()):
+                    self.r_virq_run[row] = t
+                for row in self.wait_virq_handler.pop(subject, ()):
+                    self.r_virq_handler[row] = t
+            elif kind == _COALESCE and inside:
+                self._count(subject, 1 + arg)
+
+    def _count(self, source: int, column: int) -> None:
+        key = (source, column)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _clip(self, a: int, b: int) -> int:
+        return max(min(b, self.end) - max(a, self.start), 0)
+
+    def _cpu(self, cpu: int) -> _Cpu:
+        c = self.cpus.get(cpu)
+        if c is None:
+            c = self.cpus[cpu] = _Cpu()
+        return c
+
+    def _vcpu(self, vid: int) -> _Vcpu:
+        v = self.vcpus.get(vid)
+        if v is None:
+            v = self.vcpus[vid] = _Vcpu()
+        return v
+
+    def _acquire(
+        self, t: int, cpu: int, lock_id: int, since: int, inside: bool, socket_of: list[int]
+    ) -> None:
+        lock = self.locks.get(lock_id)
+        if lock is None:
+            lock = self.locks[lock_id] = _Lock()
+        socket = socket_of[cpu] if socket_of else -1
+        bounce = bool(socket_of) and lock.socket >= 0 and socket != lock.socket
+        if inside:
+            lock.acq += 1
+            if since >= 0:
+                lock.contentions += 1
+                lock.wait.add(t - since)
+                lock.con_bounces += bounce
+            lock.bounces += bounce
+        lock.socket = socket
+        lock.open = (t, inside)
+        if since >= 0:
+            c = self._cpu(cpu)
+            c.open = max(c.open - 1, 0)
+            a, b = max(since, self.start), min(t, self.end)
+            if b > a:
+                spins = c.spins
+                while spins and spins[-1][1] >= a:  # merge what this spin covers or touches
+                    a = min(a, spins[-1][0])
+                    b = max(b, spins[-1][1])
+                    spins.pop()
+                spins.append([a, b])
+            if not c.open:
+                self._settle(c)
+
+    def _runstate(self, t: int, cpu: int, vid: int, state: int) -> None:
+        v = self._vcpu(vid)
+        if v.state >= 0:
+            span = self._clip(v.since, max(t, v.since))
+            v.totals[v.state] += span
+            if span > 0:
+                v.spans[v.state].append(span)
+            if v.state == 0:
+                self._stop_running(vid, t)
+        v.state, v.since = state, t
+        if state == 0:
+            self._cpu(cpu).running.append([vid, t, -1])
+            self._running_on[vid] = cpu
+
+    def _stop_running(self, vid: int, t: int) -> None:
+        cpu = self._running_on.pop(vid, None)
+        if cpu is None:
+            return
+        for interval in reversed(self.cpus[cpu].running):
+            if interval[0] == vid and interval[2] < 0:
+                interval[2] = t
+                break
+        c = self.cpus[cpu]
+        if not c.open:
+            self._settle(c)
+
+    def _settle(self, c: _Cpu, final: bool = False) -> None:
+        """Credit each vCPU with its RUNNING time under the spins that can no longer grow
+        (no spin is open on the CPU), and drop what no later spin can reach."""
+        if not c.spins:
+            if final:
+                c.running.clear()
+            else:
+                c.running = [r for r in c.running if r[2] < 0]
+            return
+        for vid, a, b in c.running:
+            ra = max(a, self.start)
+            rb = min(self.end if b < 0 else b, self.end)
+            if rb <= ra:
+                continue
+            total = 0
+            for sa, sb in c.spins:
+                lo, hi = max(ra, sa), min(rb, sb)
+                if hi > lo:
+                    total += hi - lo
+            if total:
+                self.lock_wait[vid] = self.lock_wait.get(vid, 0) + total
+        horizon = c.spins[-1][1]
+        # running intervals still open keep only what lies after the settled spins
+        c.running = [[vid, max(a, horizon), b] for vid, a, b in c.running if b < 0]
+        c.spins.clear()
+
+    # -- the result --------------------------------------------------------------------
+
+    def finish(self, names: NameTable, meta: TraceMeta) -> Measurements:
+        """The measurements, once every event has been consumed."""
+        self.meta = meta
+        for c in self.cpus.values():
+            self._settle(c, final=True)
+        locks = {}
+        window = self.end - self.start
+        for lid, name in enumerate(names.names("lock")):
+            lk = self.locks.get(lid) or _Lock()
+            locks[name] = LockStats(
+                name=name,
+                acquisitions=lk.acq,
+                contentions=lk.contentions,
+                bounces=lk.bounces,
+                con_bounces=lk.con_bounces,
+                wait=lk.wait.summary(),
+                hold=lk.hold.summary(),
+                window_ns=window,
+            )
+        vcpus = {}
+        vnames = names.names("vcpu")
+        for vid, name in enumerate(vnames):
+            v = self.vcpus.get(vid)
+            if v is None or v.state < 0:
+                continue
+            totals = list(v.totals)
+            spans = [np.frombuffer(s, dtype=np.int64) for s in v.spans]
+            last = self._clip(v.since, max(self.end, v.since))
+            totals[v.state] += last
+            if last > 0:
+                spans[v.state] = np.append(spans[v.state], last)
+            guest = v.guest + (self._clip(v.entry, self.end) if v.entry >= 0 else 0)
+            vcpus[name] = VcpuTime(
+                totals[0],
+                totals[1],
+                totals[2],
+                totals[3],
+                guest,
+                window,
+                {RUNSTATES[s]: IntervalSummary.of(spans[s]) for s in range(4)},
+            )
+        lock_wait = {vnames[vid]: 0 for vid, v in self.vcpus.items() if v.state >= 0}
+        for vid, ns in self.lock_wait.items():
+            lock_wait[vnames[vid]] += ns
+        irqs, latency, pending = {}, {}, {}
+        for sid, info in enumerate(meta.irq):
+            if info.kind not in LATENCY_KINDS:
+                continue
+
+            def n(column: int, sid: int = sid) -> int:
+                return self.counts.get((sid, column), 0)
+
+            irqs[info.name] = IrqCounts(
+                raised=n(0),
+                coalesced=n(1 + COALESCE_LAPIC),
+                held=n(1 + COALESCE_DEVICE),
+                polled=n(1 + COALESCE_POLLED),
+                virq_coalesced=n(1 + COALESCE_VIRTUAL),
+                injected=n(5),
+            )
+            latency[info.name], pending[info.name] = self._stages(sid)
+        return Measurements(
+            start_ns=self.start,
+            end_ns=self.end,
+            events=self.events,
+            meta=meta,
+            locks=locks,
+            vcpus=vcpus,
+            lock_wait=lock_wait,
+            irqs=irqs,
+            latency=latency,
+            pending=pending,
+        )
+
+    def _stages(self, sid: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        mine = np.frombuffer(self.r_source, dtype=np.int64) == sid
+        t = np.frombuffer(self.r_time, dtype=np.int64)[mine]
+        columns = {"handler": self.r_handler}
+        if sid in self.deferring:
+            columns["tasklet"] = self.r_run
+        if sid in self.injecting:
+            columns["virq"] = self.r_virq_run if sid in self.deferring else self.r_virq_handler
+        done, pending = {}, {}
+        for stage in STAGES:
+            if stage not in columns:
+                continue
+            at = np.frombuffer(columns[stage], dtype=np.int64)[mine]
+            ok = at >= 0
+            done[stage] = np.sort(at[ok] - t[ok])
+            pending[stage] = np.sort(self.end - t[~ok])
+        return done, pending
+
+
+def _queue(queues: dict[int, array[int]], key: int) -> array[int]:
+    q = queues.get(key)
+    if q is None:
+        q = queues[key] = array("q")
+    return q

@@ -1,0 +1,145 @@
+"""Metrics-only runs: the same numbers as the trace-based metrics, without the trace."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from taskletsim import ConfigError, design_names, measure, run
+from taskletsim.metrics import LockStats, Measurements
+from taskletsim.output.report import format_run, run_json
+
+from .conftest import taskletsim_cli
+
+DESIGNS = design_names(builtin=True)
+
+
+def _both(scenario: str, **kw: object) -> tuple[Measurements, Measurements, str, str]:
+    full = run(scenario, **kw)  # type: ignore[arg-type]
+    lean = run(scenario, metrics_only=True, **kw)  # type: ignore[arg-type]
+    assert len(lean.trace) == 0 and lean.measurements is not None
+    by_trace = measure(full.trace, full.warmup_ns, full.duration_ns)
+    return by_trace, lean.measured(), full.digest, lean.digest
+
+
+def _substantial(m: Measurements) -> None:
+    """The comparison is not vacuous: locks contended, interrupts through every stage."""
+    assert any(s.contentions for s in m.locks.values())
+    stages = {stage for per_source in m.latency.values() for stage in per_source}
+    assert stages == {"handler", "tasklet", "virq"}
+    assert sum(len(v) for s in m.latency.values() for v in s.values()) > 100
+    assert any(t.runnable_ns for t in m.vcpus.values())
+    assert any(m.lock_wait.values()) or not any(s.contentions for s in m.locks.values())
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_seed_host_online_equals_trace_based(design: str) -> None:
+    by_trace, online, d_full, d_lean = _both(
+        "xen-8socket-passthrough", design=design, seed=2, duration_ms=6, warmup_ms=1.5
+    )
+    _substantial(by_trace)
+    assert online.same_as(by_trace)
+    assert d_lean == d_full  # the digest of the trace it did not keep
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_small_host_from_time_zero_online_equals_trace_based(design: str) -> None:
+    by_trace, online, d_full, d_lean = _both(
+        "small-2socket",
+        design=design,
+        seed=3,
+        duration_ms=8,
+        params={"irq_rate_per_s": 60000, "lock": "ticket"},
+    )
+    assert by_trace.start_ns == 0
+    assert online.same_as(by_trace) and d_lean == d_full
+
+
+@pytest.mark.parametrize("lock", ["ttas", "ticket", "mcs"])
+def test_lock_open_online_equals_trace_based(lock: str) -> None:
+    by_trace, online, _, _ = _both(
+        "lock-open", seed=1, duration_ms=3, warmup_ms=0.5, params={"lock": lock, "rate_per_s": 6e5}
+    )
+    assert by_trace.locks["lock"].contentions > 100
+    assert online.same_as(by_trace)
+
+
+def test_same_as_sees_a_single_difference() -> None:
+    by_trace, online, _, _ = _both("small-2socket", design="xen-4.4-global", seed=1, duration_ms=4)
+    assert online.same_as(by_trace)
+    name, stats = next(iter(online.locks.items()))
+    changed = replace(stats, contentions=stats.contentions + 1)
+    assert isinstance(changed, LockStats)
+    assert not replace(online, locks={**online.locks, name: changed}).same_as(by_trace)
+    source = next(iter(online.latency))
+    latency = {**online.latency, source: dict(online.latency[source])}
+    latency[source]["handler"] = latency[source]["handler"] + np.int64(1)
+    assert not replace(online, latency=latency).same_as(by_trace)
+    vname = next(iter(online.lock_wait))
+    assert not replace(online, lock_wait={**online.lock_wait, vname: -1}).same_as(by_trace)
+
+
+def test_reports_read_the_same_numbers() -> None:
+    kw = {"design": "xen-4.4-global", "seed": 1, "duration_ms": 5.0, "warmup_ms": 1.0}
+    full, lean = run("small-2socket", **kw), run("small-2socket", metrics_only=True, **kw)  # type: ignore[arg-type]
+    a, b = run_json(full), run_json(lean)
+    a.pop("wall_s"), b.pop("wall_s")
+    assert a == b and a["events"] > 0
+
+    def body(text: str) -> str:
+        return text.split("\n", 1)[1]  # the first line has the wall time
+
+    assert body(format_run(full)) == body(format_run(lean))
+
+
+def test_cli_metrics_only_json_matches() -> None:
+    args = ["run", "small-2socket", "--duration-ms", "4", "--seed", "2", "--json"]
+    full, lean = taskletsim_cli(*args), taskletsim_cli(*args, "--metrics-only")
+    assert full.returncode == 0 and lean.returncode == 0, lean.stderr
+    a, b = json.loads(full.stdout), json.loads(lean.stdout)
+    for doc in (a, b):
+        for r in doc["runs"]:
+            r.pop("wall_s")
+    assert a == b
+
+
+def test_metrics_only_refuses_what_needs_a_trace() -> None:
+    out = taskletsim_cli("run", "lock-open", "--metrics-only", "--save-trace", "t.parquet")
+    assert out.returncode == 2 and "--save-trace" in out.stderr
+    with pytest.raises(ConfigError) as info:
+        run("lock-open", metrics_only=True, kinds=())
+    assert info.value.field == "kinds"
+
+
+def _peak(duration_ms: float, metrics_only: bool) -> tuple[int, int]:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = run(
+            "small-2socket",
+            design="rfc-percpu",
+            seed=1,
+            duration_ms=duration_ms,
+            warmup_ms=1,
+            metrics_only=metrics_only,
+        )
+        events = result.measured().events
+        return tracemalloc.get_traced_memory()[1], events
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_grows_with_samples_only_not_with_the_trace() -> None:
+    (full_short, n_short), (full_long, n_long) = _peak(10, False), _peak(40, False)
+    (lean_short, _), (lean_long, _) = _peak(10, True), _peak(40, True)
+    events = n_long - n_short
+    full_per_event = (full_long - full_short) / events
+    lean_per_event = (lean_long - lean_short) / events
+    # what stays: one int64 per interrupt and stage and per runstate interval
+    assert lean_per_event < 10
+    assert lean_per_event < full_per_event / 4
