@@ -42,7 +42,13 @@ from .output.report import (
 from .runner.compare import compare, default_executor
 from .runner.single import run
 from .runner.sweep import dask_executor, sweep
-from .scenarios import get_scenario, resolve_scenario_params, scenario_names
+from .scenarios import (
+    Scenario,
+    dump_scenario,
+    get_scenario,
+    resolve_scenario_params,
+    scenario_names,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--seed", default="0", help="random seed (default 0)")
     run_cmd.add_argument("--duration-ms", default=None, help="simulated time in ms")
     run_cmd.add_argument(
-        "--warmup-ms", default="0", help="warm-up discarded by every metric, ms (default 0)"
+        "--warmup-ms",
+        default=None,
+        help="warm-up discarded by every metric, ms (default: the scenario file's, else 0)",
     )
     run_cmd.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
@@ -148,6 +156,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure while running instead of keeping traces (same numbers, flat memory)",
     )
+    show_cmd = commands.add_parser(
+        "show", help="print a scenario as a TOML file to start from (taskletsim run FILE)"
+    )
+    show_cmd.add_argument("scenario", help="scenario name or .toml file")
+    show_cmd.add_argument("--design", default=None, help="design of the file (default: own)")
+    show_cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
+    )
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
 
@@ -170,6 +186,19 @@ def _list() -> str:
         lines.append(f"    {name}: {spec.description} (default {spec.default_duration_ms:g} ms)")
         lines += [f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}" for p in spec.params]
     return "\n".join(lines)
+
+
+def _warmup(spec: Scenario, given: str | None, duration: float) -> float:
+    """``--warmup-ms``, else the scenario file's, else a tenth of the run."""
+    if given is not None:
+        warmup = check_warmup_ms(given)
+    elif spec.default_warmup_ms is not None:
+        warmup = spec.default_warmup_ms
+    else:
+        warmup = duration / 10
+    if warmup >= duration:
+        raise ConfigError("warmup_ms", warmup, f"less than the duration ({duration:g} ms)")
+    return warmup
 
 
 def _per_design(path: str, design: str | None, runs: int) -> Path:
@@ -232,9 +261,7 @@ def _compare(args: argparse.Namespace) -> str:
     duration = check_duration_ms(
         spec.default_duration_ms if args.duration_ms is None else args.duration_ms
     )
-    warmup = duration / 10 if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
-    if warmup >= duration:
-        raise ConfigError("warmup_ms", args.warmup_ms, f"less than the duration ({duration:g} ms)")
+    warmup = _warmup(spec, args.warmup_ms, duration)
     executor = default_executor(min(jobs or os.cpu_count() or 1, len(designs) * seeds))
     try:
         result = compare(
@@ -255,6 +282,14 @@ def _compare(args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(compare_document(result), indent=2)
     return format_compare(result)
+
+
+def _show(args: argparse.Namespace) -> str:
+    spec = get_scenario(args.scenario)
+    if args.design is not None and not spec.takes_design:
+        raise ConfigError("--design", args.design, f"none: {spec.name} takes no design")
+    given = dict(parse_assignment(text) for text in args.set)
+    return dump_scenario(spec, given, args.design).rstrip("\n")
 
 
 def _grid(texts: Sequence[str]) -> dict[str, list[str]]:
@@ -296,7 +331,7 @@ def _sweep(args: argparse.Namespace) -> str:
     duration = check_duration_ms(
         spec.default_duration_ms if args.duration_ms is None else args.duration_ms
     )
-    warmup = duration / 10 if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
+    warmup = _warmup(spec, args.warmup_ms, duration)
     designs = list(args.design) or (design_names(builtin=True) if spec.takes_design else [])
     runs = max(len(designs), 1) * seeds
     for values in grid.values():
@@ -339,7 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status: 0, 2 for bad input, 1 if a trace broke an
     invariant (a bug in the model or in a design: the message says which)."""
     args = _parser().parse_args(argv)
-    commands = {"list": lambda _a: _list(), "run": _run, "compare": _compare, "sweep": _sweep}
+    commands = {
+        "list": lambda _a: _list(),
+        "run": _run,
+        "compare": _compare,
+        "sweep": _sweep,
+        "show": _show,
+    }
     try:
         out = commands[args.command](args)
     except ConfigError as error:

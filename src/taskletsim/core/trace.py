@@ -182,6 +182,9 @@ class TraceMeta:
     softirqs: list[str] = field(default_factory=list)
     irq: list[IrqInfo] = field(default_factory=list)
     vcpus: dict[str, VcpuInfo] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    """What the run modelled (:meth:`taskletsim.Scenario.model`): a host's full
+    description, or the scenario's parameters."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -308,8 +311,11 @@ class TraceDigest:
     """A trace's digest computed chunk by chunk, as the events are recorded.
 
     One SHA-256 per column over its little-endian bytes; the digest is the
-    SHA-256 of those five, the name table and the metadata (JSON, sorted keys).
-    A metrics-only run gets the digest its full trace would have had.
+    SHA-256 of those five, the name table and the metadata (JSON, sorted keys)
+    but for the scenario's name and parameters: ``meta.model``, what they
+    built, stands for them, so that a host file written by ``taskletsim show``
+    gives the digest of the built-in scenario it came from. A metrics-only
+    run gets the digest its full trace would have had.
     """
 
     def __init__(self) -> None:
@@ -326,7 +332,9 @@ class TraceDigest:
         for column in self._columns:
             h.update(column.digest())
         h.update(json.dumps(names.as_dict(), sort_keys=True).encode())
-        h.update(json.dumps(meta.as_dict(), sort_keys=True, default=str).encode())
+        described = meta.as_dict()
+        del described["scenario"], described["params"]  # ``model`` says what they built
+        h.update(json.dumps(described, sort_keys=True, default=str).encode())
         return h.hexdigest()
 
 

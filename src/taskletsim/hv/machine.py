@@ -46,7 +46,7 @@ from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
 from .softirq import softirq_table
 from .timers import Timer, timer_interrupt, timer_softirq_action
 
-__all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "Domain", "IrqSource", "Machine", "VCpu"]
+__all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", "Machine", "VCpu"]
 
 MSI_DELIVERY = ("vlapic", "evtchn")
 

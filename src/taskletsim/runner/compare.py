@@ -20,7 +20,7 @@ import numpy as np
 from ..core.config import ConfigError, check_seed
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
-from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
+from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .result import RunResult
 from .single import run
 
@@ -109,7 +109,7 @@ def _replicate(
     design: str | None,
     seed: int,
     duration_ms: float | None,
-    warmup_ms: float,
+    warmup_ms: float | None,
     params: Mapping[str, object],
     check: bool = True,
     metrics_only: bool = False,
@@ -171,7 +171,7 @@ def compare(
     seeds: Iterable[int] = (1, 2, 3),
     *,
     duration_ms: float | None = None,
-    warmup_ms: float = 0.0,
+    warmup_ms: float | None = None,
     params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
     check: bool = True,
@@ -202,7 +202,7 @@ def compare(
     params = dict(params or {})
     for label in labels:
         resolve_scenario_params(spec, label, params)
-    where = SCENARIOS.spec(scenario)
+    where = scenario_spec(scenario)
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
     args = (duration_ms, warmup_ms, params, check, metrics_only)
     if executor is None:

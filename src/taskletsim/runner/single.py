@@ -34,27 +34,28 @@ def run(
     duration_ms: float | None = None,
     params: Mapping[str, object] | None = None,
     kinds: Iterable[EventKind] | None = None,
-    warmup_ms: float = 0.0,
+    warmup_ms: float | None = None,
     check: bool = True,
     metrics_only: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
-    ``scenario`` and ``design`` are registered names or ``package.module:Class``.
+    ``scenario`` is a registered name, ``package.module:Class`` or the path of a
+    ``.toml`` scenario file; ``design`` a registered name or ``module:Class``.
     ``params`` override the scenario's defaults (strings are parsed as on the
     command line); a design's options are parameters of the scenario run with
     it. ``kinds`` limits which event kinds are recorded. ``warmup_ms`` is the
-    start of the measurement window. Unless ``check`` is false, the complete
-    trace is checked against the invariants every valid trace satisfies
-    (:func:`taskletsim.metrics.check_trace`), raising
-    :class:`~taskletsim.metrics.InvariantError` if one is broken. Raises
-    :class:`~taskletsim.core.config.ConfigError` on any bad value.
+    start of the measurement window (default: the scenario's, else 0). Unless
+    ``check`` is false, the complete trace is checked against the invariants
+    every valid trace satisfies (:func:`taskletsim.metrics.check_trace`),
+    raising :class:`~taskletsim.metrics.InvariantError` if one is broken.
+    Raises :class:`~taskletsim.core.config.ConfigError` on any bad value.
 
     With ``metrics_only`` the measurements over ``[warmup_ms, duration_ms)`` are
     gathered while the run goes (:class:`~taskletsim.metrics.OnlineMetrics`) and
-    the trace is dropped chunk by chunk: memory stays flat as the simulated time
-    grows, :meth:`RunResult.measured` gives the same numbers as a full run, and
-    ``result.trace`` is empty (so there is no invariant check and no
+    the trace is dropped chunk by chunk: :meth:`RunResult.measured` gives the
+    same numbers as a full run, the memory keeps only what exact percentiles
+    need, and ``result.trace`` is empty (so there is no invariant check and no
     :data:`AFTER_RUN` call).
     """
     spec = get_scenario(scenario)
@@ -64,6 +65,8 @@ def run(
     duration_ns = round(duration * 1e6)
     if duration_ns < 1:
         raise ConfigError("duration_ms", duration_ms, "at least 1 ns (1e-6 ms)")
+    if warmup_ms is None:
+        warmup_ms = spec.default_warmup_ms or 0.0
     warmup = check_warmup_ms(warmup_ms)
     warmup_ns = round(warmup * 1e6)
     if warmup_ns >= duration_ns:
@@ -94,6 +97,7 @@ def run(
     meta = recorder.meta
     meta.scenario, meta.design, meta.seed = scenario, design, seed
     meta.params, meta.duration_ns, meta.warmup_ns = resolved, duration_ns, warmup_ns
+    meta.model = dict(resolved)  # a host scenario records its full description instead
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
     info = spec.build(sim, resolved, design)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.config import ConfigError, check_duration_ms, check_seed, check_warmup_ms
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
-from ..scenarios import SCENARIOS, get_scenario, resolve_scenario_params
+from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .compare import Estimate, run_summary
 from .single import run
 
@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 
 KEYS = ("scenario", "design", "seed", "config", "digest")
 """Columns of every row besides the grid's parameters and the metrics. ``config`` is a
-short hash of everything but the seed that decides a run (scenario, design, every
-resolved parameter, duration, warm-up): a sweep resumed into the same file skips
-the rows whose ``(config, seed)`` it already holds."""
+short hash of everything but the seed that decides a run (scenario, design, what it
+models: every resolved parameter, or a host's full description; duration, warm-up): a
+sweep resumed into the same file skips the rows whose ``(config, seed)`` it already
+holds."""
 
 SAVE_EVERY_S = 5.0
 """How often a sweep with an ``output`` file writes the rows it has (and at the end)."""
@@ -47,7 +48,7 @@ def _one(
     design: str | None,
     seed: int,
     duration_ms: float | None,
-    warmup_ms: float,
+    warmup_ms: float | None,
     params: Mapping[str, object],
     check: bool,
     metrics_only: bool = False,
@@ -88,13 +89,14 @@ def grid_points(grid: Mapping[str, Sequence[object]]) -> list[dict[str, object]]
 def config_key(
     scenario: str,
     design: str | None,
-    resolved: Mapping[str, object],
+    model: Mapping[str, object],
     duration_ns: int,
     warmup_ns: int,
 ) -> str:
-    """The ``config`` column: 16 hex digits of a SHA-256 of what decides a run but its seed."""
+    """The ``config`` column: 16 hex digits of a SHA-256 of what decides a run but its seed
+    (``model``: :meth:`taskletsim.Scenario.model`)."""
     text = json.dumps(
-        [scenario, design, dict(resolved), duration_ns, warmup_ns], sort_keys=True, default=str
+        [scenario, design, dict(model), duration_ns, warmup_ns], sort_keys=True, default=str
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -145,7 +147,7 @@ def sweep(
     seeds: Iterable[int] = (1,),
     *,
     duration_ms: float | None = None,
-    warmup_ms: float = 0.0,
+    warmup_ms: float | None = None,
     params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
     check: bool = True,
@@ -190,6 +192,8 @@ def sweep(
     if not seeds:
         raise ConfigError("seeds", seeds, "at least one seed")
     duration = check_duration_ms(spec.default_duration_ms if duration_ms is None else duration_ms)
+    if warmup_ms is None:
+        warmup_ms = spec.default_warmup_ms or 0.0
     duration_ns, warmup_ns = round(duration * 1e6), round(check_warmup_ms(warmup_ms) * 1e6)
     if warmup_ns >= duration_ns:
         raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
@@ -207,7 +211,8 @@ def sweep(
                     f"grid.{key}" if key in grid else f"params.{key}", key, error.allowed
                 ) from None
             typed = {k: resolved[k] for k in grid}
-            config = config_key(spec.name, label, resolved, duration_ns, warmup_ns)
+            model = spec.model(resolved, label)
+            config = config_key(spec.name, label, model, duration_ns, warmup_ns)
             jobs.extend((typed, label, seed, config) for seed in seeds)
     target = Path(output) if output is not None else None
     earlier = load_runs(target) if target is not None else None
@@ -217,7 +222,7 @@ def sweep(
             done[(str(row["config"]), int(row["seed"]))] = {str(k): v for k, v in row.items()}
     todo = [i for i, job in enumerate(jobs) if (job[3], job[2]) not in done]
     reused = len(jobs) - len(todo)
-    where = SCENARIOS.spec(scenario)
+    where = scenario_spec(scenario)
     report = _progress_bar(len(jobs)) if progress is True else progress or None
     rows: dict[int, dict[str, Any]] = {}
 

@@ -1,5 +1,7 @@
 """Scenarios, registered by name: the lock checks, then the hypervisor hosts."""
 
+from pathlib import Path
+
 # isort: off
 from . import lock_streams as lock_streams
 from . import hypervisor as hypervisor
@@ -8,12 +10,12 @@ from . import hypervisor as hypervisor
 from .base import (
     SCENARIOS,
     Scenario,
-    get_scenario,
     register_scenario,
     resolve_scenario_params,
     scenario_names,
     scenario_params,
 )
+from .hostfile import dump_scenario, load_scenario
 from .hosts import (
     HOST_PARAMS,
     HostScenario,
@@ -24,6 +26,23 @@ from .hosts import (
     tick_arrivals,
 )
 
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario ``name`` names: a registered name, ``package.module:Class``, or the
+    path of a ``.toml`` scenario file (:mod:`.hostfile`)."""
+    if isinstance(name, str) and name.endswith(".toml"):
+        return load_scenario(name)
+    return SCENARIOS.resolve(name)()
+
+
+def scenario_spec(name: str) -> str:
+    """What a worker process needs to find ``name`` again: the file's absolute path, or
+    :meth:`~taskletsim.core.registry.Registry.spec`."""
+    if isinstance(name, str) and name.endswith(".toml"):
+        return str(Path(name).resolve())
+    return SCENARIOS.spec(name)
+
+
 __all__ = [
     "HOST_PARAMS",
     "SCENARIOS",
@@ -32,11 +51,14 @@ __all__ = [
     "add_idle_guests",
     "build_machine",
     "device_arrivals",
+    "dump_scenario",
     "get_scenario",
     "host_params",
+    "load_scenario",
     "register_scenario",
     "resolve_scenario_params",
     "scenario_names",
     "scenario_params",
+    "scenario_spec",
     "tick_arrivals",
 ]

@@ -39,10 +39,20 @@ class Scenario:
     takes_design: ClassVar[bool] = False
     default_design: ClassVar[str | None] = None
 
+    default_warmup_ms: ClassVar[float | None] = None
+    """The warm-up a run takes when none is given (``None``: 0 for ``run``, a tenth of
+    the run for ``taskletsim compare`` and ``sweep``)."""
+
     def build(
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
         raise NotImplementedError
+
+    def model(self, params: Mapping[str, Any], design: str | None) -> dict[str, Any]:
+        """What a run with these resolved parameters models, as JSON-able data (recorded
+        in the trace as ``meta.model``, which the digest covers): the parameters
+        themselves, or for a host its full description."""
+        return dict(params)
 
 
 def _check_scenario(obj: object) -> type[Scenario]:

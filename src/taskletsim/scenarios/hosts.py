@@ -24,7 +24,7 @@ devices and ticks::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -33,9 +33,10 @@ from ..core.sim import Simulation
 from ..designs.base import get_design
 from ..hv.machine import DEVICE_MODELS, MSI_DELIVERY, Domain, Machine
 from ..hv.seam import HvCosts
-from ..platform.arrivals import Arrivals, Moderated, Periodic, Poisson
+from ..platform.arrivals import Arrivals, Moderated, OnOff, Periodic, Poisson
 from ..platform.topology import Topology
 from .base import Scenario
+from .hostspec import DeviceSpec, GuestSpec, HostSpec
 from .lock_streams import LOCK_PARAMS, transfer_costs
 
 __all__ = [
@@ -44,10 +45,15 @@ __all__ = [
     "add_guest",
     "add_idle_guests",
     "add_ticks",
+    "build_guest",
+    "build_host",
     "build_machine",
     "device_arrivals",
     "host_params",
+    "idle_guests",
+    "offered_irq_per_s",
     "offered_rate",
+    "spec_params",
     "tick_arrivals",
 ]
 
@@ -204,10 +210,43 @@ def build_machine(
 
 
 class HostScenario(Scenario):
-    """Base of the hypervisor scenarios: takes a design, shares the host parameters."""
+    """Base of the hypervisor scenarios: takes a design, shares the host parameters.
+
+    Implement :meth:`host_spec` (the host as data) and the default :meth:`build`
+    builds it, records it, and reports the offered interrupt rate; ``taskletsim
+    show`` then prints it as a host file. Or override :meth:`build` and build
+    the machine yourself.
+    """
 
     takes_design = True
     default_design: ClassVar[str] = "xen-4.4-global"
+
+    def host_spec(self, params: Mapping[str, Any], design: str) -> HostSpec:
+        """The host these resolved parameters describe, run with ``design``."""
+        raise NotImplementedError(f"scenario {self.name} builds its host in build()")
+
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
+        chosen = design or self.default_design
+        spec = self.host_spec(params, chosen)
+        build_host(sim, spec, chosen)
+        rate = offered_irq_per_s(spec)
+        return lambda: {"offered_irq_per_s": rate}
+
+    def model(self, params: Mapping[str, Any], design: str | None) -> dict[str, Any]:
+        try:
+            return self.host_spec(params, design or self.default_design).as_dict()
+        except NotImplementedError:
+            return super().model(params, design)
+
+
+def spec_params(params: Mapping[str, Any], design: str) -> dict[str, Any]:
+    """The host parameters and ``design``'s options among resolved scenario parameters
+    (what a :class:`HostSpec` keeps; the rest shaped its guests)."""
+    names = [p.name for p in HOST_PARAMS] + [p.name for p in get_design(design).options]
+    full = host_params(params)
+    return {n: full[n] for n in names if n in full}
 
 
 def add_guest(
@@ -224,28 +263,96 @@ def add_guest(
     (pinned there, or free to run on any of ``floating``), each with the tick the
     parameters describe and ``devices_per_vcpu`` passthrough MSI(-X) vectors whose
     interrupts go to its pCPU (they share the domain's ``dirq_tasklet``)."""
-    params = host_params(params)
-    d = m.add_domain(name)
-    affinity = tuple(floating) or None
-    for cpu in cpus:
+    guest = GuestSpec(name, workload, tuple(cpus), tuple(floating), devices_per_vcpu)
+    return build_guest(m, params, guest)
+
+
+def _arrivals(params: Mapping[str, Any], device: DeviceSpec) -> Arrivals:
+    """A device's arrival process: its own fields, else the parameters'."""
+    process = device.process or params["irq_process"]
+    rate = device.rate_per_s if device.rate_per_s is not None else params["irq_rate_per_s"]
+    base: Arrivals
+    if process == "poisson":
+        base = Poisson(rate)
+    elif process == "periodic":
+        base = Periodic(round(1e9 / rate))
+    else:
+        assert device.on_us is not None and device.off_us is not None
+        base = OnOff(rate, device.on_us * 1e3, device.off_us * 1e3)
+    itr = device.itr_us if device.itr_us is not None else params["itr_us"]
+    return base if itr is None else Moderated(base, round(itr * 1000))
+
+
+def build_guest(m: Machine, params: Mapping[str, Any], guest: GuestSpec) -> Domain:
+    """Add ``guest`` to ``m``: its domain, then vCPU by vCPU the vCPU and its devices
+    (``devices_per_vcpu`` of them, then those given for it), then every vCPU's tick,
+    with the host ``params`` overridden by the guest's own."""
+    p = host_params({**params, **guest.overrides})
+    d = m.add_domain(guest.name)
+    affinity = tuple(guest.floating) or None
+    for k, cpu in enumerate(guest.cpus):
         v = m.add_vcpu(
             d,
             cpu,
-            workload,
-            burst_ns=params["idle_burst_ns"] if workload == "idle" else 0,
+            guest.workload,
+            burst_ns=p["idle_burst_ns"] if guest.workload == "idle" else 0,
             affinity=affinity,
             soft_affinity=(cpu,) if affinity else None,
+            run_ns=guest.run_us * 1e3,
+            block_ns=guest.block_us * 1e3,
         )
-        for _ in range(devices_per_vcpu):
+        for _ in range(guest.devices_per_vcpu):
             m.add_device(
-                d,
-                v,
-                device_arrivals(params),
-                model=params["device_model"],
-                delivery=params["msi_delivery"],
+                d, v, device_arrivals(p), model=p["device_model"], delivery=p["msi_delivery"]
             )
-    add_ticks(m, params, d)
+        for device in guest.devices:
+            if device.vcpu != k:
+                continue
+            for _ in range(device.count):
+                m.add_device(
+                    d,
+                    v,
+                    _arrivals(p, device),
+                    model=device.model or p["device_model"],
+                    delivery=device.delivery or p["msi_delivery"],
+                )
+    add_ticks(m, p, d)
     return d
+
+
+def build_host(sim: Simulation, spec: HostSpec, design: str) -> Machine:
+    """The machine ``spec`` describes, run with ``design``; records ``spec`` as the
+    trace's ``model``."""
+    m = build_machine(
+        sim, spec.params, design, spec.sockets, spec.cores_per_socket, spec.threads_per_core
+    )
+    for guest in spec.guests:
+        build_guest(m, spec.params, guest)
+    sim.trace.meta.model = spec.as_dict()
+    return m
+
+
+def offered_irq_per_s(spec: HostSpec) -> float:
+    """Passthrough arrivals per second the host is offered, summed over its vectors
+    (moderation caps a vector at 1/ITR; a bursty one counts that rate for the mean
+    share of time it is on)."""
+    by_rate: dict[float, int] = {}
+    for guest in spec.guests:
+        p = host_params({**spec.params, **guest.overrides})
+        vectors = len(guest.cpus) * guest.devices_per_vcpu
+        if vectors:
+            rate = offered_rate(p)
+            by_rate[rate] = by_rate.get(rate, 0) + vectors
+        for device in guest.devices:
+            rate = device.rate_per_s if device.rate_per_s is not None else p["irq_rate_per_s"]
+            itr = device.itr_us if device.itr_us is not None else p["itr_us"]
+            if itr is not None:
+                rate = min(rate, 1e6 / itr)
+            if device.process == "onoff":
+                assert device.on_us is not None and device.off_us is not None
+                rate *= device.on_us / (device.on_us + device.off_us)
+            by_rate[rate] = by_rate.get(rate, 0) + device.count
+    return sum(count * rate for rate, count in by_rate.items())
 
 
 def add_ticks(m: Machine, params: Mapping[str, Any], d: Domain) -> None:
@@ -268,6 +375,14 @@ def add_ticks(m: Machine, params: Mapping[str, Any], d: Domain) -> None:
 
 def add_idle_guests(m: Machine, params: Mapping[str, Any], cpus: Iterable[int]) -> None:
     """``vcpus_per_idle_cpu`` (default 1) one-vCPU idle guests pinned to each of ``cpus``."""
-    for cpu in cpus:
-        for k in range(int(params.get("vcpus_per_idle_cpu", 1))):
-            add_guest(m, params, f"idle{cpu}" + (f"-{k}" if k else ""), "idle", [cpu])
+    for guest in idle_guests(params, cpus):
+        build_guest(m, params, guest)
+
+
+def idle_guests(params: Mapping[str, Any], cpus: Iterable[int]) -> list[GuestSpec]:
+    """The guests :func:`add_idle_guests` adds."""
+    return [
+        GuestSpec(f"idle{cpu}" + (f"-{k}" if k else ""), "idle", (cpu,))
+        for cpu in cpus
+        for k in range(int(params.get("vcpus_per_idle_cpu", 1)))
+    ]

@@ -8,21 +8,14 @@ It runs the two paths of the seed on every design in well under a second.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from ..core.config import ConfigError, Param
-from ..core.sim import Simulation
 from .base import register_scenario
-from .hosts import (
-    HOST_PARAMS,
-    HostScenario,
-    add_guest,
-    add_idle_guests,
-    build_machine,
-    offered_rate,
-)
+from .hosts import HOST_PARAMS, HostScenario, idle_guests, spec_params
+from .hostspec import GuestSpec, HostSpec
 
 
 @register_scenario
@@ -37,14 +30,11 @@ class Small2Socket(HostScenario):
     )
     default_duration_ms = 100.0
 
-    def build(
-        self, sim: Simulation, params: dict[str, Any], design: str | None = None
-    ) -> Callable[[], dict[str, Any]]:
-        m = build_machine(sim, params, design or self.default_design, sockets=2, cores=4)
-        for cpu in range(2):
-            add_guest(m, params, f"busy{cpu}", "busy", [cpu], devices_per_vcpu=1)
-        add_idle_guests(m, params, range(2, 8))
-        return lambda: {"offered_irq_per_s": 2 * offered_rate(params)}
+    def host_spec(self, params: Mapping[str, Any], design: str) -> HostSpec:
+        busy = [GuestSpec(f"busy{cpu}", "busy", (cpu,), devices_per_vcpu=1) for cpu in range(2)]
+        return HostSpec(
+            2, 4, 1, spec_params(params, design), (*busy, *idle_guests(params, range(2, 8)))
+        )
 
 
 @register_scenario
@@ -88,31 +78,27 @@ class Xen8SocketPassthrough(HostScenario):
     )
     default_duration_ms = 100.0
 
-    def build(
-        self, sim: Simulation, params: dict[str, Any], design: str | None = None
-    ) -> Callable[[], dict[str, Any]]:
+    def host_spec(self, params: Mapping[str, Any], design: str) -> HostSpec:
         sockets, busy = params["sockets"], params["busy_sockets"]
         if busy >= sockets:
             raise ConfigError("busy_sockets", busy, f"fewer than sockets ({sockets})")
-        m = build_machine(
-            sim,
-            params,
-            design or self.default_design,
+        per_socket = params["cores_per_socket"] * params["threads_per_core"]
+        busy_cpus = list(range(busy * per_socket))
+        idle_cpus = list(range(busy * per_socket, sockets * per_socket))
+        guests = []
+        n = params["busy_vcpus"]
+        for g in range(params["busy_guests"]):
+            cpus = tuple(busy_cpus[(g * n + k) % len(busy_cpus)] for k in range(n))
+            guests.append(GuestSpec(f"busy{g}", "busy", cpus, (), params["msix_per_vcpu"]))
+        n = params["idle_vcpus"]
+        floating = tuple(idle_cpus) if params["idle_placement"] == "floating" else ()
+        for g in range(params["idle_guests"]):
+            cpus = tuple(idle_cpus[(g * n + k) % len(idle_cpus)] for k in range(n))
+            guests.append(GuestSpec(f"idle{g}", "idle", cpus, floating))
+        return HostSpec(
             sockets,
             params["cores_per_socket"],
             params["threads_per_core"],
+            spec_params(params, design),
+            tuple(guests),
         )
-        per_socket = m.topology.ncpus // sockets
-        busy_cpus = list(range(busy * per_socket))
-        idle_cpus = list(range(busy * per_socket, m.topology.ncpus))
-        n = params["busy_vcpus"]
-        for g in range(params["busy_guests"]):
-            cpus = [busy_cpus[(g * n + k) % len(busy_cpus)] for k in range(n)]
-            add_guest(m, params, f"busy{g}", "busy", cpus, devices_per_vcpu=params["msix_per_vcpu"])
-        n = params["idle_vcpus"]
-        floating = idle_cpus if params["idle_placement"] == "floating" else ()
-        for g in range(params["idle_guests"]):
-            cpus = [idle_cpus[(g * n + k) % len(idle_cpus)] for k in range(n)]
-            add_guest(m, params, f"idle{g}", "idle", cpus, floating=floating)
-        vectors = params["busy_guests"] * params["busy_vcpus"] * params["msix_per_vcpu"]
-        return lambda: {"offered_irq_per_s": vectors * offered_rate(params)}
