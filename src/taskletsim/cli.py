@@ -29,16 +29,8 @@ from .core.config import (
 from .designs import design_names, get_design
 from .metrics import InvariantError
 from .output.export import save_chrome_trace
-from .output.report import (
-    compare_document,
-    document,
-    format_compare,
-    format_comparison,
-    format_run,
-    format_sweep,
-    sweep_document,
-    sweep_metrics,
-)
+from .output.formats import FORMATS, render_compare, render_run
+from .output.report import format_sweep, sweep_document, sweep_metrics
 from .runner.compare import compare, default_executor
 from .runner.single import run
 from .runner.sweep import dask_executor, sweep
@@ -76,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
+    run_cmd.add_argument("--format", choices=FORMATS, help="output format (default: table)")
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     run_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
@@ -89,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         "--save-trace", metavar="PATH", help="write each run's trace as Parquet (.parquet)"
     )
     run_cmd.add_argument(
-        "--chrome-trace", metavar="PATH", help="write each run's trace for ui.perfetto.dev (.json)"
+        "--chrome-trace",
+        metavar="PATH",
+        help="write each run's trace for ui.perfetto.dev (.json, or .json.gz gzipped)",
     )
     cmp_cmd = commands.add_parser(
         "compare", help="run designs side by side on the same seeds, with 95%% CIs"
@@ -105,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
     cmp_cmd.add_argument("--jobs", default=None, help="worker processes (default: CPUs)")
+    cmp_cmd.add_argument("--format", choices=FORMATS, help="output format (default: table)")
     cmp_cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    cmp_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     cmp_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
     )
@@ -188,6 +185,15 @@ def _list() -> str:
     return "\n".join(lines)
 
 
+def _format(args: argparse.Namespace) -> str:
+    """``--format``; ``--json`` is ``--format json``."""
+    if args.json:
+        if args.format not in (None, "json"):
+            raise ConfigError("--json", "with --format " + args.format, "one of them")
+        return "json"
+    return str(args.format or "table")
+
+
 def _warmup(spec: Scenario, given: str | None, duration: float) -> float:
     """``--warmup-ms``, else the scenario file's, else a tenth of the run."""
     if given is not None:
@@ -202,11 +208,26 @@ def _warmup(spec: Scenario, given: str | None, duration: float) -> float:
 
 
 def _per_design(path: str, design: str | None, runs: int) -> Path:
-    """``path``, or with several runs ``stem-DESIGN.suffix``."""
+    """``path``, or with several runs ``stem-DESIGN.suffix`` (``.json.gz`` kept whole)."""
     target = Path(path)
     if runs > 1:
-        target = target.with_name(f"{target.stem}-{design}{target.suffix}")
+        gz = target.suffix == ".gz"
+        inner = Path(target.stem) if gz else target
+        name = f"{inner.stem}-{design}{inner.suffix}" + (".gz" if gz else "")
+        target = target.with_name(name)
     return target
+
+
+def _check_output(flag: str, path: str | None, suffixes: tuple[str, ...]) -> None:
+    """An output path must end in one of ``suffixes`` and its folder must exist; checked
+    before anything runs."""
+    if path is None:
+        return
+    if not any(path.endswith(s) for s in suffixes):
+        raise ConfigError(flag, path, "a path ending in " + " or ".join(suffixes))
+    folder = Path(path).parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(flag, path, f"a path in a writable folder ({folder} is not one)")
 
 
 def _run(args: argparse.Namespace) -> str:
@@ -216,6 +237,8 @@ def _run(args: argparse.Namespace) -> str:
     params = {}
     for design in designs:
         params = resolve_scenario_params(spec, design, given)
+    _check_output("--save-trace", args.save_trace, (".parquet",))
+    _check_output("--chrome-trace", args.chrome_trace, (".json", ".json.gz"))
     if args.metrics_only and (args.save_trace or args.chrome_trace):
         flag = "--save-trace" if args.save_trace else "--chrome-trace"
         raise ConfigError(
@@ -239,12 +262,7 @@ def _run(args: argparse.Namespace) -> str:
             r.trace.save(_per_design(args.save_trace, r.design, len(results)))
         if args.chrome_trace:
             save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
-    if args.json:
-        return json.dumps(document(spec.name, params, results), indent=2)
-    text = "\n\n".join(format_run(r) for r in results)
-    if len(results) > 1:
-        text += "\n\ncomparison (same scenario and seed):\n" + format_comparison(results)
-    return text
+    return render_run(results, spec.name, params, _format(args))
 
 
 def _compare(args: argparse.Namespace) -> str:
@@ -274,14 +292,13 @@ def _compare(args: argparse.Namespace) -> str:
             executor=executor,
             check=not args.no_check,
             metrics_only=args.metrics_only,
+            progress=not args.quiet and sys.stderr.isatty(),
         )
     finally:
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)
     result = replace(result, params=params)
-    if args.json:
-        return json.dumps(compare_document(result), indent=2)
-    return format_compare(result)
+    return render_compare(result, _format(args))
 
 
 def _show(args: argparse.Namespace) -> str:

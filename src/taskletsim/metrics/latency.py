@@ -86,36 +86,44 @@ def _by_key(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return keys[order].astype(np.int64), rows[order]
 
 
-def irq_latency_samples(
+@dataclass(frozen=True)
+class IrqChains:
+    """Every raise in a window with the rows of its stages (-1: not reached): ``raise_row``,
+    ``source``; ``handler`` (its ``IRQ_ENTRY``), ``tasklet`` (the ``TASKLET_ENTRY`` of
+    the run of the work it scheduled), ``virq`` (the ``VIRQ_INJECT`` that delivered it);
+    ``deferring[s]`` / ``injecting[s]``: whether source ``s`` has the stage at all."""
+
+    raise_row: np.ndarray
+    source: np.ndarray
+    handler: np.ndarray
+    tasklet: np.ndarray
+    virq: np.ndarray
+    deferring: np.ndarray
+    injecting: np.ndarray
+
+
+def irq_chains(
     trace: Trace,
     start_ns: int | None = None,
     end_ns: int | None = None,
-    kinds: tuple[str, ...] = ("device", "timer"),
-    censored: bool = False,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Per source and stage, the latency (ns) of every interrupt raised in the window.
-
-    Stages are chained through trace order: the handler entry with the
-    raise's sequence number; the first ``TASKLET_SCHEDULE`` caused by the
-    source after that entry, and the first entry of that tasklet after the
-    schedule; the first ``VIRQ_INJECT`` of the source after that tasklet
-    entry (after the handler entry for a source that defers nothing). An
-    interrupt whose stage had not happened by the end of the trace has no
-    sample for it, unless ``censored``: then it counts with the time from its
-    raise to the end of the window, a lower bound of its latency (what a
-    saturated design that never delivers it must be charged). Vectorised over
-    every source at once.
-    """
+    kinds: tuple[str, ...] | None = ("device", "timer"),
+) -> IrqChains:
+    """Each interrupt raised in the window (of a source of ``kinds``; ``None``: every
+    source), chained to its stages through trace order: the handler entry with the
+    raise's sequence number; the first ``TASKLET_SCHEDULE`` caused by the source
+    after that entry, and the first entry of that tasklet after the schedule; the
+    first ``VIRQ_INJECT`` of the source after that tasklet entry (after the handler
+    entry for a source that defers nothing). Vectorised over every source at once."""
     start, end = window_bounds(trace, start_ns, end_ns)
     subject, arg, time = trace.subject, trace.arg, trace.time_ns
     sources = trace.meta.irq
-    wanted = np.array([info.kind in kinds for info in sources] + [False], dtype=bool)
+    wanted = np.array([kinds is None or info.kind in kinds for info in sources] + [False])
     span = len(trace) + 1
     raises = trace.rows(EventKind.IRQ_RAISE)
     sid = subject[raises].astype(np.int64)
     t_raise = time[raises]
     keep = wanted[np.minimum(sid, len(sources))] & (t_raise >= start) & (t_raise < end)
-    raises, sid, t_raise = raises[keep], sid[keep], t_raise[keep]
+    raises, sid = raises[keep], sid[keep]
     seq = arg[raises]
     # handler: the IRQ_ENTRY of the same source with the same sequence number
     entries = trace.rows(EventKind.IRQ_ENTRY)
@@ -135,15 +143,34 @@ def irq_latency_samples(
     run = _first_after(r_key, r_row, tasklet, sched, span)
     deferring = np.zeros(len(sources) + 1, dtype=bool)
     deferring[np.unique(s_key[(s_key >= 0) & (s_key < len(sources))])] = True
-    defers = deferring[sid]
-    anchor = np.where(defers, run, handler)
+    anchor = np.where(deferring[sid], run, handler)
     # virq: the first VIRQ_INJECT of the source after the anchor
     virqs = trace.rows(EventKind.VIRQ_INJECT)
     v_key, v_row = _by_key(virqs, subject[virqs].astype(np.int64))
     virq = _first_after(v_key, v_row, sid, anchor, span)
     injecting = np.zeros(len(sources) + 1, dtype=bool)
     injecting[np.unique(v_key[(v_key >= 0) & (v_key < len(sources))])] = True
+    return IrqChains(raises, sid, handler, run, virq, deferring, injecting)
 
+
+def irq_latency_samples(
+    trace: Trace,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    kinds: tuple[str, ...] = ("device", "timer"),
+    censored: bool = False,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per source and stage, the latency (ns) of every interrupt raised in the window,
+    its stages found by :func:`irq_chains`. An interrupt whose stage had not happened
+    by the end of the trace has no sample for it, unless ``censored``: then it
+    counts with the time from its raise to the end of the window, a lower bound of
+    its latency (what a saturated design that never delivers it must be charged)."""
+    start, end = window_bounds(trace, start_ns, end_ns)
+    chains = irq_chains(trace, start, end, kinds)
+    time = trace.time_ns
+    sources = trace.meta.irq
+    sid = chains.source
+    t_raise = time[chains.raise_row]
     order = np.argsort(sid, kind="stable")
     bounds = np.searchsorted(sid[order], np.arange(len(sources) + 1))
     pending = end - t_raise
@@ -156,14 +183,14 @@ def irq_latency_samples(
 
     result: dict[str, dict[str, np.ndarray]] = {}
     for s, info in enumerate(sources):
-        if not wanted[s]:
+        if info.kind not in kinds:
             continue
         mine = order[bounds[s] : bounds[s + 1]]
-        stages = {"handler": stage(handler, mine)}
-        if deferring[s]:
-            stages["tasklet"] = stage(run, mine)
-        if injecting[s]:
-            stages["virq"] = stage(virq, mine)
+        stages = {"handler": stage(chains.handler, mine)}
+        if chains.deferring[s]:
+            stages["tasklet"] = stage(chains.tasklet, mine)
+        if chains.injecting[s]:
+            stages["virq"] = stage(chains.virq, mine)
         result[info.name] = stages
     return result
 

@@ -1,15 +1,27 @@
 """Export a trace for Perfetto / chrome://tracing (Chrome Trace Event JSON).
 
-One process per physical CPU, with three threads: ``hypervisor`` (hard IRQs,
+One process per physical CPU, with four threads: ``hypervisor`` (hard IRQs,
 softirqs, tasklets as nested slices; guest mode as ``guest vCPU`` slices),
-``lock spin`` (contended acquisitions, ``LOCK_CONTEND`` to ``LOCK_ACQUIRE``)
-and ``lock hold`` (acquisition to release). Interrupt raises, softirq raises,
-tasklet schedules, vIRQ injections and runstate changes are instant events.
-Times are in microseconds, as the format wants. Reads the trace only.
+``lock spin`` (contended acquisitions, ``LOCK_CONTEND`` to ``LOCK_ACQUIRE``),
+``lock hold`` (acquisition to release) and ``interrupts`` (each raise and each
+vIRQ injection, a zero-length slice). Softirq raises, tasklet schedules and
+runstate changes are instant events on ``hypervisor``.
+
+Flow arrows follow every interrupt from its raise to its handler, the run of
+the tasklet it scheduled and the injection of its vIRQ, on whichever CPUs
+those happen (:func:`taskletsim.metrics.latency.irq_chains` finds them, as the
+latency metric does). Counter tracks: ``tasklets queued`` on each CPU (a
+tasklet counts on the CPU that runs it, from its schedule to its run) and,
+under the ``locks`` process, ``spinners LOCK`` (CPUs spinning on the lock).
+
+Times are in microseconds, as the format wants: every timestamp is a trace
+event's time. Reads the trace only. A file name ending in ``.gz`` is written
+gzipped (Perfetto opens it as it is).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core.trace import EventKind, Trace
+from ..metrics.latency import irq_chains
 
 _SPACE = {
     EventKind.IRQ_RAISE: "irq",
@@ -37,19 +50,30 @@ _SPACE = {
 _BEGIN = {EventKind.IRQ_ENTRY, EventKind.SOFTIRQ_ENTRY, EventKind.TASKLET_ENTRY}
 _END = {EventKind.IRQ_EXIT, EventKind.SOFTIRQ_EXIT, EventKind.TASKLET_EXIT}
 _INSTANT = {
-    EventKind.IRQ_RAISE,
     EventKind.IRQ_COALESCE,
     EventKind.SOFTIRQ_RAISE,
     EventKind.TASKLET_SCHEDULE,
-    EventKind.VIRQ_INJECT,
     EventKind.RUNSTATE_CHANGE,
 }
+_MARK = {EventKind.IRQ_RAISE: "raise", EventKind.VIRQ_INJECT: "inject"}
 _RUNSTATES = ("running", "runnable", "blocked", "offline")
-HYPERVISOR, SPIN, HOLD = 0, 1, 2
+HYPERVISOR, SPIN, HOLD, INTERRUPTS = 0, 1, 2, 3
+THREADS = (
+    (HYPERVISOR, "hypervisor"),
+    (SPIN, "lock spin"),
+    (HOLD, "lock hold"),
+    (INTERRUPTS, "interrupts"),
+)
 
 
-def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
-    """The trace as a list of Chrome trace events."""
+def _us(t_ns: int) -> float:
+    return t_ns / 1000.0
+
+
+def chrome_trace_events(
+    trace: Trace, *, flows: bool = True, counters: bool = True
+) -> list[dict[str, Any]]:
+    """The trace as a list of Chrome trace events (see the module doc)."""
     softirqs = trace.meta.softirqs
     names = trace.names
 
@@ -59,15 +83,19 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
         space = _SPACE.get(kind)
         return names.name(space, subject) if space else str(subject)
 
+    cpus = np.unique(trace.cpu).tolist()
     out: list[dict[str, Any]] = []
-    for cpu in np.unique(trace.cpu).tolist():
+    for cpu in cpus:
         out.append({"ph": "M", "name": "process_name", "pid": cpu, "args": {"name": f"CPU {cpu}"}})
-        for tid, thread in ((HYPERVISOR, "hypervisor"), (SPIN, "lock spin"), (HOLD, "lock hold")):
+        out.append(
+            {"ph": "M", "name": "process_sort_index", "pid": cpu, "args": {"sort_index": cpu}}
+        )
+        for tid, thread in THREADS:
             out.append(
                 {"ph": "M", "name": "thread_name", "pid": cpu, "tid": tid, "args": {"name": thread}}
             )
-    held: dict[int, tuple[int, float]] = {}
-    in_guest: dict[int, float] = {}
+    held: dict[int, tuple[int, int]] = {}
+    in_guest: dict[int, int] = {}
     for t_ns, cpu_, kind_, subject_, arg_ in zip(
         trace.time_ns.tolist(),
         trace.cpu.tolist(),
@@ -77,15 +105,27 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
         strict=True,
     ):
         kind = EventKind(kind_)
-        ts = t_ns / 1000.0
-        base = {"pid": cpu_, "ts": ts}
+        ts = _us(t_ns)
         if kind in _BEGIN or kind in _END:
             out.append(
                 {
-                    **base,
+                    "pid": cpu_,
                     "tid": HYPERVISOR,
+                    "ts": ts,
                     "ph": "B" if kind in _BEGIN else "E",
                     "name": label(kind, subject_),
+                }
+            )
+        elif kind in _MARK:
+            out.append(
+                {
+                    "pid": cpu_,
+                    "tid": INTERRUPTS,
+                    "ts": ts,
+                    "ph": "X",
+                    "dur": 0,
+                    "name": f"{_MARK[kind]} {label(kind, subject_)}",
+                    "args": {"seq": arg_} if kind == EventKind.IRQ_RAISE else {},
                 }
             )
         elif kind in _INSTANT:
@@ -94,15 +134,16 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
                 name += f" -> {_RUNSTATES[arg_]}"
             out.append(
                 {
-                    **base,
+                    "pid": cpu_,
                     "tid": HYPERVISOR,
+                    "ts": ts,
                     "ph": "i",
                     "s": "t",
                     "name": f"{kind.name.lower()} {name}",
                 }
             )
         elif kind == EventKind.VM_ENTRY:
-            in_guest[cpu_] = ts
+            in_guest[cpu_] = t_ns
         elif kind == EventKind.VM_EXIT and cpu_ in in_guest:
             start = in_guest.pop(cpu_)
             out.append(
@@ -110,8 +151,8 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
                     "pid": cpu_,
                     "tid": HYPERVISOR,
                     "ph": "X",
-                    "ts": start,
-                    "dur": ts - start,
+                    "ts": _us(start),
+                    "dur": _us(t_ns - start),
                     "name": f"guest {label(kind, subject_)}",
                     "args": {"exit": arg_},
                 }
@@ -124,12 +165,12 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
                         "pid": cpu_,
                         "tid": SPIN,
                         "ph": "X",
-                        "ts": arg_ / 1000.0,
-                        "dur": ts - arg_ / 1000.0,
+                        "ts": _us(arg_),
+                        "dur": _us(t_ns - arg_),
                         "name": f"spin {name}",
                     }
                 )
-            held[subject_] = (cpu_, ts)
+            held[subject_] = (cpu_, t_ns)
         elif kind == EventKind.LOCK_RELEASE and subject_ in held:
             owner, start = held.pop(subject_)
             out.append(
@@ -137,19 +178,119 @@ def chrome_trace_events(trace: Trace) -> list[dict[str, Any]]:
                     "pid": owner,
                     "tid": HOLD,
                     "ph": "X",
-                    "ts": start,
-                    "dur": ts - start,
+                    "ts": _us(start),
+                    "dur": _us(t_ns - start),
                     "name": label(kind, subject_),
+                }
+            )
+    if flows:
+        out += flow_events(trace)
+    if counters:
+        out += counter_events(trace, locks_pid=(max(cpus) + 1) if cpus else 0)
+    return out
+
+
+def flow_events(trace: Trace) -> list[dict[str, Any]]:
+    """One flow per interrupt that reached at least its handler: raise -> handler ->
+    tasklet run -> vIRQ injection (the stages it reached), each step bound to the
+    slice it happens in."""
+    chains = irq_chains(trace, 0, None, kinds=None)
+    time, cpu = trace.time_ns, trace.cpu
+    sources = trace.meta.irq
+    out: list[dict[str, Any]] = []
+    stages = np.stack([chains.raise_row, chains.handler, chains.tasklet, chains.virq], axis=1)
+    tids = (INTERRUPTS, HYPERVISOR, HYPERVISOR, INTERRUPTS)
+    for flow_id, (rows, source) in enumerate(
+        zip(stages.tolist(), chains.source.tolist(), strict=True)
+    ):
+        steps = [(row, tid) for row, tid in zip(rows, tids, strict=True) if row >= 0]
+        if len(steps) < 2:
+            continue
+        name = sources[source].name
+        for k, (row, tid) in enumerate(steps):
+            phase = "s" if k == 0 else ("f" if k == len(steps) - 1 else "t")
+            out.append(
+                {
+                    "ph": phase,
+                    "id": flow_id,
+                    "cat": "irq",
+                    "name": name,
+                    "pid": int(cpu[row]),
+                    "tid": tid,
+                    "ts": _us(int(time[row])),
+                    "bp": "e",
                 }
             )
     return out
 
 
+def counter_events(trace: Trace, locks_pid: int) -> list[dict[str, Any]]:
+    """``spinners LOCK`` under a ``locks`` process and ``tasklets queued`` per CPU."""
+    out: list[dict[str, Any]] = [
+        {"ph": "M", "name": "process_name", "pid": locks_pid, "args": {"name": "locks"}}
+    ]
+    time, kind, subject, arg, cpu = trace.time_ns, trace.kind, trace.subject, trace.arg, trace.cpu
+    contend = trace.rows(EventKind.LOCK_CONTEND)
+    acquired = trace.rows(EventKind.LOCK_ACQUIRE)
+    acquired = acquired[arg[acquired] >= 0]
+    rows = np.sort(np.concatenate([contend, acquired]))
+    step = np.where(kind[rows] == EventKind.LOCK_CONTEND, 1, -1)
+    lock_names = trace.names.names("lock")
+    for lock in np.unique(subject[rows]).tolist():
+        mine = subject[rows] == lock
+        values = np.cumsum(step[mine])
+        for t, n in zip(time[rows[mine]].tolist(), values.tolist(), strict=True):
+            out.append(
+                {
+                    "ph": "C",
+                    "pid": locks_pid,
+                    "name": f"spinners {lock_names[lock]}",
+                    "ts": _us(t),
+                    "args": {"spinners": n},
+                }
+            )
+    changes: list[tuple[int, int, int, int]] = []  # (row, time, cpu, +1/-1)
+    queued: dict[int, int] = {}  # tasklet -> row of the schedule that queued it
+    scheduled = trace.rows(EventKind.TASKLET_SCHEDULE)
+    entered = trace.rows(EventKind.TASKLET_ENTRY)
+    for row in np.sort(np.concatenate([scheduled, entered])).tolist():
+        tasklet = int(subject[row])
+        if kind[row] == EventKind.TASKLET_SCHEDULE:
+            queued.setdefault(tasklet, row)
+        elif tasklet in queued:
+            start = queued.pop(tasklet)
+            runner = int(cpu[row])
+            changes += [(start, int(time[start]), runner, 1), (row, int(time[row]), runner, -1)]
+    for start in queued.values():  # still queued at the end: on the CPU that queued it
+        changes.append((start, int(time[start]), int(cpu[start]), 1))
+    changes.sort()
+    level: dict[int, int] = {}
+    for _, t, where, delta in changes:
+        level[where] = level.get(where, 0) + delta
+        out.append(
+            {
+                "ph": "C",
+                "pid": where,
+                "name": "tasklets queued",
+                "ts": _us(t),
+                "args": {"queued": level[where]},
+            }
+        )
+    return out
+
+
 def save_chrome_trace(trace: Trace, path: str | Path) -> None:
-    """Write the trace as a Chrome Trace Event JSON file (open it in ui.perfetto.dev)."""
+    """Write the trace as a Chrome Trace Event JSON file (open it in ui.perfetto.dev);
+    gzipped if the name ends in ``.gz``."""
     doc = {
         "traceEvents": chrome_trace_events(trace),
         "displayTimeUnit": "ns",
         "otherData": {k: str(getattr(trace.meta, k)) for k in ("scenario", "design", "seed")},
     }
-    Path(path).write_text(json.dumps(doc))
+    text = json.dumps(doc, separators=(",", ":"))
+    target = Path(path)
+    if target.suffix == ".gz":
+        with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(text.encode())
+    else:
+        target.write_text(text)

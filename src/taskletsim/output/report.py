@@ -305,7 +305,7 @@ def format_comparison(results: list[RunResult]) -> str:
     return "\n".join(rows)
 
 
-def _metric_order(name: str) -> tuple[int, str]:
+def metric_order(name: str) -> tuple[int, str]:
     for rank, prefix in enumerate(
         (
             "lock.tasklet_lock.",
@@ -330,7 +330,7 @@ def _metric_order(name: str) -> tuple[int, str]:
     return 99, name
 
 
-def _num(value: float) -> str:
+def format_number(value: float) -> str:
     if math.isnan(value):
         return "n/a"
     magnitude = abs(value)
@@ -341,30 +341,54 @@ def _num(value: float) -> str:
     return f"{value:.3g}" if magnitude < 0.01 else f"{value:.2f}"
 
 
-def format_compare(comparison: Comparison) -> str:
-    """Metrics by design: mean +- 95% CI over the seeds, and the ratio to the first design."""
-    names = sorted({m for e in comparison.estimates.values() for m in e}, key=_metric_order)
-    width = max(len(n) for n in names) if names else 10
-    col = 26
-    head = f"{'metric':<{width}}" + "".join(f" {d:>{col}}" for d in comparison.designs)
-    lines = [
-        f"scenario {comparison.scenario}, seeds {', '.join(map(str, comparison.seeds))}: "
-        f"mean +- 95% CI (ratio to {comparison.designs[0]})",
-        head,
-        "-" * len(head),
-    ]
-    for name in names:
-        cells = []
-        for i, design in enumerate(comparison.designs):
+def compare_cells(comparison: Comparison) -> tuple[list[str], dict[str, list[str]]]:
+    """The metric names in report order and, per design, each metric's cell:
+    ``mean +-ci95`` and, after the first design, ``(xRATIO)``; ``-`` where absent."""
+    names = sorted({m for e in comparison.estimates.values() for m in e}, key=metric_order)
+    cells: dict[str, list[str]] = {}
+    for i, design in enumerate(comparison.designs):
+        column = []
+        for name in names:
             est = comparison.estimates[design].get(name)
             if est is None:
-                cells.append(f"{'-':>{col}}")
+                column.append("-")
                 continue
-            text = _num(est.mean) + ("" if math.isnan(est.ci95) else f" +-{_num(est.ci95)}")
+            text = format_number(est.mean) + (
+                "" if math.isnan(est.ci95) else f" +-{format_number(est.ci95)}"
+            )
             if i:
-                text += f" (x{_num(comparison.ratio(design, name))})"
-            cells.append(f"{text:>{col}}")
-        lines.append(f"{name:<{width}}" + "".join(f" {c}" for c in cells))
+                text += f" (x{format_number(comparison.ratio(design, name))})"
+            column.append(text)
+        cells[design] = column
+    return names, cells
+
+
+def format_compare(comparison: Comparison, width: int = 100) -> str:
+    """Metrics by design: mean +- 95% CI over the seeds, and the ratio to the first
+    design. Designs that do not fit in ``width`` columns go on to further blocks,
+    each with the metric names again."""
+    names, cells = compare_cells(comparison)
+    left = max([len(n) for n in names] + [len("metric")])
+    widths = {d: max(len(d), *(len(c) for c in cells[d])) for d in comparison.designs}
+    blocks: list[list[str]] = [[]]
+    used = left
+    for design in comparison.designs:
+        if blocks[-1] and used + 2 + widths[design] > width:
+            blocks.append([])
+            used = left
+        blocks[-1].append(design)
+        used += 2 + widths[design]
+    lines = [
+        f"scenario {comparison.scenario}, seeds {', '.join(map(str, comparison.seeds))}: "
+        f"mean +- 95% CI (ratio to {comparison.designs[0]})"
+    ]
+    for block in blocks:
+        head = f"{'metric':<{left}}" + "".join(f"  {d:>{widths[d]}}" for d in block)
+        lines += ["", head, "-" * len(head)]
+        for k, name in enumerate(names):
+            lines.append(
+                f"{name:<{left}}" + "".join(f"  {cells[d][k]:>{widths[d]}}" for d in block)
+            )
     return "\n".join(lines)
 
 
@@ -385,7 +409,7 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
         "params": comparison.params,
         "seeds": list(comparison.seeds),
         "designs": list(comparison.designs),
-        "metrics": dict(sorted(metrics.items(), key=lambda kv: _metric_order(kv[0]))),
+        "metrics": dict(sorted(metrics.items(), key=lambda kv: metric_order(kv[0]))),
     }
 
 
@@ -403,7 +427,7 @@ def sweep_metrics(summary: pd.DataFrame, grid: Sequence[str]) -> list[str]:
     """The summary's metric names (not the grid, keys or CI columns), in report order."""
     skip = {*grid, "design", "seeds"}
     names = [c for c in summary.columns if c not in skip and not str(c).endswith(".ci95")]
-    return sorted(names, key=_metric_order)
+    return sorted(names, key=metric_order)
 
 
 def _cell(value: object) -> str:
@@ -423,7 +447,9 @@ def format_sweep(summary: pd.DataFrame, grid: Sequence[str], metrics: Sequence[s
         line = [_cell(row[k]) for k in keys]
         for m in chosen:
             mean, half = float(row.get(m, math.nan)), float(row.get(f"{m}.ci95", math.nan))
-            line.append(_num(mean) + ("" if math.isnan(half) else f" +-{_num(half)}"))
+            line.append(
+                format_number(mean) + ("" if math.isnan(half) else f" +-{format_number(half)}")
+            )
         cells.append(line)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]

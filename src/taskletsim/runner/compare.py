@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,7 @@ def compare(
     executor: Executor | None = None,
     check: bool = True,
     metrics_only: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
 
@@ -185,7 +186,8 @@ def compare(
     so it works with any start method. Parameters are checked for every
     design before anything runs. ``metrics_only`` measures each run while it
     goes instead of keeping its trace (the same numbers, flat memory, no
-    invariant check: see :func:`~taskletsim.runner.single.run`).
+    invariant check: see :func:`~taskletsim.runner.single.run`). ``progress`` is
+    ``True`` for a tqdm bar or a callable ``(done, total)``.
     """
     spec = get_scenario(scenario)
     if not spec.takes_design:
@@ -205,17 +207,43 @@ def compare(
     where = scenario_spec(scenario)
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
     args = (duration_ms, warmup_ms, params, check, metrics_only)
+    report = progress_bar(len(jobs)) if progress is True else progress or None
+    summaries: list[dict[str, float]] = []
     if executor is None:
-        summaries = [_replicate(where, d, s, *args) for _, d, s in jobs]
+        for _, d, s in jobs:
+            summaries.append(_replicate(where, d, s, *args))
+            if report is not None:
+                report(len(summaries), len(jobs))
     else:
         futures = [executor.submit(_replicate, where, d, s, *args) for _, d, s in jobs]
-        summaries = [f.result() for f in futures]
+        try:
+            for done, _ in enumerate(as_completed(futures), 1):
+                if report is not None:
+                    report(done, len(jobs))
+            summaries = [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
     estimates: dict[str, dict[str, Estimate]] = {}
     for label in labels:
         mine = [summ for (d, _, _), summ in zip(jobs, summaries, strict=True) if d == label]
         metrics = sorted({k for summ in mine for k in summ})
         estimates[label] = {k: Estimate.of(summ.get(k, 0.0) for summ in mine) for k in metrics}
     return Comparison(spec.name, labels, seeds, params, estimates)
+
+
+def progress_bar(total: int) -> Callable[[int, int], None]:
+    """A tqdm bar on stderr, as a ``(done, total)`` callback that closes it at the end."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="run", dynamic_ncols=True)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 def default_executor(jobs: int | None = None) -> Executor | None:

@@ -26,7 +26,7 @@ from ..core.config import ConfigError, check_duration_ms, check_seed, check_warm
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
-from .compare import Estimate, run_summary
+from .compare import Estimate, progress_bar, run_summary
 from .single import run
 
 if TYPE_CHECKING:
@@ -99,19 +99,6 @@ def config_key(
         [scenario, design, dict(model), duration_ns, warmup_ns], sort_keys=True, default=str
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _progress_bar(total: int) -> Callable[[int, int], None]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="run", dynamic_ncols=True)
-
-    def update(done: int, _total: int) -> None:
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update
 
 
 def load_runs(path: str | Path) -> pd.DataFrame | None:
@@ -223,7 +210,7 @@ def sweep(
     todo = [i for i, job in enumerate(jobs) if (job[3], job[2]) not in done]
     reused = len(jobs) - len(todo)
     where = scenario_spec(scenario)
-    report = _progress_bar(len(jobs)) if progress is True else progress or None
+    report = progress_bar(len(jobs)) if progress is True else progress or None
     rows: dict[int, dict[str, Any]] = {}
 
     def table() -> list[dict[str, Any]]:
