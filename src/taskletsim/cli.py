@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -23,12 +24,14 @@ from .core.config import (
     Param,
     check_count,
     check_duration_ms,
+    check_seed,
     check_warmup_ms,
     parse_assignment,
 )
 from .designs import design_names, get_design
 from .metrics import InvariantError
 from .output.export import save_chrome_trace
+from .output.figures import KINDS as FIGURES
 from .output.formats import FORMATS, render_compare, render_run
 from .output.report import format_sweep, sweep_document, sweep_metrics
 from .runner.compare import compare, default_executor
@@ -104,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     cmp_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     cmp_cmd.add_argument(
+        "--html", metavar="PATH", help="also write a self-contained HTML report (.html)"
+    )
+    cmp_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
     )
     cmp_cmd.add_argument(
@@ -161,6 +167,27 @@ def _parser() -> argparse.ArgumentParser:
     show_cmd.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
     )
+    plot_cmd = commands.add_parser(
+        "plot", help="draw a figure (PNG or SVG) from saved results or from a run made for it"
+    )
+    plot_cmd.add_argument("figure", choices=FIGURES, help="which figure")
+    plot_cmd.add_argument(
+        "inputs", nargs="*", help="saved trace(s) or sweep rows (.parquet), comparison (.json)"
+    )
+    plot_cmd.add_argument("-o", "--output", required=True, help="the figure file (.png or .svg)")
+    plot_cmd.add_argument("--scenario", help="without inputs: the scenario (or file) to run")
+    plot_cmd.add_argument("--design", action="append", default=[], help="design(s) to run")
+    plot_cmd.add_argument("--seeds", default="1", help="seeds of the comparison run (default 1)")
+    plot_cmd.add_argument("--seed", default="1", help="seed of the timeline's run (default 1)")
+    plot_cmd.add_argument("--duration-ms", default=None, help="simulated time in ms")
+    plot_cmd.add_argument("--warmup-ms", default=None, help="warm-up, ms")
+    plot_cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="scenario parameter"
+    )
+    plot_cmd.add_argument("--window-us", help="timeline: START:END, us (default 200 us)")
+    plot_cmd.add_argument("--cpus", help="timeline: CPUs to show, e.g. 0-7,40")
+    plot_cmd.add_argument("--x", help="sweep: the swept parameter on the x axis")
+    plot_cmd.add_argument("--metric", help="sweep: the metric on the y axis")
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     return parser
 
@@ -280,6 +307,7 @@ def _compare(args: argparse.Namespace) -> str:
         spec.default_duration_ms if args.duration_ms is None else args.duration_ms
     )
     warmup = _warmup(spec, args.warmup_ms, duration)
+    _check_output("--html", args.html, (".html",))
     executor = default_executor(min(jobs or os.cpu_count() or 1, len(designs) * seeds))
     try:
         result = compare(
@@ -298,7 +326,50 @@ def _compare(args: argparse.Namespace) -> str:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
     result = replace(result, params=params)
+    if args.html:
+        from .output.html import compare_html
+
+        command = "taskletsim " + " ".join(shlex.quote(a) for a in args.argv)
+        Path(args.html).write_text(compare_html(result, command), encoding="utf-8")
     return render_compare(result, _format(args))
+
+
+def _plot(args: argparse.Namespace) -> str:
+    from .output.figures import (
+        Simulate,
+        check_output,
+        figure,
+        parse_cpus,
+        parse_window,
+        save_figure,
+    )
+
+    path = check_output(args.output)
+    sim = Simulate(
+        scenario=args.scenario,
+        designs=list(args.design),
+        seeds=check_count("seeds", args.seeds),
+        seed=check_seed(args.seed),
+        duration_ms=None if args.duration_ms is None else check_duration_ms(args.duration_ms),
+        warmup_ms=None if args.warmup_ms is None else check_warmup_ms(args.warmup_ms),
+        params=dict(parse_assignment(text) for text in args.set),
+    )
+    if args.scenario is not None:
+        spec = get_scenario(args.scenario)
+        chosen: list[str | None] = list(sim.designs) or [None]
+        for design in chosen:
+            resolve_scenario_params(spec, design, sim.params)
+    fig = figure(
+        args.figure,
+        args.inputs,
+        sim,
+        window_us=parse_window(args.window_us),
+        cpus=parse_cpus(args.cpus),
+        x=args.x,
+        metric=args.metric,
+    )
+    save_figure(fig, path)
+    return f"wrote {path}"
 
 
 def _show(args: argparse.Namespace) -> str:
@@ -391,12 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status: 0, 2 for bad input, 1 if a trace broke an
     invariant (a bug in the model or in a design: the message says which)."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "list": lambda _a: _list(),
         "run": _run,
         "compare": _compare,
         "sweep": _sweep,
         "show": _show,
+        "plot": _plot,
     }
     try:
         out = commands[args.command](args)

@@ -93,3 +93,30 @@ def _one_lock(
         hold=Summary.of(hold[inside & released]),
         window_ns=end - start,
     )
+
+
+WAIT_EDGES_NS = np.concatenate([[0.0], np.geomspace(1.0, 1e10, 101)])
+"""Bin edges of lock wait histograms, ns: [0, 1) then ten bins a decade up to 10 s (the
+last bin takes everything longer)."""
+
+
+def wait_bins(waits: np.ndarray) -> np.ndarray:
+    """The histogram bin of each wait (ns): ``WAIT_EDGES_NS[b] <= wait < WAIT_EDGES_NS[b+1]``."""
+    index = np.searchsorted(WAIT_EDGES_NS, waits, side="right") - 1
+    return np.clip(index, 0, len(WAIT_EDGES_NS) - 2)
+
+
+def lock_wait_histograms(
+    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+) -> dict[str, np.ndarray]:
+    """Per lock, the counts of its contended acquisitions in the window by wait, over the
+    bins of :data:`WAIT_EDGES_NS`."""
+    start, end = window_bounds(trace, start_ns, end_ns)
+    rows = trace.rows(EventKind.LOCK_ACQUIRE)
+    t, since, lock = trace.time_ns[rows], trace.arg[rows], trace.subject[rows]
+    mine = (t >= start) & (t < end) & (since >= 0)
+    bins = wait_bins(t[mine] - since[mine])
+    names = trace.names.names("lock")
+    width = len(WAIT_EDGES_NS) - 1
+    flat = np.bincount(lock[mine].astype(np.int64) * width + bins, minlength=len(names) * width)
+    return {name: flat[i * width : (i + 1) * width] for i, name in enumerate(names)}

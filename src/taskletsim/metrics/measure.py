@@ -15,7 +15,7 @@ from ..core.trace import Trace, TraceMeta
 from .common import window_bounds
 from .irqs import IrqCounts, irq_counts
 from .latency import Latency, irq_latency_samples
-from .locks import LockStats, lock_stats
+from .locks import LockStats, lock_stats, lock_wait_histograms
 from .runstates import VcpuTime, group_times, lock_wait_in_running, vcpu_times
 
 LATENCY_KINDS = ("device", "timer")
@@ -30,7 +30,9 @@ class Measurements:
     raised in the window that went through the stage; ``pending[source][stage]``:
     for those that had not by the end, the time they had waited (what a
     censored statistic adds). ``lock_wait[vcpu]``: ns the vCPU was RUNNING
-    while its pCPU spun on a lock. ``events``: how many the whole run recorded.
+    while its pCPU spun on a lock. ``lock_wait_hist[lock]``: its contended
+    acquisitions counted by wait over :data:`~taskletsim.metrics.locks.WAIT_EDGES_NS`.
+    ``events``: how many the whole run recorded.
     Latency samples are sorted, so that equal runs give equal arrays.
     """
 
@@ -44,6 +46,7 @@ class Measurements:
     irqs: dict[str, IrqCounts]
     latency: dict[str, dict[str, np.ndarray]]
     pending: dict[str, dict[str, np.ndarray]]
+    lock_wait_hist: dict[str, np.ndarray]
 
     def latency_samples(self, censored: bool = False) -> dict[str, dict[str, np.ndarray]]:
         """Per source and stage; ``censored`` adds the pending interrupts' waits."""
@@ -100,6 +103,10 @@ class Measurements:
             return False
         if self.lock_wait != other.lock_wait or self.irqs != other.irqs:
             return False
+        if self.lock_wait_hist.keys() != other.lock_wait_hist.keys() or not all(
+            np.array_equal(v, other.lock_wait_hist[k]) for k, v in self.lock_wait_hist.items()
+        ):
+            return False
         for mine, theirs in ((self.latency, other.latency), (self.pending, other.pending)):
             if mine.keys() != theirs.keys():
                 return False
@@ -132,6 +139,7 @@ def measure(trace: Trace, start_ns: int | None = None, end_ns: int | None = None
         irqs=irq_counts(trace, start, end, LATENCY_KINDS),
         latency=_sorted(done),
         pending=_sorted(pending),
+        lock_wait_hist=lock_wait_histograms(trace, start, end),
     )
 
 

@@ -14,6 +14,7 @@ source, per CPU or per vCPU.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..core.trace import (
 from .common import Summary
 from .irqs import IrqCounts
 from .latency import STAGES
-from .locks import LockStats
+from .locks import WAIT_EDGES_NS, LockStats
 from .measure import LATENCY_KINDS, Measurements
 from .runstates import RUNSTATES, IntervalSummary, VcpuTime
 
@@ -46,6 +47,7 @@ _VIRQ = int(EventKind.VIRQ_INJECT)
 _VM_EXIT = int(EventKind.VM_EXIT)
 _VM_ENTRY = int(EventKind.VM_ENTRY)
 _COALESCE = int(EventKind.IRQ_COALESCE)
+_EDGES = WAIT_EDGES_NS.tolist()
 
 
 class _Sum:
@@ -72,10 +74,21 @@ class _Sum:
 
 
 class _Lock:
-    __slots__ = ("acq", "bounces", "con_bounces", "contentions", "hold", "open", "socket", "wait")
+    __slots__ = (
+        "acq",
+        "bounces",
+        "con_bounces",
+        "contentions",
+        "hist",
+        "hold",
+        "open",
+        "socket",
+        "wait",
+    )
 
     def __init__(self) -> None:
         self.acq = self.contentions = self.bounces = self.con_bounces = 0
+        self.hist = [0] * (len(WAIT_EDGES_NS) - 1)
         self.wait, self.hold = _Sum(), _Sum()
         self.open: tuple[int, bool] | None = None  # (time acquired, inside the window)
         self.socket = -1  # of the previous acquisition
@@ -243,6 +256,8 @@ class OnlineMetrics:
             if since >= 0:
                 lock.contentions += 1
                 lock.wait.add(t - since)
+                b = bisect_right(_EDGES, t - since) - 1
+                lock.hist[min(max(b, 0), len(lock.hist) - 1)] += 1
                 lock.con_bounces += bounce
             lock.bounces += bounce
         lock.socket = socket
@@ -376,7 +391,12 @@ class OnlineMetrics:
                 injected=n(5),
             )
             latency[info.name], pending[info.name] = self._stages(sid)
+        hist = {
+            name: np.array((self.locks.get(lid) or _Lock()).hist, dtype=np.int64)
+            for lid, name in enumerate(names.names("lock"))
+        }
         return Measurements(
+            lock_wait_hist=hist,
             start_ns=self.start,
             end_ns=self.end,
             events=self.events,

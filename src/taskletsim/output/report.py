@@ -410,7 +410,35 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
         "seeds": list(comparison.seeds),
         "designs": list(comparison.designs),
         "metrics": dict(sorted(metrics.items(), key=lambda kv: metric_order(kv[0]))),
+        "digests": {d: list(v) for d, v in comparison.digests.items()},
+        "curves": {d: list(v) for d, v in comparison.curves.items()},
     }
+
+
+def comparison_from_document(doc: Mapping[str, Any]) -> Comparison:
+    """A :class:`Comparison` back from its ``compare --json`` document (to plot it)."""
+    from ..runner.compare import Comparison, Estimate
+
+    try:
+        designs = tuple(doc["designs"])
+        estimates: dict[str, dict[str, Estimate]] = {d: {} for d in designs}
+        for name, per_design in doc["metrics"].items():
+            for design, e in per_design.items():
+                ci = math.nan if e["ci95"] is None else float(e["ci95"])
+                estimates[design][name] = Estimate(float(e["mean"]), ci, tuple(e["values"]))
+        return Comparison(
+            scenario=str(doc["scenario"]),
+            designs=designs,
+            seeds=tuple(doc["seeds"]),
+            params=dict(doc["params"]),
+            estimates=estimates,
+            digests={d: tuple(v) for d, v in doc.get("digests", {}).items()},
+            curves={d: tuple(v) for d, v in doc.get("curves", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"not a compare --json document ({type(error).__name__}: {error})"
+        ) from None
 
 
 HEADLINE = (

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,36 @@ def run_summary(result: RunResult) -> dict[str, float]:
     return out
 
 
+CURVE_PROBABILITIES = np.concatenate(
+    [np.linspace(0.0, 0.9, 91), 1 - np.geomspace(0.1, 0.0001, 61)[1:]]
+)
+"""Where :func:`run_curves` takes latency quantiles: every 1% to 90%, then denser
+towards the tail, up to 99.99%."""
+
+
+def run_curves(result: RunResult) -> dict[str, list[float]]:
+    """Small distributions a report draws, measured after the warm-up: for each kind of
+    interrupt source, ``latency.KIND`` (the end-to-end latency, to the vIRQ injection
+    or the last stage the source has; censored as in :func:`run_summary`) at
+    :data:`CURVE_PROBABILITIES`; and ``lock_wait`` (contended acquisitions of every
+    lock by wait, over :data:`~taskletsim.metrics.locks.WAIT_EDGES_NS`)."""
+    m = result.measured()
+    out: dict[str, list[float]] = {}
+    pooled: dict[str, list[np.ndarray]] = {}
+    kinds = {s.name: s.kind for s in m.meta.irq}
+    for source, stages in m.latency_samples(censored=True).items():
+        last = next(s for s in ("virq", "tasklet", "handler") if s in stages)
+        pooled.setdefault(kinds[source], []).append(stages[last])
+    for kind, parts in pooled.items():
+        values = np.concatenate(parts)
+        if len(values):
+            q = np.quantile(values, CURVE_PROBABILITIES, method="inverted_cdf")
+            out[f"latency.{kind}"] = [float(v) for v in q]
+    if m.lock_wait_hist:
+        out["lock_wait"] = [float(c) for c in np.sum(list(m.lock_wait_hist.values()), axis=0)]
+    return out
+
+
 def _replicate(
     scenario: str,
     design: str | None,
@@ -113,8 +143,9 @@ def _replicate(
     params: Mapping[str, object],
     check: bool = True,
     metrics_only: bool = False,
-) -> dict[str, float]:
-    """One run in a worker; only its summary travels back, never its trace."""
+) -> tuple[dict[str, float], str, dict[str, list[float]]]:
+    """One run in a worker; only its summary, digest and curves travel back, never its
+    trace."""
     result = run(
         scenario,
         design=design,
@@ -125,7 +156,7 @@ def _replicate(
         check=check,
         metrics_only=metrics_only,
     )
-    return run_summary(result)
+    return run_summary(result), result.digest, run_curves(result)
 
 
 @dataclass(frozen=True)
@@ -155,6 +186,10 @@ class Comparison:
     seeds: tuple[int, ...]
     params: dict[str, Any]
     estimates: dict[str, dict[str, Estimate]]
+    digests: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per design, each seed's run digest."""
+    curves: dict[str, tuple[dict[str, list[float]], ...]] = field(default_factory=dict)
+    """Per design, each seed's :func:`run_curves`."""
 
     def ratio(self, design: str, metric: str) -> float:
         """``design``'s mean over the first design's, for ``metric``."""
@@ -208,7 +243,7 @@ def compare(
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
     args = (duration_ms, warmup_ms, params, check, metrics_only)
     report = progress_bar(len(jobs)) if progress is True else progress or None
-    summaries: list[dict[str, float]] = []
+    summaries: list[tuple[dict[str, float], str, dict[str, list[float]]]] = []
     if executor is None:
         for _, d, s in jobs:
             summaries.append(_replicate(where, d, s, *args))
@@ -225,11 +260,17 @@ def compare(
             for f in futures:
                 f.cancel()
     estimates: dict[str, dict[str, Estimate]] = {}
+    digests: dict[str, tuple[str, ...]] = {}
+    curves: dict[str, tuple[dict[str, list[float]], ...]] = {}
     for label in labels:
-        mine = [summ for (d, _, _), summ in zip(jobs, summaries, strict=True) if d == label]
-        metrics = sorted({k for summ in mine for k in summ})
-        estimates[label] = {k: Estimate.of(summ.get(k, 0.0) for summ in mine) for k in metrics}
-    return Comparison(spec.name, labels, seeds, params, estimates)
+        mine = [out for (d, _, _), out in zip(jobs, summaries, strict=True) if d == label]
+        metrics = sorted({k for summ, _, _ in mine for k in summ})
+        estimates[label] = {
+            k: Estimate.of(summ.get(k, 0.0) for summ, _, _ in mine) for k in metrics
+        }
+        digests[label] = tuple(digest for _, digest, _ in mine)
+        curves[label] = tuple(curve for _, _, curve in mine)
+    return Comparison(spec.name, labels, seeds, params, estimates, digests, curves)
 
 
 def progress_bar(total: int) -> Callable[[int, int], None]:

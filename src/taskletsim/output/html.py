@@ -1,0 +1,151 @@
+"""A comparison as one self-contained HTML page (``taskletsim compare --html``).
+
+Everything is in the file: the styles, the figures as inline PNG images, no
+script or font fetched from anywhere, so the page opens offline, in a mail
+attachment or a CI artifact. It holds the scenario and its parameters, the
+comparison table, the figures (steal and hypervisor share, interrupt
+latency, lock waits), the digest of every run and the versions that made it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..runner.compare import Comparison
+from . import plots
+from .report import compare_cells
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f2f2f2; } code { font-size: 0.95em; }
+figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+CHECK = """
+window.addEventListener("load", function () {
+  var images = document.querySelectorAll("img");
+  var drawn = 0;
+  images.forEach(function (img) { if (img.complete && img.naturalWidth > 0) drawn++; });
+  document.body.dataset.figures = drawn + "/" + images.length;
+  console.log("taskletsim report: figures drawn " + drawn + "/" + images.length);
+});
+"""
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("taskletsim", "simpy", "numpy", "pandas", "matplotlib"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def report_figures(comparison: Comparison) -> list[tuple[str, Figure]]:
+    """The report's figures with their captions."""
+    figures: list[tuple[str, Figure]] = [
+        (
+            "Steal (time a guest's vCPUs were ready but not running) and the share of "
+            "RUNNING spent in Xen, per guest class; whiskers: 95% CI over the seeds.",
+            plots.steal_bars(comparison),
+        )
+    ]
+    series: dict[str, dict[str, plots.Cdf]] = {}
+    for design in comparison.designs:
+        for kind in ("device", "timer"):
+            cdf = plots.curves_cdf(comparison.curves.get(design, ()), f"latency.{kind}")
+            if cdf is not None:
+                series.setdefault(kind, {})[design] = cdf
+    if series:
+        figures.append(
+            (
+                "Interrupt latency from raise to vIRQ injection (quantiles averaged over the "
+                "seeds; an interrupt not delivered by the end counts with its wait so far).",
+                plots.latency_cdf(series, f"{comparison.scenario}: interrupt latency"),
+            )
+        )
+    hists = {
+        d: list(np.sum([c["lock_wait"] for c in comparison.curves[d] if "lock_wait" in c], axis=0))
+        for d in comparison.designs
+        if any("lock_wait" in c for c in comparison.curves.get(d, ()))
+    }
+    if hists:
+        figures.append(
+            (
+                "Spinlock waits: contended acquisitions of every lock by how long they "
+                "waited, all seeds together.",
+                plots.lock_wait_histogram(hists, f"{comparison.scenario}: spinlock waits"),
+            )
+        )
+    return figures
+
+
+def compare_html(comparison: Comparison, command: str | None = None) -> str:
+    """The report page (a string of HTML)."""
+    esc = html.escape
+    names, cells = compare_cells(comparison)
+    seeds = ", ".join(map(str, comparison.seeds))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>taskletsim: {esc(comparison.scenario)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>taskletsim: {esc(comparison.scenario)}</h1>",
+        f"<p>Designs {esc(', '.join(comparison.designs))} on seeds {esc(seeds)}: each "
+        "figure is the mean over the seeds with its 95% confidence interval, and the "
+        f"ratio to {esc(comparison.designs[0])}.</p>",
+    ]
+    if command:
+        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    head = "".join(f"<th>{esc(d)}</th>" for d in comparison.designs)
+    parts.append(f"<h2>Comparison</h2><table><tr><th>metric</th>{head}</tr>")
+    for k, name in enumerate(names):
+        row = "".join(f'<td class="num">{esc(cells[d][k])}</td>' for d in comparison.designs)
+        parts.append(f"<tr><td><code>{esc(name)}</code></td>{row}</tr>")
+    parts.append("</table><h2>Figures</h2>")
+    for caption, fig in report_figures(comparison):
+        parts.append(
+            f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{_png(fig)}">'
+            f"<figcaption>{esc(caption)}</figcaption></figure>"
+        )
+    parts.append("<h2>Parameters</h2><table><tr><th>parameter</th><th>value</th></tr>")
+    parts += [
+        f"<tr><td><code>{esc(k)}</code></td><td>{esc(str(v))}</td></tr>"
+        for k, v in comparison.params.items()
+    ]
+    parts.append("</table>")
+    parts.append("<h2>Runs</h2><table><tr><th>design</th><th>seed</th><th>digest</th></tr>")
+    for design in comparison.designs:
+        for seed, digest in zip(comparison.seeds, comparison.digests.get(design, ()), strict=False):
+            parts.append(
+                f"<tr><td>{esc(design)}</td><td>{seed}</td><td><code>{esc(digest)}</code></td></tr>"
+            )
+    parts.append("</table><h2>Versions</h2><table>")
+    parts += [
+        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
+    ]
+    parts.append(f"</table><script>{CHECK}</script></body></html>")
+    return "\n".join(parts) + "\n"
