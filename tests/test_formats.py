@@ -104,3 +104,18 @@ def test_every_command_renders_its_help(capsys: pytest.CaptureFixture[str]) -> N
         text = capsys.readouterr().out
         assert text.startswith("usage: taskletsim")
     assert {"run", "compare", "sweep", "show", "list"} <= set(commands)
+
+
+def test_the_command_imports_nothing_heavy_before_it_needs_it() -> None:
+    """``taskletsim --help`` and ``list`` answer fast: no pandas, pyarrow, matplotlib or
+    Dask is imported until a command needs them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, taskletsim.cli; "
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'distributed', 'yaml') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
