@@ -50,6 +50,7 @@ def mean_wait(hold: str, rho: float, duration_ms: float, lock: str) -> float:
         hold=hold,
         hold_ns=HOLD_NS,
         rate_per_s=rho / HOLD_NS * 1e9,
+        spinners="unbounded",  # every request waits on the lock itself: one FIFO queue
     )
     return stats.wait.total / stats.acquisitions
 
@@ -72,7 +73,13 @@ def grant_times(lock: str, hold: str, rho: float) -> tuple[np.ndarray, np.ndarra
         "lock-open",
         seed=7,
         duration_ms=50,
-        params={"lock": lock, "transfer_ns": 0, "hold": hold, "rate_per_s": rho * 1e6},
+        params={
+            "lock": lock,
+            "transfer_ns": 0,
+            "hold": hold,
+            "rate_per_s": rho * 1e6,
+            "spinners": "unbounded",  # contentions at the arrivals, whatever the order
+        },
     )
     trace = result.trace
     acquire = trace.time_ns[trace.kind == EventKind.LOCK_ACQUIRE]

@@ -182,6 +182,9 @@ class TraceMeta:
     softirqs: list[str] = field(default_factory=list)
     irq: list[IrqInfo] = field(default_factory=list)
     vcpus: dict[str, VcpuInfo] = field(default_factory=dict)
+    tasklet_locks: dict[str, str] = field(default_factory=dict)
+    """Tasklet name -> the lock its design schedules and claims it under (Xen 4.4's
+    ``tasklet_lock``), for the ``tasklet-lock`` invariant."""
     model: dict[str, Any] = field(default_factory=dict)
     """What the run modelled (:meth:`taskletsim.Scenario.model`): a host's full
     description, or the scenario's parameters."""

@@ -10,7 +10,7 @@ lock three times (schedule, pop, clear ``is_running``).
 from __future__ import annotations
 
 from ..hv.seam import Cpu, Host
-from .base import Proc, SoftirqHandler, Tasklet, TaskletDesign, register_design
+from .base import Proc, SoftirqHandler, Tasklet, TaskletDesign, TaskletFunc, register_design
 
 
 @register_design
@@ -31,6 +31,12 @@ class Xen44Global(TaskletDesign):
 
     def softirq_handlers(self) -> dict[str, SoftirqHandler]:
         return {"TASKLET_SOFTIRQ": self.tasklet_softirq_action}
+
+    def tasklet_init(self, name: str, func: TaskletFunc, is_softirq: bool = True) -> Tasklet:
+        """A tasklet on the global lists: recorded as guarded by ``tasklet_lock``."""
+        t = super().tasklet_init(name, func, is_softirq)
+        self.sim.trace.meta.tasklet_locks[name] = self.tasklet_lock.name
+        return t
 
     def _list_del(self, t: Tasklet) -> None:
         if t.list_cpu >= 0:

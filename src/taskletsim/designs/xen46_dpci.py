@@ -27,7 +27,15 @@ from __future__ import annotations
 from collections import deque
 
 from ..hv.seam import Cpu, DomainView, Host, PirqView, TaskletFunc
-from .base import STATE_RUN, STATE_SCHED, Proc, SoftirqHandler, Tasklet, register_design
+from .base import (
+    STATE_RUN,
+    STATE_SCHED,
+    Proc,
+    SoftirqHandler,
+    Tasklet,
+    TaskletDesign,
+    register_design,
+)
 from .xen44_global import Xen44Global
 
 
@@ -57,8 +65,8 @@ class Xen46Dpci(Xen44Global):
         key = pirq.source.id
         if key not in self._pirq_dpci:
             assert pirq.dirq_assist is not None
-            self._pirq_dpci[key] = self.tasklet_init(
-                f"{pirq.source.name}:pirq_dpci", pirq.dirq_assist
+            self._pirq_dpci[key] = TaskletDesign.tasklet_init(  # lockless: no guard
+                self, f"{pirq.source.name}:pirq_dpci", pirq.dirq_assist
             )
         return self._pirq_dpci[key]
 

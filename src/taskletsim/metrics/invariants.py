@@ -1,13 +1,29 @@
 """Invariants every valid trace satisfies, checked from the trace alone.
 
-- time never goes back on a CPU;
-- a lock never has two holders (acquisitions and releases alternate, and the
-  releaser is the holder);
-- a tasklet never runs on two CPUs at once (entries and exits alternate);
-- every run of a tasklet was scheduled since its previous run, and (with
-  ``drained=True``, for a run that ended quiet) every schedule was followed
-  by a run: nothing scheduled is lost;
-- every guest vCPU's four runstate times add up to the run's duration.
+Each has a name, carried by the :class:`InvariantError` that reports it:
+
+- ``time-order``: the trace is in time order, and time never goes back on a CPU;
+- ``lock-holder``: a lock never has two holders (acquisitions and releases
+  alternate, and the releaser is the holder);
+- ``lock-fifo``: a ticket or queued (MCS) lock is granted in the order its
+  waiters started waiting (``LOCK_CONTEND``);
+- ``irqs-off``: a hard IRQ is never taken where interrupts are disabled:
+  inside another hard IRQ on the same CPU, or while the CPU spins on a lock
+  with interrupts disabled;
+- ``tasklet-runner``: a tasklet never runs on two CPUs at once (entries and
+  exits alternate);
+- ``tasklet-scheduled``: every run of a tasklet was scheduled since its
+  previous run began;
+- ``tasklet-lost``: (with ``drained=True``, for a run that ended quiet)
+  every schedule was followed by a run;
+- ``tasklet-lock``: a tasklet its design guards with a lock
+  (``meta.tasklet_locks``) is scheduled and claimed only by the lock's holder;
+- ``latency``: no interrupt reaches a stage (handler, tasklet, vIRQ) before
+  it was raised;
+- ``virq-raised``: a source never has more vIRQs injected than interrupts
+  raised;
+- ``runstates``: every guest vCPU's four runstate times add up to the run's
+  duration.
 """
 
 from __future__ import annotations
@@ -15,14 +31,44 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.trace import EventKind, Trace
+from .latency import irq_chains
 from .runstates import vcpu_times
+
+INVARIANTS = (
+    "time-order",
+    "lock-holder",
+    "lock-fifo",
+    "irqs-off",
+    "tasklet-runner",
+    "tasklet-scheduled",
+    "tasklet-lost",
+    "tasklet-lock",
+    "latency",
+    "virq-raised",
+    "runstates",
+)
+"""The names of the invariants :func:`check_trace` checks, in the order it checks them."""
+
+FIFO_LOCKS = ("ticket", "mcs")
+"""Lock kinds granted in arrival order."""
 
 
 class InvariantError(AssertionError):
-    """A trace breaks an invariant; the message says which and where."""
+    """A trace breaks an invariant; ``invariant`` names it (one of :data:`INVARIANTS`)
+    and the message says where."""
+
+    def __init__(self, invariant: str, message: str) -> None:
+        self.invariant = invariant
+        super().__init__(f"{invariant}: {message}")
 
 
-def _pairs_alternate(trace: Trace, first: EventKind, second: EventKind, what: str) -> None:
+def _at(trace: Trace, row: int) -> str:
+    return f"at {int(trace.time_ns[row])} ns on CPU {int(trace.cpu[row])}"
+
+
+def _pairs_alternate(
+    trace: Trace, first: EventKind, second: EventKind, what: str, invariant: str
+) -> None:
     rows = trace.of_kinds(first, second)
     order = np.argsort(trace.subject[rows], kind="stable")
     rows = rows[order]
@@ -35,8 +81,9 @@ def _pairs_alternate(trace: Trace, first: EventKind, second: EventKind, what: st
     if len(bad):
         row = rows[bad[0]]
         raise InvariantError(
-            f"{what} {int(trace.subject[row])}: {EventKind(int(trace.kind[row])).name} at "
-            f"{int(trace.time_ns[row])} ns on CPU {int(trace.cpu[row])} out of turn"
+            invariant,
+            f"{what} {int(trace.subject[row])}: {EventKind(int(trace.kind[row])).name} "
+            f"{_at(trace, row)} out of turn",
         )
     pair_first = (position % 2 == 0) & (np.r_[position[1:], 0] == position + 1)
     a = rows[pair_first]
@@ -45,8 +92,9 @@ def _pairs_alternate(trace: Trace, first: EventKind, second: EventKind, what: st
     if len(wrong):
         row = b[wrong[0]]
         raise InvariantError(
+            invariant,
             f"{what} {int(trace.subject[row])}: ended on CPU {int(trace.cpu[row])} "
-            f"at {int(trace.time_ns[row])} ns, begun on CPU {int(trace.cpu[a[wrong[0]]])}"
+            f"at {int(trace.time_ns[row])} ns, begun on CPU {int(trace.cpu[a[wrong[0]]])}",
         )
 
 
@@ -72,7 +120,8 @@ def _runs_were_scheduled(trace: Trace, drained: bool) -> None:
     if unscheduled.any():
         row = rows[np.argmax(unscheduled)]
         raise InvariantError(
-            f"tasklet {int(trace.subject[row])} ran at {int(trace.time_ns[row])} ns unscheduled"
+            "tasklet-scheduled",
+            f"tasklet {int(trace.subject[row])} ran at {int(trace.time_ns[row])} ns unscheduled",
         )
     if drained:
         group_end = np.r_[np.flatnonzero(subject[1:] != subject[:-1]), n - 1]
@@ -80,23 +129,224 @@ def _runs_were_scheduled(trace: Trace, drained: bool) -> None:
         if lost.any():
             row = rows[group_end[np.argmax(lost)]]
             raise InvariantError(
+                "tasklet-lost",
                 f"tasklet {int(trace.subject[row])} scheduled at {int(trace.time_ns[row])} ns "
-                "never ran"
+                "never ran",
+            )
+
+
+def _nth(key: np.ndarray) -> np.ndarray:
+    """For each element, how many equal keys come before it."""
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    start = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+    nth = np.arange(len(k)) - np.repeat(start, np.diff(np.r_[start, len(k)]))
+    out = np.empty(len(key), dtype=np.int64)
+    out[order] = nth
+    return out
+
+
+def _matched_contends(trace: Trace, acquired: np.ndarray) -> np.ndarray:
+    """For each contended acquisition (rows, in order), the row of its ``LOCK_CONTEND``
+    (-1 if none): the one of the same lock and CPU at the time the acquisition says it
+    began waiting, the k-th such acquisition matching the k-th such contention."""
+    contends = trace.rows(EventKind.LOCK_CONTEND)
+    found = np.full(len(acquired), -1, dtype=np.int64)
+    if not len(acquired) or not len(contends):
+        return found
+    span = int(trace.cpu.max()) + 1
+    horizon = int(max(trace.time_ns[-1], trace.arg[acquired].max())) + 1
+
+    def place(rows: np.ndarray, at: np.ndarray) -> np.ndarray:
+        key: np.ndarray = trace.subject[rows].astype(np.int64) * span + trace.cpu[rows]
+        out: np.ndarray = key * horizon + at
+        return out
+
+    c_key = place(contends, trace.time_ns[contends].astype(np.int64))
+    a_key = place(acquired, trace.arg[acquired].astype(np.int64))
+    c_nth, a_nth = _nth(c_key), _nth(a_key)
+    many = int(max(c_nth.max(), a_nth.max())) + 1
+    if int(max(c_key.max(), a_key.max())) >= (1 << 62) // many:
+        raise ValueError("trace too large for the lock invariants' keys")
+    c_code, a_code = c_key * many + c_nth, a_key * many + a_nth
+    order = np.argsort(c_code)
+    idx = np.searchsorted(c_code[order], a_code)
+    ok = idx < len(order)
+    ok[ok] = c_code[order][idx[ok]] == a_code[ok]
+    found[ok] = contends[order[idx[ok]]]
+    return found
+
+
+def _fifo(trace: Trace) -> None:
+    if trace.meta.lock_kind not in FIFO_LOCKS:
+        return
+    acquire = trace.rows(EventKind.LOCK_ACQUIRE)
+    acquired = acquire[trace.arg[acquire] >= 0]
+    joined = _matched_contends(trace, acquired)
+    missing = np.flatnonzero(joined < 0)
+    if len(missing):
+        row = acquired[missing[0]]
+        raise InvariantError(
+            "lock-fifo", f"lock {int(trace.subject[row])}: contended acquisition "
+            f"{_at(trace, row)} without its LOCK_CONTEND",
+        )  # fmt: skip
+    lock = trace.subject[acquired]
+    order = np.argsort(lock, kind="stable")  # per lock, in grant order
+    lock, joined, granted = lock[order], joined[order], acquired[order]
+    same = lock[1:] == lock[:-1]
+    out_of_order = np.flatnonzero(same & (joined[1:] < joined[:-1]))
+    if len(out_of_order):
+        k = out_of_order[0] + 1
+        row = granted[k]
+        raise InvariantError(
+            "lock-fifo",
+            f"{trace.meta.lock_kind} lock {int(lock[k])} granted {_at(trace, row)} to a waiter "
+            f"that came after the one granted before it ({int(trace.time_ns[joined[k]])} ns "
+            f"vs {int(trace.time_ns[joined[k - 1]])} ns)",
+        )
+
+
+def _irqs_off(trace: Trace) -> None:
+    """No ``IRQ_ENTRY`` inside another hard IRQ, or inside an IRQ-off spin, on its CPU."""
+    entry, exit_ = int(EventKind.IRQ_ENTRY), int(EventKind.IRQ_EXIT)
+    contend, acquire = int(EventKind.LOCK_CONTEND), int(EventKind.LOCK_ACQUIRE)
+    rows = trace.of_kinds(EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    off_spins = trace.rows(EventKind.LOCK_CONTEND)
+    off_spins = off_spins[trace.arg[off_spins] == 1]
+    if not len(rows):
+        return
+    acquired = trace.rows(EventKind.LOCK_ACQUIRE)
+    acquired = acquired[trace.arg[acquired] >= 0]
+    ends = acquired[np.isin(_matched_contends(trace, acquired), off_spins)]
+    rows = np.sort(np.concatenate([rows, off_spins, ends]))
+    kind, cpu = trace.kind[rows], trace.cpu[rows].astype(np.int64)
+    step = np.select(
+        [kind == entry, kind == exit_, kind == contend, kind == acquire], [1, -1, 1, -1], 0
+    )
+    order = np.argsort(cpu, kind="stable")
+    cpu, step, kind, rows = cpu[order], step[order], kind[order], rows[order]
+    start = np.r_[0, np.flatnonzero(cpu[1:] != cpu[:-1]) + 1]
+    level = np.cumsum(step)
+    base = np.repeat(np.r_[0, level[start[1:] - 1]], np.diff(np.r_[start, len(cpu)]))
+    depth_before = level - step - base  # IRQ-off contexts open on the CPU before this row
+    nested = np.flatnonzero((kind == entry) & (depth_before > 0))
+    if len(nested):
+        row = rows[nested[0]]
+        raise InvariantError(
+            "irqs-off",
+            f"IRQ {int(trace.subject[row])} taken {_at(trace, row)} with interrupts disabled "
+            "(inside a hard IRQ or an IRQ-off spin)",
+        )
+
+
+def _latency(trace: Trace) -> None:
+    chains = irq_chains(trace, 0, int(trace.time_ns[-1]) + 1 if len(trace) else 0, kinds=None)
+    t_raise = trace.time_ns[chains.raise_row]
+    for stage, rows in (("handler", chains.handler), ("tasklet", chains.tasklet),
+                        ("virq", chains.virq)):  # fmt: skip
+        reached = rows >= 0
+        early = np.flatnonzero(reached & (trace.time_ns[np.maximum(rows, 0)] < t_raise))
+        if len(early):
+            k = early[0]
+            raise InvariantError(
+                "latency",
+                f"IRQ source {int(chains.source[k])}: {stage} at "
+                f"{int(trace.time_ns[rows[k]])} ns before the raise at {int(t_raise[k])} ns",
+            )
+    entries = trace.rows(EventKind.IRQ_ENTRY)
+    raises = trace.rows(EventKind.IRQ_RAISE)
+    span = len(trace) + 1
+    key_r = trace.subject[raises].astype(np.int64) * span + trace.arg[raises]
+    key_e = trace.subject[entries].astype(np.int64) * span + trace.arg[entries]
+    order = np.argsort(key_r, kind="stable")
+    idx = np.searchsorted(key_r[order], key_e)
+    hit = idx < len(order)
+    hit[hit] = key_r[order][idx[hit]] == key_e[hit]
+    unraised = np.flatnonzero(~hit)
+    early = np.flatnonzero(hit)
+    early = early[raises[order][idx[early]] > entries[early]]
+    for bad in (unraised, early):
+        if len(bad):
+            row = entries[bad[0]]
+            raise InvariantError(
+                "latency",
+                f"IRQ {int(trace.subject[row])} #{int(trace.arg[row])} handled {_at(trace, row)} "
+                "before it was raised",
+            )
+
+
+def _virq_raised(trace: Trace) -> None:
+    rows = trace.of_kinds(EventKind.IRQ_RAISE, EventKind.VIRQ_INJECT)
+    source = trace.subject[rows]
+    order = np.argsort(source, kind="stable")
+    rows, source = rows[order], source[order]
+    step = np.where(trace.kind[rows] == EventKind.IRQ_RAISE, 1, -1)
+    start = np.r_[0, np.flatnonzero(source[1:] != source[:-1]) + 1]
+    level = np.cumsum(step)
+    base = np.repeat(np.r_[0, level[start[1:] - 1]], np.diff(np.r_[start, len(rows)]))
+    over = np.flatnonzero(level - base < 0)
+    if len(over):
+        row = rows[over[0]]
+        raise InvariantError(
+            "virq-raised",
+            f"IRQ source {int(trace.subject[row])}: vIRQ injected {_at(trace, row)} with no "
+            "interrupt raised for it",
+        )
+
+
+def _tasklet_lock(trace: Trace) -> None:
+    guards = trace.meta.tasklet_locks
+    if not guards:
+        return
+    tasklets = trace.names.names("tasklet")
+    locks = trace.names.names("lock")
+    lock_of = np.full(len(tasklets) + 1, -1, dtype=np.int64)
+    for name, lock in guards.items():
+        if name in tasklets and lock in locks:
+            lock_of[tasklets.index(name)] = locks.index(lock)
+    events = trace.of_kinds(EventKind.TASKLET_SCHEDULE, EventKind.TASKLET_ENTRY)
+    guard = lock_of[np.minimum(trace.subject[events], len(tasklets))]
+    events, guard = events[guard >= 0], guard[guard >= 0]
+    lock_rows = trace.of_kinds(EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE)
+    for lock in np.unique(guard).tolist():
+        mine = lock_rows[trace.subject[lock_rows] == lock]
+        these = events[guard == lock]
+        last = np.searchsorted(mine, these) - 1  # the lock's last event before each
+        held = last >= 0
+        held[held] = trace.kind[mine[last[held]]] == EventKind.LOCK_ACQUIRE
+        holder = np.where(held, trace.cpu[mine[np.maximum(last, 0)]], -1)
+        bad = np.flatnonzero(holder != trace.cpu[these])
+        if len(bad):
+            row = these[bad[0]]
+            what = EventKind(int(trace.kind[row])).name
+            raise InvariantError(
+                "tasklet-lock",
+                f"tasklet {tasklets[int(trace.subject[row])]}: {what} {_at(trace, row)} "
+                f"without holding {locks[lock]}",
             )
 
 
 def check_trace(trace: Trace, drained: bool = False) -> None:
-    """Raise :class:`InvariantError` if ``trace`` breaks an invariant."""
-    order = np.argsort(trace.cpu, kind="stable")
-    cpu, time = trace.cpu[order], trace.time_ns[order]
-    back = np.flatnonzero((cpu[1:] == cpu[:-1]) & (time[1:] < time[:-1]))
+    """Raise :class:`InvariantError` if ``trace`` breaks an invariant (see the module doc)."""
+    time = trace.time_ns
+    back = np.flatnonzero(time[1:] < time[:-1])
     if len(back):
-        raise InvariantError(f"time goes back on CPU {int(cpu[back[0]])} at {int(time[back[0]])}")
-    _pairs_alternate(trace, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE, "lock")
-    _pairs_alternate(trace, EventKind.TASKLET_ENTRY, EventKind.TASKLET_EXIT, "tasklet")
+        row = int(back[0]) + 1
+        raise InvariantError("time-order", f"time goes back {_at(trace, row)}")
+    _pairs_alternate(trace, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE, "lock", "lock-holder")
+    _fifo(trace)
+    _irqs_off(trace)
+    _pairs_alternate(
+        trace, EventKind.TASKLET_ENTRY, EventKind.TASKLET_EXIT, "tasklet", "tasklet-runner"
+    )
     _runs_were_scheduled(trace, drained)
+    _tasklet_lock(trace)
+    _latency(trace)
+    _virq_raised(trace)
     if trace.meta.duration_ns is not None:
         for name, t in vcpu_times(trace).items():
             total = t.running_ns + t.runnable_ns + t.blocked_ns + t.offline_ns
             if total != t.window_ns:
-                raise InvariantError(f"vCPU {name}: runstates add up to {total}, not {t.window_ns}")
+                raise InvariantError(
+                    "runstates", f"vCPU {name}: runstates add up to {total}, not {t.window_ns}"
+                )

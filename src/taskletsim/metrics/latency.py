@@ -131,7 +131,9 @@ def irq_chains(
     idx = np.searchsorted(e_key, sid * span + seq)
     hit = idx < len(e_key)
     hit[hit] = e_key[idx[hit]] == (sid * span + seq)[hit]
-    handler = np.where(hit, e_row[np.minimum(idx, max(len(e_row) - 1, 0))], -1)
+    handler = np.full(len(raises), -1, dtype=np.int64)
+    if len(e_row):
+        handler = np.where(hit, e_row[np.minimum(idx, len(e_row) - 1)], -1)
     # tasklet: the first TASKLET_SCHEDULE caused by the source after the handler, then the
     # first TASKLET_ENTRY of that tasklet after the schedule
     scheds = trace.rows(EventKind.TASKLET_SCHEDULE)

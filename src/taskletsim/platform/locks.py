@@ -94,25 +94,23 @@ class SpinLock:
         self.nwait = 0
         self._pending: Waiter | None = None
 
-    def acquire(self, cpu: int, granted: Granted, irqs_off: bool = True, since: int = -1) -> None:
+    def acquire(self, cpu: int, granted: Granted, irqs_off: bool = True) -> None:
         """``spin_lock`` from ``cpu``: call ``granted()`` once the lock is held.
 
         ``irqs_off`` says whether the CPU spins with interrupts disabled
         (``spin_lock_irqsave`` inside an IRQ-off section) or enabled
-        (``spin_lock_irq`` on Xen re-enables them while spinning). ``since``
-        is for a request that has been waiting since then already, its
-        ``LOCK_CONTEND`` emitted by the caller (a request queued on its CPU
-        behind another): the acquisition counts as contended from then.
+        (``spin_lock_irq`` on Xen re-enables them while spinning). A busy lock
+        makes the acquisition contended: ``LOCK_CONTEND`` now, when the CPU
+        starts waiting on the lock (Linux ``lock:contention_begin``).
         """
         if not self.busy:
             self.busy = True
-            self._pending = (cpu, granted, since, irqs_off)
+            self._pending = (cpu, granted, -1, irqs_off)
             last = self.last_cpu if self.last_cpu >= 0 else cpu
             self._hand_over(self._cost[last][cpu])
             return
-        if since < 0:
-            since = self._env._now
-            self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
+        since = self._env._now
+        self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
         self.nwait += 1
         self._enqueue((cpu, granted, since, irqs_off))
 

@@ -6,13 +6,14 @@ before anything is built on them.
 ``lock-open``: an open Poisson stream of acquisitions at ``rate_per_s`` in
 total, each from a CPU drawn uniformly among ``cpus``. A spinlock's waiters
 are CPUs: a CPU with a request outstanding queues its next ones locally, so
-at most ``cpus`` spin (``spinners=cpus``). A request queued on its CPU waits
-from its arrival (its ``LOCK_CONTEND`` is emitted then), so the lock's wait
-statistics are the requests' queueing delay. The lock is never idle while a
-request waits, and the order ignores hold times, so the mean wait is M/D/1's
-or M/M/1's. ``spinners=unbounded`` makes every request its own context
-instead (a CPU may spin for several), the form in which a TTAS or ticket
-lock under an open load collapses without bound.
+at most ``cpus`` spin (``spinners=cpus``). A request queued on its CPU joins
+the lock when its CPU's previous request releases it: its wait on the lock
+(``LOCK_CONTEND`` to ``LOCK_ACQUIRE``, what ``lock_stat`` measures) starts
+then. ``spinners=unbounded`` makes every request its own context instead (a
+CPU may spin for several): the textbook single queue, whose mean wait is
+M/D/1's or M/M/1's (the lock is never idle while a request waits, and the
+order ignores hold times), and the form in which a TTAS or ticket lock under
+an open load collapses without bound.
 
 ``lock-closed``: ``cpus`` CPUs, each looping think (exponential, mean
 ``think_ns``) -> acquire -> hold -> release: the machine-repairman queue,
@@ -31,7 +32,6 @@ from typing import Any
 
 from ..core.config import ConfigError, Param
 from ..core.sim import DrawStream, Simulation
-from ..core.trace import EventKind
 from ..platform.locks import LOCK_KINDS, SpinLock, make_lock
 from ..platform.topology import TRANSFER_PRESETS, Topology, TransferCosts
 from .base import Scenario, register_scenario
@@ -91,6 +91,7 @@ def build_lock(sim: Simulation, params: dict[str, Any], name: str = "lock") -> S
     )
     sim.trace.meta.topology = topology.describe()
     sim.trace.meta.cpu_socket = topology.socket_list
+    sim.trace.meta.lock_kind = params["lock"]
     return make_lock(
         params["lock"],
         sim,
@@ -138,11 +139,10 @@ class LockOpen(Scenario):
         gap: DrawStream = sim.exponential("arrivals", 1e9 / params["rate_per_s"])
         which_cpu = sim.integers("arrival-cpu", params["cpus"])
         hold = hold_stream(sim, params)
-        call_later, clock, emit = sim.call_later, sim.clock, sim.emit
+        call_later, clock = sim.call_later, sim.clock
         per_cpu = params["spinners"] == "cpus"
         queued: list[deque[int]] = [deque() for _ in range(params["cpus"])]
         active = [False] * params["cpus"]
-        contend = int(EventKind.LOCK_CONTEND)
 
         def release(_event: object) -> None:
             cpu = lock.holder
@@ -150,7 +150,8 @@ class LockOpen(Scenario):
             if not per_cpu:
                 return
             if queued[cpu]:
-                lock.acquire(cpu, granted, since=queued[cpu].popleft())
+                queued[cpu].popleft()
+                lock.acquire(cpu, granted)
             else:
                 active[cpu] = False
 
@@ -162,9 +163,7 @@ class LockOpen(Scenario):
             if not per_cpu:
                 lock.acquire(cpu, granted)
             elif active[cpu]:
-                now = clock._now
-                emit((now, cpu, contend, lock.id, 1))
-                queued[cpu].append(now)
+                queued[cpu].append(clock._now)
             else:
                 active[cpu] = True
                 lock.acquire(cpu, granted)
