@@ -24,6 +24,7 @@ from .core.config import (
     Param,
     check_count,
     check_duration_ms,
+    check_max_wall_s,
     check_seed,
     check_warmup_ms,
     parse_assignment,
@@ -34,7 +35,7 @@ from .output.export import save_chrome_trace
 from .output.figures import KINDS as FIGURES
 from .output.formats import FORMATS, render_compare, render_run
 from .output.report import format_sweep, sweep_document, sweep_metrics
-from .runner.compare import compare, default_executor
+from .runner.compare import compare, process_pool
 from .runner.single import run
 from .runner.sweep import dask_executor, sweep
 from .scenarios import (
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
     )
     run_cmd.add_argument(
+        "--max-wall-s",
+        metavar="S",
+        help="stop each run after S wall seconds at the simulated time reached (truncated)",
+    )
+    run_cmd.add_argument(
         "--metrics-only",
         action="store_true",
         help="measure while running instead of keeping the trace (same numbers, flat memory)",
@@ -111,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    cmp_cmd.add_argument(
+        "--max-wall-s",
+        metavar="S",
+        help="stop each run after S wall seconds at the simulated time reached (truncated)",
     )
     cmp_cmd.add_argument(
         "--metrics-only",
@@ -153,6 +164,11 @@ def _parser() -> argparse.ArgumentParser:
     sweep_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     sweep_cmd.add_argument(
         "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    sweep_cmd.add_argument(
+        "--max-wall-s",
+        metavar="S",
+        help="stop each run after S wall seconds at the simulated time reached (truncated)",
     )
     sweep_cmd.add_argument(
         "--metrics-only",
@@ -281,6 +297,7 @@ def _run(args: argparse.Namespace) -> str:
             warmup_ms=args.warmup_ms,
             check=not args.no_check,
             metrics_only=args.metrics_only,
+            max_wall_s=args.max_wall_s,
         )
         for design in designs
     ]
@@ -308,8 +325,8 @@ def _compare(args: argparse.Namespace) -> str:
     )
     warmup = _warmup(spec, args.warmup_ms, duration)
     _check_output("--html", args.html, (".html",))
-    executor = default_executor(min(jobs or os.cpu_count() or 1, len(designs) * seeds))
-    try:
+    max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
+    with process_pool(min(jobs or os.cpu_count() or 1, len(designs) * seeds)) as executor:
         result = compare(
             args.scenario,
             designs,
@@ -320,11 +337,9 @@ def _compare(args: argparse.Namespace) -> str:
             executor=executor,
             check=not args.no_check,
             metrics_only=args.metrics_only,
+            max_wall_s=max_wall,
             progress=not args.quiet and sys.stderr.isatty(),
         )
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
     result = replace(result, params=params)
     if args.html:
         from .output.html import compare_html
@@ -400,12 +415,8 @@ def _sweep_executor(args: argparse.Namespace, runs: int) -> Iterator[Executor | 
     """A process pool (``--jobs``), or a Dask cluster's executor (``--dask``)."""
     jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
     if args.dask is None:
-        executor = default_executor(min(jobs or os.cpu_count() or 1, runs))
-        try:
+        with process_pool(min(jobs or os.cpu_count() or 1, runs)) as executor:
             yield executor
-        finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
         return
     with dask_executor(args.dask, jobs) as executor:
         yield executor
@@ -424,8 +435,8 @@ def _sweep(args: argparse.Namespace) -> str:
     runs = max(len(designs), 1) * seeds
     for values in grid.values():
         runs *= len(values)
-    if args.output is not None and not str(args.output).endswith(".parquet"):
-        raise ConfigError("--output", args.output, "a path ending in .parquet")
+    _check_output("--output", args.output, (".parquet",))
+    max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
     with _sweep_executor(args, runs) as executor:
         result = sweep(
             args.scenario,
@@ -438,6 +449,7 @@ def _sweep(args: argparse.Namespace) -> str:
             executor=executor,
             check=not args.no_check,
             metrics_only=args.metrics_only,
+            max_wall_s=max_wall,
             output=args.output,
             progress=not args.quiet and sys.stderr.isatty(),
         )
@@ -479,6 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvariantError as error:
         print(f"taskletsim: invariant broken: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("taskletsim: interrupted: no results printed", file=sys.stderr)
+        return 130
     try:
         print(out, flush=True)
     except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted

@@ -185,6 +185,14 @@ def check_warmup_ms(warmup_ms: object) -> float:
     return value
 
 
+def check_max_wall_s(value: object) -> float:
+    """A bound on a run's wall time, s: a number > 0."""
+    number = _parse_float("max_wall_s", value)
+    if not number > 0:
+        raise ConfigError("max_wall_s", value, "a number of seconds > 0")
+    return number
+
+
 def check_count(field: str, value: object) -> int:
     """A positive whole count (seeds, jobs)."""
     number = _parse_int(field, value)

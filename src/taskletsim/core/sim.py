@@ -8,6 +8,7 @@ removing a source never shifts the numbers another source draws.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
@@ -172,20 +173,63 @@ class Simulation:
         """Start ``gen`` as a process (at the current time, before what is scheduled)."""
         return Process(self, gen)
 
-    def run(self, until_ns: int) -> None:
+    CHECK_EVERY = 8192
+    """With a wall-clock deadline, how many events run between two looks at the clock."""
+
+    def run(self, until_ns: int, deadline: float | None = None) -> int:
         """Process every event before ``until_ns``, in SimPy's order (time, priority,
         scheduling order), a simulated millisecond at a time so that the recorder
-        can flush in between. The loop is SimPy's ``Environment.step`` inlined."""
+        can flush in between. The loop is SimPy's ``Environment.step`` inlined.
+
+        With ``deadline`` (a ``time.perf_counter()`` value), stop once it has
+        passed, at the end of the simulated instant being processed. Returns the
+        simulated time reached: every event before it was processed, none at or
+        after it (``until_ns`` unless the deadline stopped the run).
+        """
         env = self.env
         queue = self._queue
         step = self.FLUSH_NS
         while env._now < until_ns:
             target = min((int(env._now) // step + 1) * step, until_ns)
-            while queue and queue[0][0] < target:
-                env._now, _, _, event = heappop(queue)
-                callbacks: list[Callback] = event.callbacks
-                event.callbacks = None  # type: ignore[assignment]
-                for callback in callbacks:
-                    callback(event)
+            if deadline is None:
+                while queue and queue[0][0] < target:
+                    env._now, _, _, event = heappop(queue)
+                    callbacks: list[Callback] = event.callbacks
+                    event.callbacks = None  # type: ignore[assignment]
+                    for callback in callbacks:
+                        callback(event)
+            else:
+                budget = self.CHECK_EVERY
+                while queue and queue[0][0] < target:
+                    env._now, _, _, event = heappop(queue)
+                    callbacks = event.callbacks
+                    event.callbacks = None  # type: ignore[assignment]
+                    for callback in callbacks:
+                        callback(event)
+                    budget -= 1
+                    if not budget:
+                        budget = self.CHECK_EVERY
+                        if time.perf_counter() > deadline:
+                            return self._stop(target)
+                if time.perf_counter() > deadline and target < until_ns:
+                    env._now = target
+                    self.trace.flush(target)
+                    return target
             env._now = target
             self.trace.flush(target)
+        return until_ns
+
+    def _stop(self, target: int) -> int:
+        """Finish the instant being processed; the time reached is the next event's."""
+        env, queue = self.env, self._queue
+        now = env._now
+        while queue and queue[0][0] == now:
+            env._now, _, _, event = heappop(queue)
+            callbacks: list[Callback] = event.callbacks
+            event.callbacks = None  # type: ignore[assignment]
+            for callback in callbacks:
+                callback(event)
+        reached = int(min(queue[0][0], target)) if queue else target
+        env._now = reached
+        self.trace.flush(reached)
+        return reached

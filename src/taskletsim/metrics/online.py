@@ -330,9 +330,14 @@ class OnlineMetrics:
 
     # -- the result --------------------------------------------------------------------
 
-    def finish(self, names: NameTable, meta: TraceMeta) -> Measurements:
-        """The measurements, once every event has been consumed."""
+    def finish(
+        self, names: NameTable, meta: TraceMeta, bounds: tuple[int, int] | None = None
+    ) -> Measurements:
+        """The measurements, once every event has been consumed; ``bounds`` narrows the
+        window to where a run stopped early (every event consumed lies before it)."""
         self.meta = meta
+        if bounds is not None:
+            self.start, self.end = bounds
         for c in self.cpus.values():
             self._settle(c, final=True)
         locks = {}

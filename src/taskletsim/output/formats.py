@@ -24,6 +24,8 @@ from .report import (
     format_number,
     format_run,
     metric_order,
+    truncated_note,
+    truncated_warning,
 )
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -62,6 +64,8 @@ def run_markdown(result: RunResult) -> str:
         f"(measured from {result.warmup_ns / 1e6:g} ms), {m.events:,} events, "
         f"digest `{result.digest[:16]}`"
     ]
+    if result.truncated:
+        facts.append(f"**{truncated_note(result)}**")
     facts += [
         f"{k}: {format_number(v) if isinstance(v, float) else v}" for k, v in result.info.items()
     ]
@@ -135,7 +139,9 @@ def compare_markdown(comparison: Comparison) -> str:
     rows = [
         (f"`{name}`", *(cells[d][k] for d in comparison.designs)) for k, name in enumerate(names)
     ]
-    return title + "\n\n" + _md_table(["metric", *comparison.designs], rows)
+    warning = truncated_warning(comparison)
+    table = title + "\n\n" + _md_table(["metric", *comparison.designs], rows)
+    return table + (f"\n\n**{warning}**" if warning else "")
 
 
 def compare_csv(comparison: Comparison) -> str:

@@ -58,7 +58,10 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
         "warmup_ns": m.start_ns,
         "events": m.events,
         "wall_s": result.wall_s,
+        "digest": result.digest,
+        "truncated": result.truncated,
         **result.info,
+        **({"requested_duration_ns": result.requested_duration_ns} if result.truncated else {}),
         "locks": {name: lock_json(s) for name, s in m.locks.items()},
     }
     if m.meta.irq:
@@ -189,6 +192,8 @@ def format_run(result: RunResult) -> str:
         + f", seed {result.seed}, {result.duration_ns / 1e6:g} ms simulated, "
         f"{m.events} events in {result.wall_s:.2f} s",
     ]
+    if result.truncated:
+        head.append("  " + truncated_note(result))
     for key, value in result.info.items():
         head.append(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     for name, s in stats.items():
@@ -389,7 +394,29 @@ def format_compare(comparison: Comparison, width: int = 100) -> str:
             lines.append(
                 f"{name:<{left}}" + "".join(f"  {cells[d][k]:>{widths[d]}}" for d in block)
             )
-    return "\n".join(lines)
+    warning = truncated_warning(comparison)
+    return "\n".join(lines) + (f"\n\n{warning}" if warning else "")
+
+
+def truncated_note(result: RunResult) -> str:
+    """What a run ``max_wall_s`` stopped early covers."""
+    asked = (result.requested_duration_ns or 0) / 1e6
+    return (
+        f"TRUNCATED by max_wall_s at {result.duration_ns / 1e6:g} of {asked:g} ms simulated: "
+        "the figures cover only the time reached"
+    )
+
+
+def truncated_warning(comparison: Comparison) -> str:
+    """A line naming the runs ``max_wall_s`` stopped early, or ``""``."""
+    if not comparison.truncated:
+        return ""
+    runs = "; ".join(
+        f"{design} seed{'s' if len(stops) > 1 else ''} "
+        + ", ".join(f"{seed} at {ns / 1e6:g} ms" for seed, ns in sorted(stops.items()))
+        for design, stops in comparison.truncated.items()
+    )
+    return f"TRUNCATED by max_wall_s (figures cover only the time reached): {runs}"
 
 
 def compare_document(comparison: Comparison) -> dict[str, Any]:
@@ -412,6 +439,10 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
         "metrics": dict(sorted(metrics.items(), key=lambda kv: metric_order(kv[0]))),
         "digests": {d: list(v) for d, v in comparison.digests.items()},
         "curves": {d: list(v) for d, v in comparison.curves.items()},
+        "truncated": {
+            d: {str(seed): ns for seed, ns in stops.items()}
+            for d, stops in comparison.truncated.items()
+        },
     }
 
 
@@ -434,6 +465,10 @@ def comparison_from_document(doc: Mapping[str, Any]) -> Comparison:
             estimates=estimates,
             digests={d: tuple(v) for d, v in doc.get("digests", {}).items()},
             curves={d: tuple(v) for d, v in doc.get("curves", {}).items()},
+            truncated={
+                d: {int(seed): int(ns) for seed, ns in stops.items()}
+                for d, stops in doc.get("truncated", {}).items()
+            },
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(
@@ -453,7 +488,7 @@ HEADLINE = (
 
 def sweep_metrics(summary: pd.DataFrame, grid: Sequence[str]) -> list[str]:
     """The summary's metric names (not the grid, keys or CI columns), in report order."""
-    skip = {*grid, "design", "seeds"}
+    skip = {*grid, "design", "seeds", "truncated"}
     names = [c for c in summary.columns if c not in skip and not str(c).endswith(".ci95")]
     return sorted(names, key=metric_order)
 

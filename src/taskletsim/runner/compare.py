@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+import signal
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..core.config import ConfigError, check_seed
+from ..core.config import ConfigError, check_max_wall_s, check_seed
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
@@ -57,9 +59,17 @@ def run_summary(result: RunResult) -> dict[str, float]:
     ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
     where an interrupt not yet through a stage counts with the time to the
     end of the window (censored: a lower bound).
+
+    An empty window (a run stopped by ``max_wall_s`` before its warm-up ended)
+    gives 0 for every rate, share and percentile, as the metrics do for a
+    window without events; it never raises.
     """
     m = result.measured()
     window_s = (m.end_ns - m.start_ns) / 1e9
+
+    def per_s(count: float) -> float:
+        return count / window_s if window_s > 0 else 0.0
+
     out: dict[str, float] = {}
     classes: dict[str, list[int]] = {}  # lock class: acquisitions, contentions, wait, bounces
     for name, s in m.locks.items():
@@ -71,10 +81,10 @@ def run_summary(result: RunResult) -> dict[str, float]:
     for name, (acquisitions, contentions, wait, bounces) in classes.items():
         if not acquisitions:
             continue
-        out[f"lock.{name}.acquisitions_per_s"] = acquisitions / window_s
+        out[f"lock.{name}.acquisitions_per_s"] = per_s(acquisitions)
         out[f"lock.{name}.contention_pct"] = 100.0 * contentions / acquisitions
         out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
-        out[f"lock.{name}.bounces_per_s"] = bounces / window_s
+        out[f"lock.{name}.bounces_per_s"] = per_s(bounces)
     workload = {n: v.workload for n, v in m.meta.vcpus.items()}
     for cls, t in m.class_times().items():
         out[f"{cls}.steal_pct"] = t.steal_pct
@@ -88,13 +98,13 @@ def run_summary(result: RunResult) -> dict[str, float]:
     device = m.latency_by_kind().get("device", {})
     every = censored.get("device", {})
     if "handler" in every:
-        out["raised_irq_per_s"] = every["handler"].count / window_s
-        out["delivered_irq_per_s"] = device["virq"].count / window_s if "virq" in device else 0.0
+        out["raised_irq_per_s"] = per_s(every["handler"].count)
+        out["delivered_irq_per_s"] = per_s(device["virq"].count) if "virq" in device else 0.0
     kinds = {s.name: s.kind for s in m.meta.irq}
     counts = [c for name, c in m.irqs.items() if kinds[name] == "device"]
     if counts:
         for key in ("arrived", "coalesced", "held", "polled", "virq_coalesced"):
-            out[f"{key}_irq_per_s"] = sum(getattr(c, key) for c in counts) / window_s
+            out[f"{key}_irq_per_s"] = per_s(sum(getattr(c, key) for c in counts))
     if "offered_irq_per_s" in result.info:
         out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
     for kind, stages in censored.items():
@@ -143,9 +153,10 @@ def _replicate(
     params: Mapping[str, object],
     check: bool = True,
     metrics_only: bool = False,
-) -> tuple[dict[str, float], str, dict[str, list[float]]]:
-    """One run in a worker; only its summary, digest and curves travel back, never its
-    trace."""
+    max_wall_s: float | None = None,
+) -> tuple[dict[str, float], str, dict[str, list[float]], int | None]:
+    """One run in a worker; only its summary, digest, curves and (when ``max_wall_s``
+    stopped it early) the simulated time it reached travel back, never its trace."""
     result = run(
         scenario,
         design=design,
@@ -155,8 +166,10 @@ def _replicate(
         params=params,
         check=check,
         metrics_only=metrics_only,
+        max_wall_s=max_wall_s,
     )
-    return run_summary(result), result.digest, run_curves(result)
+    reached = result.duration_ns if result.truncated else None
+    return run_summary(result), result.digest, run_curves(result), reached
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,9 @@ class Comparison:
     """Per design, each seed's run digest."""
     curves: dict[str, tuple[dict[str, list[float]], ...]] = field(default_factory=dict)
     """Per design, each seed's :func:`run_curves`."""
+    truncated: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Per design, the seeds whose run ``max_wall_s`` stopped early, with the simulated
+    time each reached, ns (their figures cover only ``[warmup, reached)``)."""
 
     def ratio(self, design: str, metric: str) -> float:
         """``design``'s mean over the first design's, for ``metric``."""
@@ -211,6 +227,7 @@ def compare(
     executor: Executor | None = None,
     check: bool = True,
     metrics_only: bool = False,
+    max_wall_s: float | None = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
@@ -223,6 +240,9 @@ def compare(
     goes instead of keeping its trace (the same numbers, flat memory, no
     invariant check: see :func:`~taskletsim.runner.single.run`). ``progress`` is
     ``True`` for a tqdm bar or a callable ``(done, total)``.
+    ``max_wall_s`` bounds each run's wall time (see
+    :func:`~taskletsim.runner.single.run`); ``Comparison.truncated`` names the runs
+    it stopped early.
     """
     spec = get_scenario(scenario)
     if not spec.takes_design:
@@ -241,9 +261,11 @@ def compare(
         resolve_scenario_params(spec, label, params)
     where = scenario_spec(scenario)
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
-    args = (duration_ms, warmup_ms, params, check, metrics_only)
+    if max_wall_s is not None:
+        max_wall_s = check_max_wall_s(max_wall_s)
+    args = (duration_ms, warmup_ms, params, check, metrics_only, max_wall_s)
     report = progress_bar(len(jobs)) if progress is True else progress or None
-    summaries: list[tuple[dict[str, float], str, dict[str, list[float]]]] = []
+    summaries: list[tuple[dict[str, float], str, dict[str, list[float]], int | None]] = []
     if executor is None:
         for _, d, s in jobs:
             summaries.append(_replicate(where, d, s, *args))
@@ -262,15 +284,17 @@ def compare(
     estimates: dict[str, dict[str, Estimate]] = {}
     digests: dict[str, tuple[str, ...]] = {}
     curves: dict[str, tuple[dict[str, list[float]], ...]] = {}
+    truncated: dict[str, dict[int, int]] = {}
     for label in labels:
         mine = [out for (d, _, _), out in zip(jobs, summaries, strict=True) if d == label]
-        metrics = sorted({k for summ, _, _ in mine for k in summ})
-        estimates[label] = {
-            k: Estimate.of(summ.get(k, 0.0) for summ, _, _ in mine) for k in metrics
-        }
-        digests[label] = tuple(digest for _, digest, _ in mine)
-        curves[label] = tuple(curve for _, _, curve in mine)
-    return Comparison(spec.name, labels, seeds, params, estimates, digests, curves)
+        metrics = sorted({k for summ, *_ in mine for k in summ})
+        estimates[label] = {k: Estimate.of(summ.get(k, 0.0) for summ, *_ in mine) for k in metrics}
+        digests[label] = tuple(out[1] for out in mine)
+        curves[label] = tuple(out[2] for out in mine)
+        stopped = {s: out[3] for s, out in zip(seeds, mine, strict=True) if out[3] is not None}
+        if stopped:
+            truncated[label] = stopped
+    return Comparison(spec.name, labels, seeds, params, estimates, digests, curves, truncated)
 
 
 def progress_bar(total: int) -> Callable[[int, int], None]:
@@ -287,7 +311,35 @@ def progress_bar(total: int) -> Callable[[int, int], None]:
     return update
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (:func:`process_pool`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def default_executor(jobs: int | None = None) -> Executor | None:
-    """A process pool of ``jobs`` workers (default: the CPU count); ``None`` for one."""
+    """A process pool of ``jobs`` workers (default: the CPU count); ``None`` for one.
+    Its workers ignore Ctrl-C: the parent decides (see :func:`process_pool`)."""
     workers = jobs or os.cpu_count() or 1
-    return ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    if workers < 2:
+        return None
+    return ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+
+
+@contextmanager
+def process_pool(jobs: int | None = None) -> Iterator[Executor | None]:
+    """:func:`default_executor` for a ``with`` block: shut down at the end, and on an
+    exception (Ctrl-C above all) its queued runs are cancelled and its workers
+    terminated at once instead of finishing the runs they hold."""
+    executor = default_executor(jobs)
+    try:
+        yield executor
+    except BaseException:
+        if isinstance(executor, ProcessPoolExecutor):
+            # ProcessPoolExecutor has no public way to stop running work before 3.14
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)

@@ -34,6 +34,14 @@ class RunResult:
     """Gathered while it ran (a metrics-only run, whose trace is empty), else ``None``."""
     trace_digest: str | None = None
     """A metrics-only run's digest of the trace it did not keep."""
+    requested_duration_ns: int | None = None
+    """The duration asked for, when ``max_wall_s`` stopped the run before it
+    (``duration_ns`` is then the simulated time it reached)."""
+
+    @property
+    def truncated(self) -> bool:
+        """Whether ``max_wall_s`` ended the run before its duration."""
+        return self.requested_duration_ns is not None
 
     def measured(self) -> Measurements:
         """The measurements over ``[warmup_ns, duration_ns)``: gathered during a

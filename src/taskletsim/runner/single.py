@@ -10,6 +10,7 @@ import numpy as np
 from ..core.config import (
     ConfigError,
     check_duration_ms,
+    check_max_wall_s,
     check_seed,
     check_warmup_ms,
 )
@@ -37,6 +38,7 @@ def run(
     warmup_ms: float | None = None,
     check: bool = True,
     metrics_only: bool = False,
+    max_wall_s: float | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
@@ -57,6 +59,10 @@ def run(
     same numbers as a full run, the memory keeps only what exact percentiles
     need, and ``result.trace`` is empty (so there is no invariant check and no
     :data:`AFTER_RUN` call).
+
+    ``max_wall_s`` bounds the wall time of the simulation: past it the run
+    ends at the simulated time reached (every event before it processed),
+    its metrics cover ``[warmup, reached)`` and ``result.truncated`` is true.
     """
     spec = get_scenario(scenario)
     scenario = spec.name
@@ -98,15 +104,22 @@ def run(
     meta.scenario, meta.design, meta.seed = scenario, design, seed
     meta.params, meta.duration_ns, meta.warmup_ns = resolved, duration_ns, warmup_ns
     meta.model = dict(resolved)  # a host scenario records its full description instead
+    wall_limit = None if max_wall_s is None else check_max_wall_s(max_wall_s)
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
     info = spec.build(sim, resolved, design)
-    sim.run(duration_ns)
+    deadline = None if wall_limit is None else time.perf_counter() + wall_limit
+    reached = sim.run(duration_ns, deadline)
     wall = time.perf_counter() - started
+    requested = None
+    if reached < duration_ns:
+        requested, duration_ns = duration_ns, reached
+        warmup_ns = min(warmup_ns, reached)
+        meta.duration_ns, meta.warmup_ns = duration_ns, warmup_ns
     trace = recorder.finish()
     measurements = trace_digest = None
     if online is not None:
-        measurements = online.finish(trace.names, trace.meta)
+        measurements = online.finish(trace.names, trace.meta, bounds=(warmup_ns, duration_ns))
         trace_digest = digest.hexdigest(trace.names, trace.meta)
     elif kinds is None:
         if check:
@@ -125,4 +138,5 @@ def run(
         warmup_ns=warmup_ns,
         measurements=measurements,
         trace_digest=trace_digest,
+        requested_duration_ns=requested,
     )

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.config import ConfigError, check_duration_ms, check_seed, check_warmup_ms
+from ..core.config import (
+    ConfigError,
+    check_duration_ms,
+    check_max_wall_s,
+    check_seed,
+    check_warmup_ms,
+)
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KEYS = ("scenario", "design", "seed", "config", "digest")
+FACTS = ("truncated", "duration_ns")
+"""Columns of a row about the run itself, not metrics (rows of older sweeps may lack them)."""
 """Columns of every row besides the grid's parameters and the metrics. ``config`` is a
 short hash of everything but the seed that decides a run (scenario, design, what it
 models: every resolved parameter, or a host's full description; duration, warm-up): a
@@ -52,8 +60,10 @@ def _one(
     params: Mapping[str, object],
     check: bool,
     metrics_only: bool = False,
+    max_wall_s: float | None = None,
 ) -> dict[str, Any]:
-    """One run in a worker: its summary and digest."""
+    """One run in a worker: its summary, digest, and whether ``max_wall_s`` stopped it
+    early (``truncated``, with the simulated time reached in ``duration_ns``)."""
     result = run(
         scenario,
         design=design,
@@ -63,8 +73,14 @@ def _one(
         params=params,
         check=check,
         metrics_only=metrics_only,
+        max_wall_s=max_wall_s,
     )
-    return {"digest": result.digest, **run_summary(result)}
+    return {
+        "digest": result.digest,
+        "truncated": result.truncated,
+        "duration_ns": result.duration_ns,
+        **run_summary(result),
+    }
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,7 @@ def sweep(
     executor: Executor | None = None,
     check: bool = True,
     metrics_only: bool = False,
+    max_wall_s: float | None = None,
     output: str | Path | None = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> SweepResult:
@@ -155,6 +172,9 @@ def sweep(
     so an interrupted sweep resumes where it stopped. ``progress`` is ``True`` for
     a tqdm bar or a callable ``(done, total)``. ``metrics_only`` measures each
     run without keeping its trace (same numbers; no invariant check).
+    ``max_wall_s`` bounds each run's wall time: a run it stops early has
+    ``truncated`` true in its row (and the simulated time reached in
+    ``duration_ns``), and a resumed sweep runs it again.
     """
     import pandas as pd
 
@@ -184,6 +204,7 @@ def sweep(
     duration_ns, warmup_ns = round(duration * 1e6), round(check_warmup_ms(warmup_ms) * 1e6)
     if warmup_ns >= duration_ns:
         raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
+    wall = None if max_wall_s is None else check_max_wall_s(max_wall_s)
     points = grid_points(grid)
     jobs: list[tuple[dict[str, object], str | None, int, str]] = []
     for point in points:
@@ -206,6 +227,8 @@ def sweep(
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if earlier is not None:
         for row in earlier.to_dict("records"):
+            if row.get("truncated") is True:  # stopped by max_wall_s: run it again
+                continue
             done[(str(row["config"]), int(row["seed"]))] = {str(k): v for k, v in row.items()}
     todo = [i for i, job in enumerate(jobs) if (job[3], job[2]) not in done]
     reused = len(jobs) - len(todo)
@@ -227,7 +250,7 @@ def sweep(
         point, label, seed, _ = jobs[i]
         spec_name = DESIGNS.spec(label) if label is not None else None
         merged = {**fixed, **point}
-        return (where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only)
+        return (where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only, wall)
 
     saved = time.monotonic()
 
@@ -298,13 +321,15 @@ def summarize(runs: pd.DataFrame, grid: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
     keys = [*grid, "design"]
-    metrics = [c for c in runs.columns if c not in (*KEYS, *grid)]
+    metrics = [c for c in runs.columns if c not in (*KEYS, *FACTS, *grid)]
     out = []
     for key, group in runs.groupby(keys, sort=False, dropna=False):
         row: dict[str, Any] = dict(
             zip(keys, key if isinstance(key, tuple) else (key,), strict=True)
         )
         row["seeds"] = len(group)
+        if "truncated" in group:
+            row["truncated"] = int(group["truncated"].fillna(False).astype(bool).sum())
         for m in metrics:
             est = Estimate.of(group[m].dropna().tolist())
             row[m] = est.mean
