@@ -18,6 +18,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, Event
 
+from .config import ConfigError
 from .trace import TraceRecorder
 
 Callback = Callable[[Any], None]
@@ -122,15 +123,30 @@ class Simulation:
         self.emit = self.trace.append
         self._queue = self.env._queue
         self._eid = self.env._eid
+        self._sources: dict[int, str] = {}
 
     @property
     def now(self) -> int:
         """Simulated time in ns."""
         return int(self.env.now)
 
+    @staticmethod
+    def stream_key(source: str) -> int:
+        """The spawn key of source ``source``'s stream: CRC-32 of its name."""
+        return zlib.crc32(source.encode())
+
     def rng(self, source: str) -> np.random.Generator:
-        """The Generator of one named random source of this run."""
-        key = zlib.crc32(source.encode())
+        """The Generator of one named random source of this run. Two names whose
+        :meth:`stream_key` collides would share draws, so the second is refused."""
+        key = self.stream_key(source)
+        other = self._sources.setdefault(key, source)
+        if other != source:
+            raise ConfigError(
+                "random source",
+                source,
+                f"a name whose stream key (CRC-32) differs from that of {other!r}: "
+                "rename the guest or device",
+            )
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(key,)))
 
     def exponential(self, source: str, mean_ns: float) -> DrawStream:

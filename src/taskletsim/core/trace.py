@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .config import ConfigError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -422,22 +424,61 @@ class Trace:
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
-        """Read a trace written by :meth:`save`."""
-        import pyarrow.parquet as pq
+        """Read a trace written by :meth:`save`.
 
-        table = pq.read_table(str(path))
+        A file that is missing, not Parquet (or cut short), not written by
+        taskletsim, of another schema version, or whose columns or metadata do
+        not make a trace raises :class:`~taskletsim.core.config.ConfigError`
+        naming the file and what is wrong with it.
+        """
+        import pyarrow.parquet as pq
+        from pyarrow.types import is_integer
+
+        def bad(what: str) -> ConfigError:
+            return ConfigError("trace file", str(path), what)
+
+        if not Path(path).is_file():
+            raise bad("an existing file")
+        try:
+            table = pq.read_table(str(path))
+        except Exception as error:  # pyarrow raises several kinds for a damaged file
+            raise bad(f"a Parquet file, whole (reading it failed: {error})") from None
         meta = table.schema.metadata or {}
-        version = int(meta.get(b"taskletsim.schema", b"0"))
+        if b"taskletsim.schema" not in meta:
+            raise bad("a trace saved by taskletsim (this Parquet file has no taskletsim metadata)")
+        try:
+            version = int(meta[b"taskletsim.schema"])
+        except ValueError:
+            raise bad(f"a trace schema version (found {meta[b'taskletsim.schema']!r})") from None
         if version not in (1, SCHEMA_VERSION):
-            raise ValueError(f"{path}: trace schema {version}, expected 1 or {SCHEMA_VERSION}")
-        columns = {
-            name: table.column(name).to_numpy().astype(dtype, copy=False) for name, dtype in COLUMNS
-        }
-        return cls(
-            columns=columns,
-            names=NameTable(json.loads(meta[b"taskletsim.names"])),
-            meta=TraceMeta.from_dict(json.loads(meta[b"taskletsim.meta"])),
-        )
+            newer = " (written by a newer taskletsim?)" if version > SCHEMA_VERSION else ""
+            raise bad(f"trace schema 1 or {SCHEMA_VERSION}, not {version}{newer}")
+        missing = [name for name, _ in COLUMNS if name not in table.column_names]
+        if missing:
+            raise bad(f"the columns {[n for n, _ in COLUMNS]} (missing {missing})")
+        columns = {}
+        for name, dtype in COLUMNS:
+            column = table.column(name)
+            if column.null_count or not is_integer(column.type):
+                raise bad(f"integer column {name} without nulls (found {column.type})")
+            values = column.to_numpy()
+            cast = values.astype(dtype, copy=False)
+            if not np.array_equal(cast, values):
+                raise bad(f"column {name} within {np.dtype(dtype).name}")
+            columns[name] = cast
+        if len(columns["kind"]) and (
+            columns["kind"].min() < 0 or columns["kind"].max() >= len(EventKind)
+        ):
+            raise bad(f"event kinds 0..{len(EventKind) - 1} in column kind")
+        if np.any(np.diff(columns["time_ns"]) < 0):
+            raise bad("events in time order (column time_ns goes back)")
+        try:
+            names = NameTable(json.loads(meta[b"taskletsim.names"]))
+            info = TraceMeta.from_dict(json.loads(meta[b"taskletsim.meta"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            what = f"the trace's name table and metadata ({type(error).__name__}: {error})"
+            raise bad(what) from None
+        return cls(columns=columns, names=names, meta=info)
 
     def digest(self) -> str:
         """A SHA-256 of the events, the name table and the metadata: equal digests mean
