@@ -35,7 +35,7 @@ from .output.export import save_chrome_trace
 from .output.figures import KINDS as FIGURES
 from .output.formats import FORMATS, render_compare, render_run
 from .output.report import format_sweep, sweep_document, sweep_metrics
-from .runner.compare import compare, process_pool
+from .runner.compare import compare, process_pool, worker_memory_mb
 from .runner.single import run
 from .runner.sweep import dask_executor, sweep
 from .scenarios import (
@@ -326,7 +326,8 @@ def _compare(args: argparse.Namespace) -> str:
     warmup = _warmup(spec, args.warmup_ms, duration)
     _check_output("--html", args.html, (".html",))
     max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
-    with process_pool(min(jobs or os.cpu_count() or 1, len(designs) * seeds)) as executor:
+    workers = min(jobs or os.cpu_count() or 1, len(designs) * seeds)
+    with process_pool(workers) as executor:
         result = compare(
             args.scenario,
             designs,
@@ -338,6 +339,7 @@ def _compare(args: argparse.Namespace) -> str:
             check=not args.no_check,
             metrics_only=args.metrics_only,
             max_wall_s=max_wall,
+            max_memory_mb=worker_memory_mb(workers),
             progress=not args.quiet and sys.stderr.isatty(),
         )
     result = replace(result, params=params)
@@ -437,6 +439,8 @@ def _sweep(args: argparse.Namespace) -> str:
         runs *= len(values)
     _check_output("--output", args.output, (".parquet",))
     max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
+    jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
+    local_workers = min(jobs or os.cpu_count() or 1, runs)
     with _sweep_executor(args, runs) as executor:
         result = sweep(
             args.scenario,
@@ -450,6 +454,7 @@ def _sweep(args: argparse.Namespace) -> str:
             check=not args.no_check,
             metrics_only=args.metrics_only,
             max_wall_s=max_wall,
+            max_memory_mb=None if args.dask else worker_memory_mb(local_workers),
             output=args.output,
             progress=not args.quiet and sys.stderr.isatty(),
         )

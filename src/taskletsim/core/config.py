@@ -27,6 +27,10 @@ class ConfigError(ValueError):
         self.allowed = allowed
         super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, object, str]]:
+        """Pickled with its three fields, so that it crosses from a worker process."""
+        return (type(self), (self.field, self.value, self.allowed))
+
 
 def _parse_int(field: str, value: object) -> int:
     if isinstance(value, bool):
@@ -190,6 +194,14 @@ def check_max_wall_s(value: object) -> float:
     number = _parse_float("max_wall_s", value)
     if not number > 0:
         raise ConfigError("max_wall_s", value, "a number of seconds > 0")
+    return number
+
+
+def check_max_memory_mb(value: object) -> float:
+    """A bound on a run's memory, MiB: a number > 0."""
+    number = _parse_float("max_memory_mb", value)
+    if not number > 0:
+        raise ConfigError("max_memory_mb", value, "a number of MiB > 0")
     return number
 
 

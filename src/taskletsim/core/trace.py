@@ -211,6 +211,57 @@ class TraceMeta:
         return TraceMeta.from_dict(self.as_dict())
 
 
+@dataclass(frozen=True)
+class MemoryBudget:
+    """What a run may hold: refuse it, as early as its event rate shows, when the
+    events it is heading for would not fit (instead of being killed for memory).
+
+    ``bytes_per_event`` is what a run holds per event at its peak, metrics
+    included (an estimate: about 64 with the trace kept, 16 metrics-only);
+    ``limit_bytes`` what it may use; ``available_bytes`` what the machine had.
+    """
+
+    limit_bytes: int
+    bytes_per_event: int
+    available_bytes: int | None = None
+    metrics_only: bool = False
+
+    def check(self, events: int, now_ns: int, end_ns: int | None, since: tuple[int, int]) -> None:
+        """Raise :class:`ConfigError` if the run, ``events`` in by ``now_ns``, would need
+        more than ``limit_bytes`` by ``end_ns`` at the rate it has had since ``since``
+        (events, time: its first flush, after the start-up burst of a host)."""
+        if not end_ns:
+            return
+        base_events, base_ns = since
+        projected = float(events)
+        if now_ns > base_ns and end_ns > now_ns:
+            projected += (events - base_events) * (end_ns - now_ns) / (now_ns - base_ns)
+        need = projected * self.bytes_per_event
+        if need <= self.limit_bytes:
+            return
+        fit_ms = end_ns / 1e6 * self.limit_bytes / need
+        where = (
+            f"{_size(self.available_bytes)} available"
+            if self.available_bytes is not None
+            else "the limit set for it, max_memory_mb"
+        )
+        ways = f"a shorter run (at most ~{fit_ms:.3g} ms at this rate), fewer CPUs or guests"
+        if not self.metrics_only:
+            ways += ", or metrics-only (--metrics-only: ~16 bytes an event, no trace kept)"
+        raise ConfigError(
+            "run size",
+            f"~{projected:.3g} events in {end_ns / 1e6:g} ms simulated, ~{_size(need)}",
+            f"a run within {_size(self.limit_bytes)} ({where}): {ways}",
+        )
+
+
+def _size(n: float) -> str:
+    """Bytes in KiB, MiB or GiB."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
 class TraceRecorder:
     """Collects events during a run.
 
@@ -240,6 +291,9 @@ class TraceRecorder:
         self._buf = array("q")
         self._columns = [np.zeros(0, dtype=dtype) for _, dtype in COLUMNS]
         self._rows = 0
+        self._seen = 0
+        self._since: tuple[int, int] | None = None
+        self.budget: MemoryBudget | None = None
         self._shared = False  # a finished Trace holds the columns: never resize them in place
         self.append: Callable[[tuple[int, int, int, int, int]], None] = self._buf.extend
         if kinds is not None:
@@ -261,6 +315,12 @@ class TraceRecorder:
         staged = len(self._buf) // 5
         if not staged:
             return
+        self._seen += staged
+        end = self.meta.duration_ns
+        if now_ns and self._since is None:
+            self._since = (self._seen, now_ns)
+        if self.budget is not None and now_ns and self._since is not None:
+            self.budget.check(self._seen, now_ns, end, self._since)
         if not self._keep:
             if self._sink is not None:
                 flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
@@ -272,9 +332,11 @@ class TraceRecorder:
         capacity = len(self._columns[0])
         if need > capacity:
             grow = need + need // 64 + 4096
-            end = self.meta.duration_ns
-            if now_ns and end and now_ns < end:
-                grow = max(grow, int(need * end / now_ns * 1.01) + 4096)
+            if now_ns and end and now_ns < end and self._since and now_ns > self._since[1]:
+                # the rate since the first flush (a host starts with a burst), to the end
+                seen, then = self._since
+                rate = (self._seen - seen) / (now_ns - then)
+                grow = max(grow, int(need + rate * (end - now_ns) * 1.01) + 4096)
             if self._shared:
                 self._columns = [np.resize(c, grow) for c in self._columns]
                 self._shared = False

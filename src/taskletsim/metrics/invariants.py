@@ -59,7 +59,12 @@ class InvariantError(AssertionError):
 
     def __init__(self, invariant: str, message: str) -> None:
         self.invariant = invariant
+        self.detail = message
         super().__init__(f"{invariant}: {message}")
+
+    def __reduce__(self) -> tuple[type[InvariantError], tuple[str, str]]:
+        """Pickled with its fields, so that it crosses from a worker process."""
+        return (type(self), (self.invariant, self.detail))
 
 
 def _at(trace: Trace, row: int) -> str:

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.config import ConfigError, check_max_wall_s, check_seed
+from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s, check_seed
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .result import RunResult
-from .single import run
+from .single import MEMORY_SHARE, available_memory, run
 
 # Two-sided 95% Student t critical values by degrees of freedom (1..30).
 _T95 = (
@@ -154,6 +154,7 @@ def _replicate(
     check: bool = True,
     metrics_only: bool = False,
     max_wall_s: float | None = None,
+    max_memory_mb: float | None = None,
 ) -> tuple[dict[str, float], str, dict[str, list[float]], int | None]:
     """One run in a worker; only its summary, digest, curves and (when ``max_wall_s``
     stopped it early) the simulated time it reached travel back, never its trace."""
@@ -167,6 +168,7 @@ def _replicate(
         check=check,
         metrics_only=metrics_only,
         max_wall_s=max_wall_s,
+        max_memory_mb=max_memory_mb,
     )
     reached = result.duration_ns if result.truncated else None
     return run_summary(result), result.digest, run_curves(result), reached
@@ -228,6 +230,7 @@ def compare(
     check: bool = True,
     metrics_only: bool = False,
     max_wall_s: float | None = None,
+    max_memory_mb: float | None = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
@@ -242,7 +245,9 @@ def compare(
     ``True`` for a tqdm bar or a callable ``(done, total)``.
     ``max_wall_s`` bounds each run's wall time (see
     :func:`~taskletsim.runner.single.run`); ``Comparison.truncated`` names the runs
-    it stopped early.
+    it stopped early. ``max_memory_mb`` bounds each run's memory (by default a
+    run may use most of what the machine has available: give less when several
+    run at once, as ``taskletsim compare`` does for its workers).
     """
     spec = get_scenario(scenario)
     if not spec.takes_design:
@@ -263,7 +268,9 @@ def compare(
     jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
     if max_wall_s is not None:
         max_wall_s = check_max_wall_s(max_wall_s)
-    args = (duration_ms, warmup_ms, params, check, metrics_only, max_wall_s)
+    if max_memory_mb is not None:
+        max_memory_mb = check_max_memory_mb(max_memory_mb)
+    args = (duration_ms, warmup_ms, params, check, metrics_only, max_wall_s, max_memory_mb)
     report = progress_bar(len(jobs)) if progress is True else progress or None
     summaries: list[tuple[dict[str, float], str, dict[str, list[float]], int | None]] = []
     if executor is None:
@@ -314,6 +321,15 @@ def progress_bar(total: int) -> Callable[[int, int], None]:
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the parent, which stops them (:func:`process_pool`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_memory_mb(workers: int) -> float | None:
+    """Each of ``workers`` runs' share of :data:`~taskletsim.runner.single.MEMORY_SHARE`
+    of the memory available, MiB (``None`` when unknown)."""
+    available = available_memory()
+    if available is None:
+        return None
+    return available * MEMORY_SHARE / max(workers, 1) / 2**20
 
 
 def default_executor(jobs: int | None = None) -> Executor | None:

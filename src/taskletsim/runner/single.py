@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -10,12 +11,13 @@ import numpy as np
 from ..core.config import (
     ConfigError,
     check_duration_ms,
+    check_max_memory_mb,
     check_max_wall_s,
     check_seed,
     check_warmup_ms,
 )
 from ..core.sim import Simulation
-from ..core.trace import EventKind, Trace, TraceDigest, TraceRecorder
+from ..core.trace import EventKind, MemoryBudget, Trace, TraceDigest, TraceRecorder
 from ..designs import get_design
 from ..metrics.invariants import check_trace
 from ..metrics.online import OnlineMetrics
@@ -25,6 +27,47 @@ from .result import RunResult
 AFTER_RUN: list[Callable[[Trace], None]] = []
 """Called with every complete trace :func:`run` produces, after the invariant checks
 (observers of your own)."""
+
+
+MEMORY_SHARE = 0.8
+"""The share of the machine's available memory a run may use by default."""
+
+BYTES_PER_EVENT = 64
+"""Peak bytes a run holds per event with its trace (23 in the columns, the rest while
+it is checked and measured); an estimate measured on the seed's host."""
+
+BYTES_PER_EVENT_METRICS_ONLY = 16
+"""The same for a metrics-only run (the latency samples exact percentiles keep)."""
+
+
+def available_memory() -> int | None:
+    """Bytes the machine has available (Linux ``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_budget(max_memory_mb: float | None, metrics_only: bool) -> MemoryBudget | None:
+    """The budget a run is held to: ``max_memory_mb``, else :data:`MEMORY_SHARE` of
+    :func:`available_memory` (``None``, no check, when that is unknown)."""
+    per_event = BYTES_PER_EVENT_METRICS_ONLY if metrics_only else BYTES_PER_EVENT
+    available = available_memory()
+    if max_memory_mb is not None:
+        limit = check_max_memory_mb(max_memory_mb) * 2**20
+    elif available is not None:
+        limit = available * MEMORY_SHARE
+    else:
+        return None
+    shown = available if max_memory_mb is None else None
+    return MemoryBudget(int(limit), per_event, shown, metrics_only)
 
 
 def run(
@@ -39,6 +82,7 @@ def run(
     check: bool = True,
     metrics_only: bool = False,
     max_wall_s: float | None = None,
+    max_memory_mb: float | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
 
@@ -63,6 +107,12 @@ def run(
     ``max_wall_s`` bounds the wall time of the simulation: past it the run
     ends at the simulated time reached (every event before it processed),
     its metrics cover ``[warmup, reached)`` and ``result.truncated`` is true.
+
+    A run whose events would not fit in memory is refused with a
+    :class:`ConfigError` saying what it would need and how to get there, as
+    soon as its event rate shows it (after its first simulated millisecond):
+    the limit is ``max_memory_mb``, by default :data:`MEMORY_SHARE` of the
+    memory the machine has available (see :func:`memory_budget`).
     """
     spec = get_scenario(scenario)
     scenario = spec.name
@@ -105,6 +155,7 @@ def run(
     meta.params, meta.duration_ns, meta.warmup_ns = resolved, duration_ns, warmup_ns
     meta.model = dict(resolved)  # a host scenario records its full description instead
     wall_limit = None if max_wall_s is None else check_max_wall_s(max_wall_s)
+    recorder.budget = memory_budget(max_memory_mb, metrics_only)
     sim = Simulation(seed, recorder)
     started = time.perf_counter()
     info = spec.build(sim, resolved, design)

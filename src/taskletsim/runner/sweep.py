@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.config import (
     ConfigError,
     check_duration_ms,
+    check_max_memory_mb,
     check_max_wall_s,
     check_seed,
     check_warmup_ms,
@@ -61,6 +62,7 @@ def _one(
     check: bool,
     metrics_only: bool = False,
     max_wall_s: float | None = None,
+    max_memory_mb: float | None = None,
 ) -> dict[str, Any]:
     """One run in a worker: its summary, digest, and whether ``max_wall_s`` stopped it
     early (``truncated``, with the simulated time reached in ``duration_ns``)."""
@@ -74,6 +76,7 @@ def _one(
         check=check,
         metrics_only=metrics_only,
         max_wall_s=max_wall_s,
+        max_memory_mb=max_memory_mb,
     )
     return {
         "digest": result.digest,
@@ -156,6 +159,7 @@ def sweep(
     check: bool = True,
     metrics_only: bool = False,
     max_wall_s: float | None = None,
+    max_memory_mb: float | None = None,
     output: str | Path | None = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> SweepResult:
@@ -174,7 +178,8 @@ def sweep(
     run without keeping its trace (same numbers; no invariant check).
     ``max_wall_s`` bounds each run's wall time: a run it stops early has
     ``truncated`` true in its row (and the simulated time reached in
-    ``duration_ns``), and a resumed sweep runs it again.
+    ``duration_ns``), and a resumed sweep runs it again. ``max_memory_mb`` bounds
+    each run's memory (see :func:`~taskletsim.runner.compare.compare`).
     """
     import pandas as pd
 
@@ -205,6 +210,7 @@ def sweep(
     if warmup_ns >= duration_ns:
         raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
     wall = None if max_wall_s is None else check_max_wall_s(max_wall_s)
+    memory = None if max_memory_mb is None else check_max_memory_mb(max_memory_mb)
     points = grid_points(grid)
     jobs: list[tuple[dict[str, object], str | None, int, str]] = []
     for point in points:
@@ -250,7 +256,10 @@ def sweep(
         point, label, seed, _ = jobs[i]
         spec_name = DESIGNS.spec(label) if label is not None else None
         merged = {**fixed, **point}
-        return (where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only, wall)
+        return (
+            where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only, wall,
+            memory,
+        )  # fmt: skip
 
     saved = time.monotonic()
 

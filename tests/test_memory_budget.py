@@ -1,0 +1,105 @@
+"""A run whose events would not fit in memory is refused early with what it would need and
+how to get there, instead of being killed; errors cross from worker processes."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from taskletsim import ConfigError, compare, run
+from taskletsim.core.trace import MemoryBudget
+from taskletsim.metrics import InvariantError
+from taskletsim.runner import single
+
+from .conftest import taskletsim_cli
+
+
+def _events(**kw: object) -> int:
+    return len(run("xen-8socket-passthrough", duration_ms=20, **kw).trace)  # type: ignore[arg-type]
+
+
+def test_a_run_over_its_limit_is_refused_naming_what_it_needs_and_the_ways_out() -> None:
+    need_mb = _events() * single.BYTES_PER_EVENT / 2**20
+    with pytest.raises(ConfigError) as caught:
+        run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=need_mb / 2)
+    message = str(caught.value)
+    assert caught.value.field == "run size"
+    for words in (
+        "events in 20 ms simulated",
+        "MiB",
+        "a shorter run",
+        "fewer CPUs",
+        "metrics-only",
+    ):
+        assert words in message, message
+
+
+def test_the_estimate_is_close_enough_that_a_run_within_it_runs() -> None:
+    need_mb = _events() * single.BYTES_PER_EVENT / 2**20
+    result = run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=need_mb * 1.3)
+    assert not result.truncated
+
+
+def test_metrics_only_fits_where_the_trace_does_not() -> None:
+    need_mb = _events() * single.BYTES_PER_EVENT / 2**20
+    limit = need_mb / 2  # 32 bytes an event: too few with the trace, enough without
+    with pytest.raises(ConfigError, match="metrics-only"):
+        run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=limit)
+    lean = run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=limit, metrics_only=True)
+    assert lean.measured().events > 0
+
+
+def test_the_default_limit_is_a_share_of_the_memory_available(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(single, "available_memory", lambda: 4 * 2**20)
+    with pytest.raises(ConfigError, match=r"within 3 MiB \(4 MiB available\)"):
+        run("xen-8socket-passthrough", duration_ms=20)
+    monkeypatch.setattr(single, "available_memory", lambda: None)  # unknown: no check
+    assert len(run("xen-8socket-passthrough", duration_ms=2).trace) > 0
+
+
+def test_it_is_refused_as_soon_as_its_rate_shows() -> None:
+    """The projection takes the rate after the first simulated millisecond."""
+    budget = MemoryBudget(limit_bytes=1000 * 64, bytes_per_event=64)
+    budget.check(900, 1_000_000, 10_000_000, since=(900, 1_000_000))  # only what is in
+    with pytest.raises(ConfigError, match=r"~1\.01e\+03 events in 10 ms"):
+        budget.check(912, 2_000_000, 10_000_000, since=(900, 1_000_000))  # 912 + 12 x 8
+    budget.check(911, 2_000_000, 10_000_000, since=(900, 1_000_000))  # 911 + 11 x 8 = 999
+
+
+@pytest.mark.parametrize("value", [0, -5, "lots", float("nan")])
+def test_max_memory_mb_must_be_a_positive_number(value: object) -> None:
+    with pytest.raises(ConfigError, match="max_memory_mb"):
+        run("small-2socket", duration_ms=1, max_memory_mb=value)  # type: ignore[arg-type]
+
+
+def test_the_cli_refuses_a_run_the_machine_cannot_hold_in_one_line() -> None:
+    out = taskletsim_cli("run", "xen-8socket-passthrough", "--duration-ms", "100000000")
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run size" in lines[0] and "--metrics-only" in lines[0]
+
+
+def test_errors_cross_from_worker_processes_whole() -> None:
+    error = ConfigError("run size", "~9 GiB", "less")
+    back = pickle.loads(pickle.dumps(error))
+    assert (back.field, back.value, back.allowed, str(back)) == (
+        "run size",
+        "~9 GiB",
+        "less",
+        str(error),
+    )
+    broken = pickle.loads(pickle.dumps(InvariantError("lock-fifo", "at 5 ns")))
+    assert broken.invariant == "lock-fifo" and str(broken) == "lock-fifo: at 5 ns"
+    with ProcessPoolExecutor(2) as pool, pytest.raises(ConfigError, match="run size"):
+        compare(
+            "xen-8socket-passthrough",
+            ["rfc-percpu"],
+            [1, 2],
+            duration_ms=20,
+            max_memory_mb=0.5,
+            executor=pool,
+        )
