@@ -7,9 +7,16 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import taskletsim as ts
 from taskletsim.metrics import LockStats
+
+# Hypothesis: "ci" by default (at least 200 examples a property), "long" for a longer hunt
+# (pytest --hypothesis-profile=long). Failing examples go to .hypothesis/ (not in git).
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile("ci")
 
 WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
 

@@ -73,14 +73,24 @@ def _parse_float(field: str, value: object) -> float:
     return number
 
 
+LARGEST = 1e12
+"""The bound of a number parameter that states none of its own: larger times, rates or
+counts are not physical here, and would overflow the model's 64-bit nanoseconds."""
+
+SMALLEST = 1e-9
+"""The least value of a ``positive`` number parameter: a rate or frequency below it
+would put its next event past any 64-bit time."""
+
+
 @dataclass(frozen=True)
 class Param:
     """One named, typed, checked parameter of a scenario.
 
     ``kind`` is ``"int"``, ``"float"`` or ``"choice"``. Numbers are checked
-    against ``minimum`` (inclusive, or exclusive when ``positive``) and
-    ``maximum``; choices against ``choices`` (a tuple, or a function returning
-    the names, e.g. a registry's ``names``, read when a value is checked).
+    against ``minimum`` (inclusive; ``positive``: > 0, for a float at least
+    :data:`SMALLEST`) and ``maximum`` (:data:`LARGEST` when it is ``None``);
+    choices against ``choices`` (a tuple, or a function returning the names,
+    e.g. a registry's ``names``, read when a value is checked).
     ``optional`` parameters accept ``None`` (``--set name=none``) and default
     to it.
     """
@@ -107,11 +117,11 @@ class Param:
             noun = "an integer" if self.kind == "int" else "a number"
             bounds = []
             if self.positive:
-                bounds.append("> 0")
+                bounds.append("> 0" if self.kind == "int" else f">= {SMALLEST:g}")
             elif self.minimum is not None:
                 bounds.append(f">= {self.minimum:g}")
-            if self.maximum is not None:
-                bounds.append(f"<= {self.maximum:g}")
+            largest = self.maximum if self.maximum is not None else LARGEST
+            bounds.append(f"<= {largest:g}")
             text = noun + (" " + " and ".join(bounds) if bounds else "")
         return text + (" or none" if self.optional else "")
 
@@ -130,11 +140,11 @@ class Param:
         number = (
             _parse_int(self.name, value) if self.kind == "int" else _parse_float(self.name, value)
         )
-        if self.positive and not number > 0:
+        if self.positive and not number >= (1 if self.kind == "int" else SMALLEST):
             raise ConfigError(self.name, value, self.allowed())
         if self.minimum is not None and number < self.minimum:
             raise ConfigError(self.name, value, self.allowed())
-        if self.maximum is not None and number > self.maximum:
+        if number > (self.maximum if self.maximum is not None else LARGEST):
             raise ConfigError(self.name, value, self.allowed())
         return number
 
@@ -176,8 +186,8 @@ def check_seed(seed: object) -> int:
 def check_duration_ms(duration_ms: object) -> float:
     """A run's simulated duration in ms: a positive number."""
     value = _parse_float("duration_ms", duration_ms)
-    if not value > 0:
-        raise ConfigError("duration_ms", duration_ms, "a number > 0")
+    if not 0 < value <= LARGEST:
+        raise ConfigError("duration_ms", duration_ms, f"a number > 0 and <= {LARGEST:g}")
     return value
 
 

@@ -24,6 +24,11 @@ from .trace import TraceRecorder
 Callback = Callable[[Any], None]
 
 
+FAR_NS = 2**62
+"""Where integer draws are clipped (a gap of 146 years, past the end of any run), so that
+extreme parameters never overflow 64-bit time."""
+
+
 class DrawStream:
     """Draws from a Generator in chunks and hands them out one int at a time.
 
@@ -52,8 +57,8 @@ class DrawStream:
         if i == len(self._buf):
             values = self._draw(self._next)
             self._next = min(self._next * 2, self._chunk)
-            if self._integer:
-                values = np.rint(values).astype(np.int64)
+            if self._integer:  # beyond any run (durations end by 1e18 ns): clipped
+                values = np.rint(np.minimum(values, FAR_NS)).astype(np.int64)
             self._buf = values.tolist()
             i = 0
         self._i = i + 1

@@ -303,6 +303,8 @@ class Machine:
         else:
             v.periodic_timer = timer
             v.periodic_period = period_ns
+            # schedule() may send its tick with no interrupt: see the virq-raised invariant
+            self.sim.trace.meta.extra.setdefault("scheduler_ticks", []).append(timer.source.id)
             v.periodic_last_event = v.next_tick_ns(self.sim.clock._now - 1) - period_ns
             if v.runstate == Runstate.RUNNING:
                 timer.set_timer(v.periodic_last_event + period_ns - self.sim.clock._now)

@@ -36,6 +36,10 @@ import numpy as np
 
 from ..core.config import ConfigError
 
+MAX_CPUS = 4096
+"""The most pCPUs a host may have (Xen's x86 ``NR_CPUS`` limit; the trace keeps a CPU
+in 16 bits)."""
+
 
 class Distance(IntEnum):
     """Distance class between two CPUs."""
@@ -162,6 +166,12 @@ class Topology:
         self.threads_per_core = threads_per_core
         self.costs = costs or TransferCosts()
         self.ncpus = sockets * cores_per_socket * threads_per_core
+        if self.ncpus > MAX_CPUS:
+            raise ConfigError(
+                "sockets x cores_per_socket x threads_per_core",
+                f"{sockets} x {cores_per_socket} x {threads_per_core}",
+                f"at most {MAX_CPUS} CPUs",
+            )
         cpus = np.arange(self.ncpus)
         self.core_of: np.ndarray = cpus // threads_per_core
         self.socket_of: np.ndarray = self.core_of // cores_per_socket

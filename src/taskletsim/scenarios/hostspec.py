@@ -21,6 +21,20 @@ from typing import Any, ClassVar
 
 from ..core.config import ConfigError, Param
 from ..hv.machine import DEVICE_MODELS, MSI_DELIVERY, WORKLOADS
+from ..platform.topology import MAX_CPUS
+
+MAX_VCPUS = 16384
+"""The most guest vCPUs a host may have in all (an assumption that keeps a host
+buildable in seconds: 16k vCPUs take about 7 s to build and start)."""
+
+MAX_VCPUS_PER_CPU = 64
+"""The most vCPUs ``vcpus_per_idle_cpu`` may stack on one pCPU."""
+
+MAX_VECTORS = 16384
+"""The most passthrough MSI(-X) vectors a host may have in all (the same reason)."""
+
+MAX_VECTORS_PER_VCPU = 64
+"""The most passthrough vectors ``msix_per_vcpu`` may give one vCPU."""
 
 PROCESSES = ("poisson", "periodic", "onoff")
 """Device arrival processes a host file can name (``onoff``: bursty)."""
@@ -309,18 +323,25 @@ class HostSpec:
         }
 
     def check(self, where: Where) -> None:
-        """What only the whole host can tell: unique guest names, at least one guest."""
+        """What only the whole host can tell: unique guest names, at least one guest, at
+        most :data:`MAX_VCPUS` vCPUs and :data:`MAX_VECTORS` vectors in all."""
         if not self.guests:
             raise (where / "guests").error([], "at least one guest ([[guests]])")
+        vcpus = sum(len(g.cpus) for g in self.guests)
+        if vcpus > MAX_VCPUS:
+            raise (where / "guests").error(f"{vcpus} vCPUs", f"at most {MAX_VCPUS} vCPUs in all")
+        vectors = sum(
+            len(g.cpus) * g.devices_per_vcpu + sum(d.count for d in g.devices) for g in self.guests
+        )
+        if vectors > MAX_VECTORS:
+            raise (where / "guests").error(
+                f"{vectors} passthrough vectors", f"at most {MAX_VECTORS} in all"
+            )
         seen: set[str] = set()
         for i, g in enumerate(self.guests):
             if g.name in seen:
                 raise (where / "guests" / i / "name").error(g.name, "a name no other guest has")
             seen.add(g.name)
-
-
-MAX_CPUS = 4096
-"""The most pCPUs a host may have (the trace stores a CPU in 16 bits)."""
 
 
 def host_size(data: object, where: Where) -> tuple[int, int, int]:

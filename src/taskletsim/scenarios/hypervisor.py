@@ -13,9 +13,16 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.config import ConfigError, Param
+from ..platform.topology import MAX_CPUS
 from .base import register_scenario
 from .hosts import HOST_PARAMS, HostScenario, idle_guests, spec_params
-from .hostspec import GuestSpec, HostSpec
+from .hostspec import (
+    MAX_VCPUS,
+    MAX_VCPUS_PER_CPU,
+    MAX_VECTORS_PER_VCPU,
+    GuestSpec,
+    HostSpec,
+)
 
 
 @register_scenario
@@ -26,7 +33,14 @@ class Small2Socket(HostScenario):
     description = "2x4 CPUs: 2 busy guests with passthrough MSIs, 6 idle guests, 1 kHz ticks"
     params = (
         *HOST_PARAMS,
-        Param("vcpus_per_idle_cpu", "int", 1, "one-vCPU idle guests on each idle pCPU", minimum=1),
+        Param(
+            "vcpus_per_idle_cpu",
+            "int",
+            1,
+            "one-vCPU idle guests on each idle pCPU",
+            minimum=1,
+            maximum=MAX_VCPUS_PER_CPU,
+        ),
     )
     default_duration_ms = 100.0
 
@@ -55,15 +69,50 @@ class Xen8SocketPassthrough(HostScenario):
     name = "xen-8socket-passthrough"
     description = "the seed's host: 8 sockets, busy passthrough guests on 4, idle guests on 4"
     params = (
-        Param("sockets", "int", 8, "sockets", minimum=2),
-        Param("cores_per_socket", "int", 10, "cores per socket", minimum=1),
-        Param("threads_per_core", "int", 1, "SMT threads per core (2: hyperthreading)", minimum=1),
-        Param("busy_sockets", "int", 4, "sockets whose pCPUs run the busy guests", minimum=1),
-        Param("busy_guests", "int", 6, "busy guests (passthrough devices)", minimum=1),
-        Param("busy_vcpus", "int", 6, "vCPUs of each busy guest", minimum=1),
-        Param("msix_per_vcpu", "int", 1, "passthrough MSI-X vectors per busy vCPU", minimum=1),
-        Param("idle_guests", "int", 6, "idle guests", minimum=0),
-        Param("idle_vcpus", "int", 10, "vCPUs of each idle guest (calibrated)", minimum=1),
+        Param("sockets", "int", 8, "sockets", minimum=2, maximum=MAX_CPUS),
+        Param("cores_per_socket", "int", 10, "cores per socket", minimum=1, maximum=MAX_CPUS),
+        Param(
+            "threads_per_core",
+            "int",
+            1,
+            "SMT threads per core (2: hyperthreading)",
+            minimum=1,
+            maximum=MAX_CPUS,
+        ),
+        Param(
+            "busy_sockets",
+            "int",
+            4,
+            "sockets whose pCPUs run the busy guests",
+            minimum=1,
+            maximum=MAX_CPUS,
+        ),
+        Param(
+            "busy_guests",
+            "int",
+            6,
+            "busy guests (passthrough devices)",
+            minimum=1,
+            maximum=MAX_VCPUS,
+        ),
+        Param("busy_vcpus", "int", 6, "vCPUs of each busy guest", minimum=1, maximum=MAX_VCPUS),
+        Param(
+            "msix_per_vcpu",
+            "int",
+            1,
+            "passthrough MSI-X vectors per busy vCPU",
+            minimum=1,
+            maximum=MAX_VECTORS_PER_VCPU,
+        ),
+        Param("idle_guests", "int", 6, "idle guests", minimum=0, maximum=MAX_VCPUS),
+        Param(
+            "idle_vcpus",
+            "int",
+            10,
+            "vCPUs of each idle guest (calibrated)",
+            minimum=1,
+            maximum=MAX_VCPUS,
+        ),
         Param(
             "idle_placement",
             "choice",
@@ -85,6 +134,16 @@ class Xen8SocketPassthrough(HostScenario):
         per_socket = params["cores_per_socket"] * params["threads_per_core"]
         busy_cpus = list(range(busy * per_socket))
         idle_cpus = list(range(busy * per_socket, sockets * per_socket))
+        vcpus = (
+            params["busy_guests"] * params["busy_vcpus"]
+            + params["idle_guests"] * params["idle_vcpus"]
+        )
+        if vcpus > MAX_VCPUS:
+            raise ConfigError(
+                "busy_guests x busy_vcpus + idle_guests x idle_vcpus",
+                vcpus,
+                f"at most {MAX_VCPUS} vCPUs in all",
+            )
         guests = []
         n = params["busy_vcpus"]
         for g in range(params["busy_guests"]):

@@ -33,13 +33,13 @@ from typing import Any
 from ..core.config import ConfigError, Param
 from ..core.sim import DrawStream, Simulation
 from ..platform.locks import LOCK_KINDS, SpinLock, make_lock
-from ..platform.topology import TRANSFER_PRESETS, Topology, TransferCosts
+from ..platform.topology import MAX_CPUS, TRANSFER_PRESETS, Topology, TransferCosts
 from .base import Scenario, register_scenario
 
 LOCK_PARAMS: tuple[Param, ...] = (
-    Param("cpus", "int", 8, "physical CPUs", minimum=1),
-    Param("sockets", "int", 2, "sockets the CPUs are spread over", minimum=1),
-    Param("threads_per_core", "int", 1, "SMT threads per core", minimum=1),
+    Param("cpus", "int", 8, "physical CPUs", minimum=1, maximum=MAX_CPUS),
+    Param("sockets", "int", 2, "sockets the CPUs are spread over", minimum=1, maximum=MAX_CPUS),
+    Param("threads_per_core", "int", 1, "SMT threads per core", minimum=1, maximum=MAX_CPUS),
     Param("hold_ns", "float", 1000.0, "mean lock hold time, ns", positive=True),
     Param("hold", "choice", "exp", "hold time distribution", choices=("const", "exp")),
     Param("lock", "choice", "ttas", "lock kind", choices=LOCK_KINDS.names),
