@@ -36,7 +36,7 @@ from ..hv.seam import HvCosts
 from ..platform.arrivals import Arrivals, Moderated, OnOff, Periodic, Poisson
 from ..platform.topology import Topology
 from .base import Scenario
-from .hostspec import DeviceSpec, GuestSpec, HostSpec
+from .hostspec import DeviceSpec, GuestSpec, HostSpec, Where, host_size
 from .lock_streams import LOCK_PARAMS, transfer_costs
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "build_guest",
     "build_host",
     "build_machine",
+    "check_host",
     "device_arrivals",
     "host_params",
     "idle_guests",
@@ -320,9 +321,22 @@ def build_guest(m: Machine, params: Mapping[str, Any], guest: GuestSpec) -> Doma
     return d
 
 
+def check_host(spec: HostSpec, where: Where | None = None) -> None:
+    """Check a :class:`HostSpec` built in Python as a host file is checked: every guest
+    and device key, the host's size and totals; a :class:`ConfigError` names the key
+    path (``host: guests[1].cpus[0]``)."""
+    where = where or Where("host")
+    host_size(spec.as_dict()["host"], where / "host")
+    specs = {p.name: p for p in HOST_PARAMS}
+    for i, guest in enumerate(spec.guests):
+        GuestSpec.from_dict(guest.as_dict(), spec.ncpus, specs, where / "guests" / i)
+    spec.check(where)
+
+
 def build_host(sim: Simulation, spec: HostSpec, design: str) -> Machine:
     """The machine ``spec`` describes, run with ``design``; records ``spec`` as the
-    trace's ``model``."""
+    trace's ``model``. The spec is checked first (:func:`check_host`)."""
+    check_host(spec)
     m = build_machine(
         sim, spec.params, design, spec.sockets, spec.cores_per_socket, spec.threads_per_core
     )

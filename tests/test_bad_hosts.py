@@ -1,0 +1,43 @@
+"""A host built in Python is checked as a host file is: a ConfigError naming the key path,
+never an IndexError or a silently wrong machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskletsim import ConfigError
+from taskletsim.core.sim import Simulation
+from taskletsim.scenarios import get_scenario, resolve_scenario_params
+from taskletsim.scenarios.hosts import build_host, spec_params
+from taskletsim.scenarios.hostspec import MAX_VCPUS, DeviceSpec, GuestSpec, HostSpec
+
+
+def _params() -> dict[str, object]:
+    spec = get_scenario("small-2socket")
+    return spec_params(resolve_scenario_params(spec, "rfc-percpu", {}), "rfc-percpu")
+
+
+@pytest.mark.parametrize(
+    ("guests", "path"),
+    [
+        ((GuestSpec("g", "busy", (99,)),), "guests[0].cpus[0]: 99"),
+        ((GuestSpec("g", "sleepy", (0,)),), "guests[0].workload: 'sleepy'"),
+        ((GuestSpec("g", "busy", (0,)), GuestSpec("g", "idle", (1,))), "guests[1].name: 'g'"),
+        ((), "guests: []"),
+        ((GuestSpec("g", "busy", (0,), (), -1),), "guests[0].devices_per_vcpu: -1"),
+        ((GuestSpec("g", "busy", (0,), (1,)),), "guests[0].cpus[0]: 0"),
+        ((GuestSpec("g", "busy", (0,), devices=(DeviceSpec(vcpu=3),)),), "devices[0].vcpu: 3"),
+        ((GuestSpec("g", "idle", (0,) * (MAX_VCPUS + 1)),), f"{MAX_VCPUS + 1} vCPUs"),
+    ],
+)
+def test_a_bad_host_spec_names_its_key_path(guests: tuple[GuestSpec, ...], path: str) -> None:
+    spec = HostSpec(1, 2, 1, _params(), guests)
+    with pytest.raises(ConfigError) as caught:
+        build_host(Simulation(0), spec, "rfc-percpu")
+    assert str(caught.value).startswith("host: ") and path in str(caught.value)
+
+
+def test_a_good_host_spec_builds() -> None:
+    spec = HostSpec(1, 2, 1, _params(), (GuestSpec("g", "busy", (0, 1), devices_per_vcpu=1),))
+    machine = build_host(Simulation(0), spec, "rfc-percpu")
+    assert len(machine.cpus) == 2
