@@ -41,3 +41,17 @@ def test_a_good_host_spec_builds() -> None:
     spec = HostSpec(1, 2, 1, _params(), (GuestSpec("g", "busy", (0, 1), devices_per_vcpu=1),))
     machine = build_host(Simulation(0), spec, "rfc-percpu")
     assert len(machine.cpus) == 2
+
+
+def test_host_sizes_are_bounded() -> None:
+    from taskletsim import Topology, run
+    from taskletsim.platform.topology import MAX_CPUS
+
+    with pytest.raises(ConfigError, match=f"at most {MAX_CPUS} CPUs"):
+        Topology(sockets=MAX_CPUS, cores_per_socket=2)
+    with pytest.raises(ConfigError, match=f"at most {MAX_VCPUS} vCPUs in all"):
+        run(
+            "xen-8socket-passthrough",
+            duration_ms=1,
+            params={"idle_guests": 200, "idle_vcpus": 100},
+        )

@@ -103,3 +103,20 @@ def test_errors_cross_from_worker_processes_whole() -> None:
             max_memory_mb=0.5,
             executor=pool,
         )
+
+
+def test_each_worker_gets_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskletsim.runner import compare as compare_module
+
+    monkeypatch.setattr(compare_module, "available_memory", lambda: 10 * 2**30)
+    assert compare_module.worker_memory_mb(2) == pytest.approx(10 * 1024 * 0.8 / 2)
+    assert compare_module.worker_memory_mb(1) == pytest.approx(10 * 1024 * 0.8)
+    monkeypatch.setattr(compare_module, "available_memory", lambda: None)
+    assert compare_module.worker_memory_mb(2) is None
+
+
+def test_a_sweep_output_in_a_missing_folder_fails_before_any_run() -> None:
+    out = taskletsim_cli(
+        "sweep", "lock-open", "--grid", "lock=ttas", "-o", "/no/such/folder/rows.parquet"
+    )
+    assert out.returncode == 2 and "--output" in out.stderr and "writable folder" in out.stderr
