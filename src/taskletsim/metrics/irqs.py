@@ -62,14 +62,15 @@ def irq_counts(
 ) -> dict[str, IrqCounts]:
     """:class:`IrqCounts` of every source of the given kinds, by source name."""
     start, end = window_bounds(trace, start_ns, end_ns)
-    inside = (trace.time_ns >= start) & (trace.time_ns < end)
     nsources = len(trace.meta.irq)
 
     def count(kind: EventKind, level: int | None = None) -> np.ndarray:
-        sel = inside & (trace.kind == kind)
+        rows = trace.rows(kind)
+        t = trace.time_ns[rows]
+        sel = (t >= start) & (t < end)
         if level is not None:
-            sel &= trace.arg == level
-        return np.bincount(trace.subject[sel], minlength=nsources)
+            sel &= trace.arg[rows] == level
+        return np.bincount(trace.subject[rows[sel]], minlength=nsources)
 
     raised = count(EventKind.IRQ_RAISE)
     levels = {

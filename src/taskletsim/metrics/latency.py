@@ -167,6 +167,24 @@ def irq_latency_samples(
     by the end of the trace has no sample for it, unless ``censored``: then it
     counts with the time from its raise to the end of the window, a lower bound of
     its latency (what a saturated design that never delivers it must be charged)."""
+    done, pending = irq_latency_split(trace, start_ns, end_ns, kinds)
+    if not censored:
+        return done
+    return {
+        source: {stage: np.concatenate([v, pending[source][stage]]) for stage, v in stages.items()}
+        for source, stages in done.items()
+    }
+
+
+def irq_latency_split(
+    trace: Trace,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    kinds: tuple[str, ...] = ("device", "timer"),
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Per source and stage, in one pass: the latencies of the interrupts raised in the
+    window that reached the stage, and for those that had not by the end, the time
+    from their raise to the end of the window."""
     start, end = window_bounds(trace, start_ns, end_ns)
     chains = irq_chains(trace, start, end, kinds)
     time = trace.time_ns
@@ -175,15 +193,16 @@ def irq_latency_samples(
     t_raise = time[chains.raise_row]
     order = np.argsort(sid, kind="stable")
     bounds = np.searchsorted(sid[order], np.arange(len(sources) + 1))
-    pending = end - t_raise
+    waiting = end - t_raise
 
-    def stage(rows: np.ndarray, mine: np.ndarray) -> np.ndarray:
+    def stage(rows: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = rows[mine]
-        done = r >= 0
-        values: np.ndarray = time[r[done]] - t_raise[mine][done]
-        return np.concatenate([values, pending[mine][~done]]) if censored else values
+        reached = r >= 0
+        values: np.ndarray = time[r[reached]] - t_raise[mine][reached]
+        return values, waiting[mine][~reached]
 
-    result: dict[str, dict[str, np.ndarray]] = {}
+    done: dict[str, dict[str, np.ndarray]] = {}
+    pending: dict[str, dict[str, np.ndarray]] = {}
     for s, info in enumerate(sources):
         if info.kind not in kinds:
             continue
@@ -193,8 +212,9 @@ def irq_latency_samples(
             stages["tasklet"] = stage(chains.tasklet, mine)
         if chains.injecting[s]:
             stages["virq"] = stage(chains.virq, mine)
-        result[info.name] = stages
-    return result
+        done[info.name] = {k: v[0] for k, v in stages.items()}
+        pending[info.name] = {k: v[1] for k, v in stages.items()}
+    return done, pending
 
 
 def irq_latency(

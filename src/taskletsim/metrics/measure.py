@@ -14,7 +14,7 @@ import numpy as np
 from ..core.trace import Trace, TraceMeta
 from .common import window_bounds
 from .irqs import IrqCounts, irq_counts
-from .latency import Latency, irq_latency_samples
+from .latency import Latency, irq_latency_split
 from .locks import LockStats, lock_stats, lock_wait_histograms
 from .runstates import VcpuTime, group_times, lock_wait_in_running, vcpu_times
 
@@ -122,12 +122,7 @@ class Measurements:
 def measure(trace: Trace, start_ns: int | None = None, end_ns: int | None = None) -> Measurements:
     """The measurements of ``trace`` over ``[start_ns, end_ns)``."""
     start, end = window_bounds(trace, start_ns, end_ns)
-    done = irq_latency_samples(trace, start, end, LATENCY_KINDS)
-    every = irq_latency_samples(trace, start, end, LATENCY_KINDS, censored=True)
-    pending = {
-        source: {stage: every[source][stage][len(v) :] for stage, v in stages.items()}
-        for source, stages in done.items()
-    }
+    done, pending = irq_latency_split(trace, start, end, LATENCY_KINDS)
     return Measurements(
         start_ns=start,
         end_ns=end,
