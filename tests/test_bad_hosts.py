@@ -55,3 +55,21 @@ def test_host_sizes_are_bounded() -> None:
             duration_ms=1,
             params={"idle_guests": 200, "idle_vcpus": 100},
         )
+
+
+def test_numbers_without_a_maximum_are_held_to_physical_bounds() -> None:
+    from taskletsim import run
+    from taskletsim.core.config import LARGEST, SMALLEST, check_duration_ms
+
+    with pytest.raises(ConfigError, match="duration_ms"):
+        check_duration_ms(LARGEST * 10)
+    assert check_duration_ms(LARGEST) == LARGEST
+    with pytest.raises(ConfigError, match=r"hold_ns.*<= 1e\+12"):
+        run("lock-open", duration_ms=1, params={"hold_ns": LARGEST * 10})
+    with pytest.raises(ConfigError, match=r"tick_hz.*>= 1e-09"):
+        run("small-2socket", duration_ms=1, params={"tick_hz": SMALLEST / 10})
+    for name in ("msix_per_vcpu", "idle_vcpus"):
+        with pytest.raises(ConfigError, match=name):
+            run("xen-8socket-passthrough", duration_ms=1, params={name: 100_000})
+    with pytest.raises(ConfigError, match="vcpus_per_idle_cpu"):
+        run("small-2socket", duration_ms=1, params={"vcpus_per_idle_cpu": 65})

@@ -17,7 +17,7 @@ import pytest
 from taskletsim import ConfigError, compare, design_names, measure, run, scenario_names
 from taskletsim.core.trace import Trace
 from taskletsim.output.formats import render_compare, run_markdown
-from taskletsim.output.report import format_run, run_json
+from taskletsim.output.report import comparison_from_document, format_run, run_json
 from taskletsim.runner.compare import run_curves, run_summary
 
 from .conftest import taskletsim_cli
@@ -105,6 +105,7 @@ def test_compare_names_its_truncated_runs_in_every_format() -> None:
     assert "TRUNCATED" in render_compare(result, "markdown")
     doc = json.loads(render_compare(result, "json"))
     assert set(doc["truncated"]["rfc-percpu"]) == {"1", "2"}
+    assert comparison_from_document(doc).truncated == result.truncated
     whole = compare("small-2socket", ["rfc-percpu"], [1], duration_ms=2)
     assert whole.truncated == {} and "TRUNCATED" not in render_compare(whole, "table")
 
@@ -113,27 +114,15 @@ def test_sweep_rows_say_truncated_and_a_resumed_sweep_runs_them_again(tmp_path) 
     from taskletsim import sweep
 
     out = tmp_path / "rows.parquet"
-    first = sweep(
-        "small-2socket",
-        {"tick_hz": [250]},
-        ["rfc-percpu"],
-        [1],
-        duration_ms=400,
-        max_wall_s=0.05,
-        output=out,
-    )
+    kw = {"duration_ms": 400, "max_wall_s": 0.05, "output": out}
+    first = sweep("small-2socket", {"tick_hz": [250]}, ["rfc-percpu"], [1], **kw)  # type: ignore[arg-type]
     assert first.runs["truncated"].tolist() == [True]
     assert first.runs["duration_ns"].iloc[0] < 400_000_000
-    again = sweep(
-        "small-2socket",
-        {"tick_hz": [250]},
-        ["rfc-percpu"],
-        [1],
-        duration_ms=400,
-        max_wall_s=0.05,
-        output=out,
-    )
+    again = sweep("small-2socket", {"tick_hz": [250]}, ["rfc-percpu"], [1], **kw)  # type: ignore[arg-type]
     assert again.reused == 0
+    whole = sweep("small-2socket", {"tick_hz": [250]}, ["rfc-percpu"], [1], duration_ms=2)
+    assert whole.runs["truncated"].tolist() == [False]
+    assert whole.runs["duration_ns"].tolist() == [2_000_000]
 
 
 # -- empty windows -----------------------------------------------------------------------

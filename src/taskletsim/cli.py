@@ -54,6 +54,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"taskletsim: error: {message} (see taskletsim --help)\n")
 
 
+def _run_options(cmd: argparse.ArgumentParser) -> None:
+    """The options of how each run goes, shared by run, compare and sweep."""
+    cmd.add_argument(
+        "--no-check", action="store_true", help="skip the invariant checks of each trace"
+    )
+    cmd.add_argument(
+        "--max-wall-s",
+        metavar="S",
+        help="stop each run after S wall seconds at the simulated time reached (truncated)",
+    )
+    cmd.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="measure while running instead of keeping traces (same numbers, flat memory)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="taskletsim", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -74,19 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_argument("--format", choices=FORMATS, help="output format (default: table)")
     run_cmd.add_argument("--json", action="store_true", help="print one JSON document")
-    run_cmd.add_argument(
-        "--no-check", action="store_true", help="skip the invariant checks of each trace"
-    )
-    run_cmd.add_argument(
-        "--max-wall-s",
-        metavar="S",
-        help="stop each run after S wall seconds at the simulated time reached (truncated)",
-    )
-    run_cmd.add_argument(
-        "--metrics-only",
-        action="store_true",
-        help="measure while running instead of keeping the trace (same numbers, flat memory)",
-    )
+    _run_options(run_cmd)
     run_cmd.add_argument(
         "--save-trace", metavar="PATH", help="write each run's trace as Parquet (.parquet)"
     )
@@ -115,19 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp_cmd.add_argument(
         "--html", metavar="PATH", help="also write a self-contained HTML report (.html)"
     )
-    cmp_cmd.add_argument(
-        "--no-check", action="store_true", help="skip the invariant checks of each trace"
-    )
-    cmp_cmd.add_argument(
-        "--max-wall-s",
-        metavar="S",
-        help="stop each run after S wall seconds at the simulated time reached (truncated)",
-    )
-    cmp_cmd.add_argument(
-        "--metrics-only",
-        action="store_true",
-        help="measure while running instead of keeping traces (same numbers, flat memory)",
-    )
+    _run_options(cmp_cmd)
     sweep_cmd = commands.add_parser(
         "sweep", help="run a grid of parameters x designs x seeds; rows to Parquet, resumable"
     )
@@ -162,19 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
-    sweep_cmd.add_argument(
-        "--no-check", action="store_true", help="skip the invariant checks of each trace"
-    )
-    sweep_cmd.add_argument(
-        "--max-wall-s",
-        metavar="S",
-        help="stop each run after S wall seconds at the simulated time reached (truncated)",
-    )
-    sweep_cmd.add_argument(
-        "--metrics-only",
-        action="store_true",
-        help="measure while running instead of keeping traces (same numbers, flat memory)",
-    )
+    _run_options(sweep_cmd)
     show_cmd = commands.add_parser(
         "show", help="print a scenario as a TOML file to start from (taskletsim run FILE)"
     )
@@ -413,14 +394,13 @@ def _grid(texts: Sequence[str]) -> dict[str, list[str]]:
 
 
 @contextmanager
-def _sweep_executor(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
-    """A process pool (``--jobs``), or a Dask cluster's executor (``--dask``)."""
-    jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
-    if args.dask is None:
-        with process_pool(min(jobs or os.cpu_count() or 1, runs)) as executor:
+def _sweep_executor(dask: str | None, jobs: int | None, workers: int) -> Iterator[Executor | None]:
+    """A process pool of ``workers``, or a Dask cluster's executor (``--dask``)."""
+    if dask is None:
+        with process_pool(workers) as executor:
             yield executor
         return
-    with dask_executor(args.dask, jobs) as executor:
+    with dask_executor(dask, jobs) as executor:
         yield executor
 
 
@@ -441,7 +421,7 @@ def _sweep(args: argparse.Namespace) -> str:
     max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
     jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
     local_workers = min(jobs or os.cpu_count() or 1, runs)
-    with _sweep_executor(args, runs) as executor:
+    with _sweep_executor(args.dask, jobs, local_workers) as executor:
         result = sweep(
             args.scenario,
             grid,

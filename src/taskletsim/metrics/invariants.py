@@ -69,6 +69,16 @@ class InvariantError(AssertionError):
         return (type(self), (self.invariant, self.detail))
 
 
+def _running_sum(group: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """The running sum of ``step`` within each run of equal ``group`` values (``group``
+    sorted, so that each group is one run)."""
+    start = np.r_[0, np.flatnonzero(group[1:] != group[:-1]) + 1]
+    level = np.cumsum(step)
+    base = np.repeat(np.r_[0, level[start[1:] - 1]], np.diff(np.r_[start, len(group)]))
+    result: np.ndarray = level - base
+    return result
+
+
 def _at(trace: Trace, row: int) -> str:
     return f"at {int(trace.time_ns[row])} ns on CPU {int(trace.cpu[row])}"
 
@@ -232,10 +242,7 @@ def _irqs_off(trace: Trace) -> None:
     )
     order = np.argsort(cpu, kind="stable")
     cpu, step, kind, rows = cpu[order], step[order], kind[order], rows[order]
-    start = np.r_[0, np.flatnonzero(cpu[1:] != cpu[:-1]) + 1]
-    level = np.cumsum(step)
-    base = np.repeat(np.r_[0, level[start[1:] - 1]], np.diff(np.r_[start, len(cpu)]))
-    depth_before = level - step - base  # IRQ-off contexts open on the CPU before this row
+    depth_before = _running_sum(cpu, step) - step  # IRQ-off contexts open before this row
     nested = np.flatnonzero((kind == entry) & (depth_before > 0))
     if len(nested):
         row = rows[nested[0]]
@@ -291,10 +298,7 @@ def _virq_raised(trace: Trace) -> None:
     order = np.argsort(source, kind="stable")
     rows, source = rows[order], source[order]
     step = np.where(trace.kind[rows] == EventKind.IRQ_RAISE, 1, -1)
-    start = np.r_[0, np.flatnonzero(source[1:] != source[:-1]) + 1]
-    level = np.cumsum(step)
-    base = np.repeat(np.r_[0, level[start[1:] - 1]], np.diff(np.r_[start, len(rows)]))
-    over = np.flatnonzero(level - base < 0)
+    over = np.flatnonzero(_running_sum(source, step) < 0)
     if len(over):
         row = rows[over[0]]
         raise InvariantError(

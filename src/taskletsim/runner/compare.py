@@ -155,9 +155,12 @@ def _replicate(
     metrics_only: bool = False,
     max_wall_s: float | None = None,
     max_memory_mb: float | None = None,
+    *,
+    curves: bool = True,
 ) -> tuple[dict[str, float], str, dict[str, list[float]], int | None]:
-    """One run in a worker; only its summary, digest, curves and (when ``max_wall_s``
-    stopped it early) the simulated time it reached travel back, never its trace."""
+    """One run in a worker; only its summary, digest, curves (empty unless ``curves``)
+    and (when ``max_wall_s`` stopped it early) the simulated time it reached travel
+    back, never its trace."""
     result = run(
         scenario,
         design=design,
@@ -171,7 +174,8 @@ def _replicate(
         max_memory_mb=max_memory_mb,
     )
     reached = result.duration_ns if result.truncated else None
-    return run_summary(result), result.digest, run_curves(result), reached
+    drawn = run_curves(result) if curves else {}
+    return run_summary(result), result.digest, drawn, reached
 
 
 @dataclass(frozen=True)

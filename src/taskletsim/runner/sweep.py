@@ -33,8 +33,7 @@ from ..core.config import (
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
-from .compare import Estimate, progress_bar, run_summary
-from .single import run
+from .compare import Estimate, _replicate, progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,37 +51,17 @@ SAVE_EVERY_S = 5.0
 """How often a sweep with an ``output`` file writes the rows it has (and at the end)."""
 
 
-def _one(
-    scenario: str,
-    design: str | None,
-    seed: int,
-    duration_ms: float | None,
-    warmup_ms: float | None,
-    params: Mapping[str, object],
-    check: bool,
-    metrics_only: bool = False,
-    max_wall_s: float | None = None,
-    max_memory_mb: float | None = None,
-) -> dict[str, Any]:
-    """One run in a worker: its summary, digest, and whether ``max_wall_s`` stopped it
-    early (``truncated``, with the simulated time reached in ``duration_ns``)."""
-    result = run(
-        scenario,
-        design=design,
-        seed=seed,
-        duration_ms=duration_ms,
-        warmup_ms=warmup_ms,
-        params=params,
-        check=check,
-        metrics_only=metrics_only,
-        max_wall_s=max_wall_s,
-        max_memory_mb=max_memory_mb,
-    )
+def _one(duration_ns: int, *args: Any) -> dict[str, Any]:
+    """One run of ``duration_ns`` in a worker (then the arguments of
+    :func:`~taskletsim.runner.compare._replicate`): its summary, digest, and whether
+    ``max_wall_s`` stopped it early (``truncated``, with the simulated time reached
+    in ``duration_ns``)."""
+    summary, digest, _, reached = _replicate(*args, curves=False)
     return {
-        "digest": result.digest,
-        "truncated": result.truncated,
-        "duration_ns": result.duration_ns,
-        **run_summary(result),
+        "digest": digest,
+        "truncated": reached is not None,
+        "duration_ns": duration_ns if reached is None else reached,
+        **summary,
     }
 
 
@@ -257,8 +236,8 @@ def sweep(
         spec_name = DESIGNS.spec(label) if label is not None else None
         merged = {**fixed, **point}
         return (
-            where, spec_name, seed, duration_ms, warmup_ms, merged, check, metrics_only, wall,
-            memory,
+            duration_ns, where, spec_name, seed, duration_ms, warmup_ms, merged, check,
+            metrics_only, wall, memory,
         )  # fmt: skip
 
     saved = time.monotonic()
