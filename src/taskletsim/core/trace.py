@@ -448,8 +448,10 @@ class Trace:
         kinds, with one stable sort of the ``kind`` column, and kept)."""
         cache = self._by_kind
         if not cache:
-            order = np.argsort(self.kind, kind="stable")
-            bounds = np.searchsorted(self.kind[order], np.arange(len(EventKind) + 1))
+            order = np.argsort(self.kind, kind="stable")  # a radix sort: uint8 keys
+            # uint8 queries: an int64 query would convert the whole column to int64
+            kinds = np.arange(len(EventKind) + 1, dtype=np.uint8)
+            bounds = np.searchsorted(self.kind[order], kinds)
             for k in EventKind:
                 cache[int(k)] = order[bounds[k] : bounds[k + 1]]
         return cache.get(int(kind), np.zeros(0, dtype=np.int64))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.trace import EventKind, Trace
-from .common import window_bounds
+from .common import stable_order, window_bounds
 
 STAGES = ("handler", "tasklet", "virq")
 """Latency stages, each measured from the interrupt's raise: ``handler`` to its
@@ -58,32 +58,41 @@ class Latency:
         }
 
 
+def _by_key(
+    rows: np.ndarray, key: np.ndarray, minor: np.ndarray, span: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` ordered by (``key``, ``minor``, row), with their composite keys
+    ``key * span + minor``. One radix sort by ``key`` (stable: rows stay in trace
+    order within a key); a second, stable, sort only if ``minor`` does not already
+    grow with the rows within each key."""
+    order = stable_order(key)
+    composite = key[order].astype(np.int64) * span + minor[order]
+    rows = rows[order]
+    if len(composite) > 1 and bool((composite[1:] < composite[:-1]).any()):
+        fix = np.argsort(composite, kind="stable")
+        composite, rows = composite[fix], rows[fix]
+    return composite, rows
+
+
 def _first_after(
-    cand_key: np.ndarray, cand_row: np.ndarray, key: np.ndarray, after: np.ndarray, span: int
+    composite: np.ndarray, cand_row: np.ndarray, key: np.ndarray, after: np.ndarray, span: int
 ) -> np.ndarray:
     """For each query (``key``, ``after``), the first candidate row with the same key that
     comes after row ``after`` (-1: none, or when ``after`` is -1). The candidates are
-    ordered by (key, row); one search for all queries through the composite key
-    ``key * span + row``."""
+    ordered by their ``composite`` keys ``key * span + row`` (see :func:`_by_key`); one
+    search for all queries (fastest when the queries come in the same order)."""
     out = np.full(len(key), -1, dtype=np.int64)
-    ok = after >= 0
-    if not len(cand_row) or not ok.any():
+    if not len(cand_row) or not len(key):
         return out
-    composite = cand_key * span + cand_row
-    idx = np.searchsorted(composite, key[ok] * span + after[ok], side="right")
-    found = np.full(len(idx), -1, dtype=np.int64)
-    inside = idx < len(composite)
-    same = np.zeros(len(idx), dtype=bool)
-    same[inside] = cand_key[idx[inside]] == key[ok][inside]
-    found[same] = cand_row[idx[same]]
-    out[ok] = found
+    base = key * span
+    # a query with after == -1 asks for a row > -1 of key ... and is dropped below
+    idx = np.searchsorted(composite, base + after, side="right")
+    idx[idx == len(composite)] = len(composite) - 1  # then fails the test below
+    found = composite[idx]
+    # found > base + after >= base - 1: the same key iff it is below the next key's base
+    hit = np.flatnonzero((found < base + span) & (found > base + after) & (after >= 0))
+    out[hit] = cand_row[idx[hit]]
     return out
-
-
-def _by_key(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``rows`` and their ``keys``, ordered by (key, row)."""
-    order = np.argsort(keys, kind="stable")
-    return keys[order].astype(np.int64), rows[order]
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,18 @@ class IrqChains:
     deferring: np.ndarray
     injecting: np.ndarray
 
+    def reordered(self, order: np.ndarray) -> IrqChains:
+        """The same chains, the raises taken in ``order``."""
+        return IrqChains(
+            self.raise_row[order],
+            self.source[order],
+            self.handler[order],
+            self.tasklet[order],
+            self.virq[order],
+            self.deferring,
+            self.injecting,
+        )
+
 
 def irq_chains(
     trace: Trace,
@@ -113,45 +134,60 @@ def irq_chains(
     raise's sequence number; the first ``TASKLET_SCHEDULE`` caused by the source
     after that entry, and the first entry of that tasklet after the schedule; the
     first ``VIRQ_INJECT`` of the source after that tasklet entry (after the handler
-    entry for a source that defers nothing). Vectorised over every source at once."""
-    start, end = window_bounds(trace, start_ns, end_ns)
+    entry for a source that defers nothing). Vectorised over every source at once.
+    The raises come in trace order."""
+    chains = _chains_by_source(trace, *window_bounds(trace, start_ns, end_ns), kinds)
+    return chains.reordered(np.argsort(chains.raise_row))
+
+
+def _chains_by_source(
+    trace: Trace, start: int, end: int, kinds: tuple[str, ...] | None
+) -> IrqChains:
+    """:func:`irq_chains` with the raises ordered by (source, row): every search then
+    comes in the order of what it searches."""
     subject, arg, time = trace.subject, trace.arg, trace.time_ns
     sources = trace.meta.irq
+    nsources = len(sources)
     wanted = np.array([kinds is None or info.kind in kinds for info in sources] + [False])
     span = len(trace) + 1
     raises = trace.rows(EventKind.IRQ_RAISE)
-    sid = subject[raises].astype(np.int64)
+    sid = subject[raises]
     t_raise = time[raises]
-    keep = wanted[np.minimum(sid, len(sources))] & (t_raise >= start) & (t_raise < end)
-    raises, sid = raises[keep], sid[keep]
+    keep = np.flatnonzero(
+        wanted[np.minimum(sid, nsources)] & (sid >= 0) & (t_raise >= start) & (t_raise < end)
+    )
+    raises = raises[keep[stable_order(sid[keep])]]
+    sid = subject[raises].astype(np.int64)
     seq = arg[raises]
     # handler: the IRQ_ENTRY of the same source with the same sequence number
     entries = trace.rows(EventKind.IRQ_ENTRY)
-    e_key, e_row = _by_key(entries, subject[entries].astype(np.int64) * span + arg[entries])
-    idx = np.searchsorted(e_key, sid * span + seq)
-    hit = idx < len(e_key)
-    hit[hit] = e_key[idx[hit]] == (sid * span + seq)[hit]
+    e_key, e_row = _by_key(entries, subject[entries], arg[entries], span)
+    query = sid * span + seq
+    idx = np.searchsorted(e_key, query)
     handler = np.full(len(raises), -1, dtype=np.int64)
-    if len(e_row):
-        handler = np.where(hit, e_row[np.minimum(idx, len(e_row) - 1)], -1)
+    inside = np.flatnonzero(idx < len(e_key))
+    hit = inside[e_key[idx[inside]] == query[inside]]
+    handler[hit] = e_row[idx[hit]]
     # tasklet: the first TASKLET_SCHEDULE caused by the source after the handler, then the
     # first TASKLET_ENTRY of that tasklet after the schedule
     scheds = trace.rows(EventKind.TASKLET_SCHEDULE)
-    s_key, s_row = _by_key(scheds, arg[scheds])
+    cause = arg[scheds]
+    s_key, s_row = _by_key(scheds, cause, scheds, span)
     sched = _first_after(s_key, s_row, sid, handler, span)
     t_entries = trace.rows(EventKind.TASKLET_ENTRY)
-    r_key, r_row = _by_key(t_entries, subject[t_entries].astype(np.int64))
+    r_key, r_row = _by_key(t_entries, subject[t_entries], t_entries, span)
     tasklet = subject[np.maximum(sched, 0)].astype(np.int64)
     run = _first_after(r_key, r_row, tasklet, sched, span)
-    deferring = np.zeros(len(sources) + 1, dtype=bool)
-    deferring[np.unique(s_key[(s_key >= 0) & (s_key < len(sources))])] = True
+    deferring = np.zeros(nsources + 1, dtype=bool)
+    deferring[cause[(cause >= 0) & (cause < nsources)]] = True
     anchor = np.where(deferring[sid], run, handler)
     # virq: the first VIRQ_INJECT of the source after the anchor
     virqs = trace.rows(EventKind.VIRQ_INJECT)
-    v_key, v_row = _by_key(virqs, subject[virqs].astype(np.int64))
+    injected = subject[virqs]
+    v_key, v_row = _by_key(virqs, injected, virqs, span)
     virq = _first_after(v_key, v_row, sid, anchor, span)
-    injecting = np.zeros(len(sources) + 1, dtype=bool)
-    injecting[np.unique(v_key[(v_key >= 0) & (v_key < len(sources))])] = True
+    injecting = np.zeros(nsources + 1, dtype=bool)
+    injecting[injected[(injected >= 0) & (injected < nsources)]] = True
     return IrqChains(raises, sid, handler, run, virq, deferring, injecting)
 
 
@@ -186,32 +222,30 @@ def irq_latency_split(
     window that reached the stage, and for those that had not by the end, the time
     from their raise to the end of the window."""
     start, end = window_bounds(trace, start_ns, end_ns)
-    chains = irq_chains(trace, start, end, kinds)
+    chains = _chains_by_source(trace, start, end, kinds)
     time = trace.time_ns
     sources = trace.meta.irq
-    sid = chains.source
     t_raise = time[chains.raise_row]
-    order = np.argsort(sid, kind="stable")
-    bounds = np.searchsorted(sid[order], np.arange(len(sources) + 1))
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(chains.source, minlength=len(sources)))])
     waiting = end - t_raise
 
-    def stage(rows: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = rows[mine]
+    def stage(rows: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        r = rows[lo:hi]
         reached = r >= 0
-        values: np.ndarray = time[r[reached]] - t_raise[mine][reached]
-        return values, waiting[mine][~reached]
+        values: np.ndarray = time[r[reached]] - t_raise[lo:hi][reached]
+        return values, waiting[lo:hi][~reached]
 
     done: dict[str, dict[str, np.ndarray]] = {}
     pending: dict[str, dict[str, np.ndarray]] = {}
     for s, info in enumerate(sources):
         if info.kind not in kinds:
             continue
-        mine = order[bounds[s] : bounds[s + 1]]
-        stages = {"handler": stage(chains.handler, mine)}
+        lo, hi = int(bounds[s]), int(bounds[s + 1])
+        stages = {"handler": stage(chains.handler, lo, hi)}
         if chains.deferring[s]:
-            stages["tasklet"] = stage(chains.tasklet, mine)
+            stages["tasklet"] = stage(chains.tasklet, lo, hi)
         if chains.injecting[s]:
-            stages["virq"] = stage(chains.virq, mine)
+            stages["virq"] = stage(chains.virq, lo, hi)
         done[info.name] = {k: v[0] for k, v in stages.items()}
         pending[info.name] = {k: v[1] for k, v in stages.items()}
     return done, pending

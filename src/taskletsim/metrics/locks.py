@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.trace import EventKind, Trace
-from .common import Summary, window_bounds
+from .common import Summary, stable_order, window_bounds
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def lock_stats(
     start, end = window_bounds(trace, start_ns, end_ns)
     rows = trace.of_kinds(EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE)
     subject = trace.subject[rows]
-    order = np.argsort(subject, kind="stable")
+    order = stable_order(subject)
     rows, subject = rows[order], subject[order]
     socket_of = np.asarray(trace.meta.cpu_socket, dtype=np.int64)
     names = trace.names.names("lock")

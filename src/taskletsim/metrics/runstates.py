@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.trace import EventKind, Trace, TraceMeta
-from .common import window_bounds
+from .common import stable_order, window_bounds
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
 
@@ -104,7 +104,7 @@ def vcpu_times(
     start, end = window_bounds(trace, start_ns, end_ns)
     names = trace.names.names("vcpu")
     rows = trace.rows(EventKind.RUNSTATE_CHANGE)
-    order = np.argsort(trace.subject[rows], kind="stable")
+    order = stable_order(trace.subject[rows])
     rows = rows[order]
     subject = trace.subject[rows]
     t = trace.time_ns[rows]
@@ -140,11 +140,12 @@ def vcpu_times(
 def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     """ns each vCPU spent in guest mode (VM entry to the next VM exit) in the window."""
     rows = trace.of_kinds(EventKind.VM_ENTRY, EventKind.VM_EXIT)
-    order = np.argsort(trace.subject[rows], kind="stable")
-    rows = rows[order]
+    # gathered in trace order (sequential reads of the columns), then reordered by vCPU
     subject = trace.subject[rows]
-    is_entry = trace.kind[rows] == EventKind.VM_ENTRY
-    t = trace.time_ns[rows]
+    order = stable_order(subject)
+    subject = subject[order]
+    is_entry = (trace.kind[rows] == EventKind.VM_ENTRY)[order]
+    t = trace.time_ns[rows][order]
     follows = np.r_[subject[1:] == subject[:-1], False]
     paired = is_entry & np.r_[~is_entry[1:], False] & follows
     open_end = is_entry & ~follows  # still in guest mode when the trace ends
@@ -250,7 +251,7 @@ def lock_wait_in_running(
         sel = (wait_cpu == cpu) & (wait_end > wait_start)
         merged[int(cpu)] = _merge(wait_start[sel], wait_end[sel])
     rows = trace.rows(EventKind.RUNSTATE_CHANGE)
-    order = np.argsort(trace.subject[rows], kind="stable")
+    order = stable_order(trace.subject[rows])
     rows = rows[order]
     subject, t, state, cpu_of = (
         trace.subject[rows],
