@@ -264,3 +264,22 @@ def test_lock_wait_in_running_by_hand() -> None:
     ]:
         rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
     assert lock_wait_in_running(rec.finish()) == {"dv0": 100}
+
+
+def test_lock_wait_in_running_with_only_zero_length_spins() -> None:
+    """A CPU whose contended acquisitions all waited 0 ns spun for no time: RUNNING on it
+    has no lock wait (and the CPU's empty set of spins is not an error)."""
+    from taskletsim.core.trace import TraceRecorder
+    from taskletsim.metrics import lock_wait_in_running
+
+    rec = TraceRecorder()
+    rec.names.add("vcpu", "dv0")
+    rec.names.add("lock", "l")
+    rec.meta.duration_ns = 1000
+    for row in [
+        (0, 0, K.RUNSTATE_CHANGE, 0, 0),
+        (150, 0, K.LOCK_ACQUIRE, 0, 150),
+        (500, 0, K.RUNSTATE_CHANGE, 0, 2),
+    ]:
+        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
+    assert lock_wait_in_running(rec.finish()) == {"dv0": 0}

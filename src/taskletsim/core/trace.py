@@ -460,7 +460,9 @@ class Trace:
         """Row indices of the events of the given kinds, in trace order."""
         if len(kinds) == 1:
             return self.rows(kinds[0])
-        return np.sort(np.concatenate([self.rows(k) for k in kinds]))
+        rows = np.concatenate([self.rows(k) for k in kinds])
+        rows.sort(kind="stable")  # in place; merges the sorted runs
+        return rows
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per event, with ``kind`` as a categorical of kind names."""

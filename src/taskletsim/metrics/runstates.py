@@ -146,14 +146,19 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     subject = subject[order]
     is_entry = (trace.kind[rows] == EventKind.VM_ENTRY)[order]
     t = trace.time_ns[rows][order]
-    follows = np.r_[subject[1:] == subject[:-1], False]
-    paired = is_entry & np.r_[~is_entry[1:], False] & follows
-    open_end = is_entry & ~follows  # still in guest mode when the trace ends
-    spans = np.zeros(len(rows), dtype=np.int64)
-    idx = np.flatnonzero(paired)
-    spans[idx] = _clipped(t[idx], t[idx + 1], start, end)
-    spans[open_end] = _clipped(t[open_end], np.full(int(open_end.sum()), end), start, end)
-    return np.bincount(subject, weights=spans, minlength=nvcpus).astype(np.int64)
+    del rows, order
+    follows = subject[1:] == subject[:-1]  # the next event is the same vCPU's
+    paired = np.flatnonzero(is_entry[:-1] & ~is_entry[1:] & follows)  # entry, then its exit
+    open_end = np.flatnonzero(is_entry & np.r_[~follows, True])  # in guest mode at the end
+    span = t[paired + 1]
+    np.minimum(span, end, out=span)
+    span -= np.maximum(t[paired], start)
+    np.maximum(span, 0, out=span)
+    tail = np.maximum(end - np.maximum(t[open_end], start), 0)
+    size = max(nvcpus, int(subject.max()) + 1 if len(subject) else 0)
+    total = np.bincount(subject[paired], weights=span, minlength=size)
+    total += np.bincount(subject[open_end], weights=tail, minlength=size)
+    return total.astype(np.int64)
 
 
 def group_times(times: dict[str, VcpuTime], meta: TraceMeta, field: str) -> dict[str, VcpuTime]:
@@ -209,20 +214,13 @@ def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new))
 
 
-def _overlap(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray, b_end: np.ndarray) -> int:
-    """Total length of the intersection of two sets of sorted disjoint intervals."""
-    total = 0
-    i = j = 0
-    while i < len(a_start) and j < len(b_start):
-        lo = max(a_start[i], b_start[j])
-        hi = min(a_end[i], b_end[j])
-        if hi > lo:
-            total += int(hi - lo)
-        if a_end[i] < b_end[j]:
-            i += 1
-        else:
-            j += 1
-    return total
+def _covered(starts: np.ndarray, ends: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For sorted disjoint intervals, the length of their union before each point ``x``."""
+    before = np.concatenate([[0], np.cumsum(ends - starts)])
+    j = np.searchsorted(starts, x, side="right")  # intervals starting at or before x
+    past = np.maximum(ends[np.maximum(j - 1, 0)] - x, 0)  # of the last one, what lies after x
+    covered: np.ndarray = before[j] - np.where(j > 0, past, 0)
+    return covered
 
 
 def lock_wait_in_running(
@@ -263,16 +261,19 @@ def lock_wait_in_running(
     t_next = np.where(last, end, np.r_[t[1:], end])
     names = trace.names.names("vcpu")
     result = {names[int(v)]: 0 for v in np.unique(subject)}
-    running = (state == 0) & (t_next > t)
-    for v in np.unique(subject[running]):
-        sel = running & (subject == v)
-        for cpu in np.unique(cpu_of[sel]):
-            if int(cpu) not in merged:
-                continue
-            here = sel & (cpu_of == cpu)
-            r_start = np.maximum(t[here], start)
-            r_end = np.minimum(t_next[here], end)
-            ok = r_end > r_start
-            w_start, w_end = merged[int(cpu)]
-            result[names[int(v)]] += _overlap(r_start[ok], r_end[ok], w_start, w_end)
+    running = np.flatnonzero((state == 0) & (t_next > t))
+    r_start = np.maximum(t[running], start)
+    r_end = np.minimum(t_next[running], end)
+    ok = r_end > r_start
+    running, r_start, r_end = running[ok], r_start[ok], r_end[ok]
+    r_cpu = cpu_of[running]
+    spun = np.zeros(len(running), dtype=np.int64)
+    for cpu, (w_start, w_end) in merged.items():
+        if not len(w_start):
+            continue
+        here = np.flatnonzero(r_cpu == cpu)
+        spun[here] = _covered(w_start, w_end, r_end[here]) - _covered(w_start, w_end, r_start[here])
+    vcpu = subject[running]
+    for v in np.unique(vcpu[spun > 0]):
+        result[names[int(v)]] = int(spun[vcpu == v].sum())
     return result
