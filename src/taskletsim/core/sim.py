@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from functools import partial
 from heapq import heappop, heappush
+from itertools import chain
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -29,40 +31,34 @@ FAR_NS = 2**62
 extreme parameters never overflow 64-bit time."""
 
 
-class DrawStream:
-    """Draws from a Generator in chunks and hands them out one int at a time.
+DrawStream = Callable[[], Any]
+"""A stream of draws: each call returns the next number."""
+
+
+def draw_stream(
+    draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 1024
+) -> DrawStream:
+    """Draws from a Generator in chunks, handed out one at a time.
 
     ``draw(n)`` must return ``n`` numbers; they are rounded to whole ns
     (``integer=True``) or kept as floats. Drawing in chunks is what keeps one
     random number per event cheap; the chunks start small and double up to
     ``chunk``, so that a host with thousands of sources starts quickly. The
     numbers do not depend on the chunk sizes (numpy's generators draw each
-    value in turn).
+    value in turn). The stream is ``next`` on a chain of the chunks' lists:
+    taking a number runs no Python code, refilling runs one generator step.
     """
 
-    __slots__ = ("_buf", "_chunk", "_draw", "_i", "_integer", "_next")
-
-    def __init__(
-        self, draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 1024
-    ) -> None:
-        self._draw = draw
-        self._chunk = chunk
-        self._next = min(64, chunk)
-        self._integer = integer
-        self._buf: list[Any] = []
-        self._i = 0
-
-    def __call__(self) -> Any:
-        i = self._i
-        if i == len(self._buf):
-            values = self._draw(self._next)
-            self._next = min(self._next * 2, self._chunk)
-            if self._integer:  # beyond any run (durations end by 1e18 ns): clipped
+    def chunks() -> Iterator[list[Any]]:
+        size = min(64, chunk)
+        while True:
+            values = draw(size)
+            size = min(size * 2, chunk)
+            if integer:  # beyond any run (durations end by 1e18 ns): clipped
                 values = np.rint(np.minimum(values, FAR_NS)).astype(np.int64)
-            self._buf = values.tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+            yield values.tolist()
+
+    return partial(next, chain.from_iterable(chunks()))
 
 
 class Clock(Protocol):
@@ -117,16 +113,30 @@ class Process:
             value = target._value  # already processed: go on at once, as SimPy does
 
 
+class Environment(simpy.Environment):
+    """SimPy's environment whose queue also holds :meth:`Simulation.call_later` entries,
+    1-tuples ``(callback,)`` that are called, not processed as events. Its ``step`` (and
+    so ``run``) handles both, for code that drives ``sim.env`` with SimPy's own loop."""
+
+    def step(self) -> None:
+        queue: list[Any] = self._queue
+        if queue and queue[0][3].__class__ is tuple:
+            self._now, _, _, entry = heappop(queue)
+            entry[0](entry)
+            return
+        super().step()
+
+
 class Simulation:
     """The shared context of one run, handed to every model component."""
 
     def __init__(self, seed: int, recorder: TraceRecorder | None = None) -> None:
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.clock = cast(Clock, self.env)
         self.trace = recorder if recorder is not None else TraceRecorder()
         self.emit = self.trace.append
-        self._queue = self.env._queue
+        self._queue: list[Any] = self.env._queue  # events and call_later entries
         self._eid = self.env._eid
         self._sources: dict[int, str] = {}
 
@@ -157,28 +167,27 @@ class Simulation:
     def exponential(self, source: str, mean_ns: float) -> DrawStream:
         """Exponential draws (rounded to ns) from the named source."""
         rng = self.rng(source)
-        return DrawStream(lambda n: rng.exponential(mean_ns, n))
+        return draw_stream(lambda n: rng.exponential(mean_ns, n))
 
     def uniform(self, source: str) -> DrawStream:
         """Uniform [0, 1) floats from the named source."""
         rng = self.rng(source)
-        return DrawStream(rng.random, integer=False)
+        return draw_stream(rng.random, integer=False)
 
     def integers(self, source: str, high: int) -> DrawStream:
         """Uniform integers in [0, high) from the named source."""
         rng = self.rng(source)
-        return DrawStream(lambda n: rng.integers(0, high, n))
+        return draw_stream(lambda n: rng.integers(0, high, n))
 
     def call_later(self, delay_ns: int, callback: Callback) -> None:
-        """Call ``callback(event)`` after ``delay_ns``: a bare SimPy event, no process.
+        """Call ``callback(entry)`` after ``delay_ns``: no process, no event object.
 
-        This is ``env.schedule(event, NORMAL, delay_ns)`` of an already
-        triggered event, inlined because it runs for nearly every event.
+        It takes its place in SimPy's queue as a NORMAL event scheduled now
+        would (same time, priority and order); the queue holds the 1-tuple
+        ``(callback,)`` instead of an event, which :meth:`run` calls directly
+        (``entry`` is that tuple: callbacks ignore it).
         """
-        env = self.env
-        heappush(
-            self._queue, (env._now + delay_ns, NORMAL, next(self._eid), _Call(env, [callback]))
-        )
+        heappush(self._queue, (self.env._now + delay_ns, NORMAL, next(self._eid), (callback,)))
 
     def sleep(self, delay_ns: int, value: Any = None) -> Event:
         """A timeout for a process to ``yield``: ``env.timeout`` without its checks."""
@@ -206,6 +215,9 @@ class Simulation:
         passed, at the end of the simulated instant being processed. Returns the
         simulated time reached: every event before it was processed, none at or
         after it (``until_ns`` unless the deadline stopped the run).
+
+        A queue entry is an event (its callbacks are called) or a
+        :meth:`call_later` 1-tuple (its callback is called).
         """
         env = self.env
         queue = self._queue
@@ -215,18 +227,24 @@ class Simulation:
             if deadline is None:
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
+                    if event.__class__ is tuple:  # call_later
+                        event[0](event)
+                        continue
                     callbacks: list[Callback] = event.callbacks
-                    event.callbacks = None  # type: ignore[assignment]
+                    event.callbacks = None
                     for callback in callbacks:
                         callback(event)
             else:
                 budget = self.CHECK_EVERY
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
-                    callbacks = event.callbacks
-                    event.callbacks = None  # type: ignore[assignment]
-                    for callback in callbacks:
-                        callback(event)
+                    if event.__class__ is tuple:
+                        event[0](event)
+                    else:
+                        callbacks = event.callbacks
+                        event.callbacks = None
+                        for callback in callbacks:
+                            callback(event)
                     budget -= 1
                     if not budget:
                         budget = self.CHECK_EVERY
@@ -246,8 +264,11 @@ class Simulation:
         now = env._now
         while queue and queue[0][0] == now:
             env._now, _, _, event = heappop(queue)
+            if event.__class__ is tuple:
+                event[0](event)
+                continue
             callbacks: list[Callback] = event.callbacks
-            event.callbacks = None  # type: ignore[assignment]
+            event.callbacks = None
             for callback in callbacks:
                 callback(event)
         reached = int(min(queue[0][0], target)) if queue else target

@@ -105,9 +105,15 @@ class SpinLock:
         """
         if not self.busy:
             self.busy = True
-            self._pending = (cpu, granted, -1, irqs_off)
-            last = self.last_cpu if self.last_cpu >= 0 else cpu
-            self._hand_over(self._cost[last][cpu])
+            last = self.last_cpu
+            cost = self._cost[last][cpu] if last >= 0 else self._cost[cpu][cpu]
+            if cost:
+                self._pending = (cpu, granted, -1, irqs_off)
+                self._call_later(cost, self._handoff_done)
+            else:  # _handoff_done at once
+                self._emit((self._env._now, cpu, _ACQUIRE, self.id, -1))
+                self.holder = cpu
+                granted()
             return
         since = self._env._now
         self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
@@ -132,8 +138,13 @@ class SpinLock:
             return
         waiter, cost = self._pick_next(cpu)
         self.nwait -= 1
-        self._pending = waiter
-        self._hand_over(cost)
+        if cost:
+            self._pending = waiter
+            self._call_later(cost, self._handoff_done)
+        else:  # _handoff_done at once
+            self._emit((self._env._now, waiter[0], _ACQUIRE, self.id, waiter[2]))
+            self.holder = waiter[0]
+            waiter[1]()
 
     def withdraw(self, cpu: int) -> Waiter:
         """Take ``cpu``'s waiter out of the queue.
@@ -292,15 +303,16 @@ class TTASLock(SpinLock):
         self.numa_bias = numa_bias
         self.spinner_share = spinner_share
         self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
-        self._pos: dict[int, int] = {}  # id(waiter) -> its place in its socket's list
         self._of_cpu: dict[int, Waiter] = {}  # a CPU's latest waiter (for withdraw)
         self._tree = [0] * (topology.sockets + 1)  # Fenwick tree of the per-socket counts
         self._u = sim.uniform(f"lock:{name}")
 
     def _count(self, socket: int, delta: int) -> None:
-        super()._count(socket, delta)
+        self._nsock[socket] += delta
+        self._nsum += delta
         i, tree = socket + 1, self._tree
-        while i < len(tree):
+        n = len(tree)
+        while i < n:
             tree[i] += delta
             i += i & -i
 
@@ -326,11 +338,15 @@ class TTASLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         socket = self._socket_of[waiter[0]]
-        spinners = self._spinners[socket]
-        self._pos[id(waiter)] = len(spinners)
         self._of_cpu[waiter[0]] = waiter
-        spinners.append(waiter)
-        self._count(socket, 1)
+        self._spinners[socket].append(waiter)
+        self._nsock[socket] += 1  # _count(socket, 1), inlined: it runs per contention
+        self._nsum += 1
+        i, tree = socket + 1, self._tree
+        n = len(tree)
+        while i < n:
+            tree[i] += 1
+            i += i & -i
 
     def _take(self, socket: int, k: int) -> Waiter:
         """Remove and return spinner ``k`` of ``socket`` (swap with the last)."""
@@ -339,8 +355,6 @@ class TTASLock(SpinLock):
         last = spinners.pop()
         if k < len(spinners):
             spinners[k] = last
-            self._pos[id(last)] = k
-        del self._pos[id(waiter)]
         if self._of_cpu.get(waiter[0]) is waiter:
             del self._of_cpu[waiter[0]]
         self._count(socket, -1)
@@ -361,9 +375,15 @@ class TTASLock(SpinLock):
         return self._find(x)
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
-        socket = self._pick_socket(self._socket_of[releaser])
-        k = int(self._u() * len(self._spinners[socket]))
-        waiter = self._take(socket, k)
+        home = self._socket_of[releaser]
+        here = self._nsock[home]
+        remote = self._nsum - here
+        if remote:
+            socket = self._pick_socket(home)
+        else:  # _pick_socket's draw, its answer known
+            self._u()
+            socket = home
+        waiter = self._take(socket, int(self._u() * len(self._spinners[socket])))
         cost = self._cost[releaser][waiter[0]]
         if self.nwait > 1 and self.spinner_share:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
@@ -371,7 +391,9 @@ class TTASLock(SpinLock):
 
     def _remove(self, cpu: int) -> Waiter:
         waiter = self._of_cpu[cpu]
-        return self._take(self._socket_of[cpu], self._pos[id(waiter)])
+        spinners = self._spinners[self._socket_of[cpu]]
+        k = next(i for i, w in enumerate(spinners) if w is waiter)
+        return self._take(self._socket_of[cpu], k)
 
 
 for _cls in (TTASLock, TicketLock, MCSLock):
