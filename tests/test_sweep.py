@@ -166,3 +166,19 @@ def test_cli_sweep_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     out = taskletsim_cli(*args)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("taskletsim: error:")
+
+
+def test_seeds_may_be_a_count_or_a_list_and_anything_else_is_a_config_error() -> None:
+    """``seeds=N`` means the seeds 1..N, as ``--seeds N`` does; a non-iterable or an
+    empty list is refused with a ConfigError naming ``seeds``, never a TypeError."""
+    from taskletsim.core.config import ConfigError, check_seeds
+
+    assert check_seeds(3) == (1, 2, 3)
+    assert check_seeds("2") == (1, 2)
+    assert check_seeds([5, 0]) == (5, 0)
+    for bad in (0, -1, 1.5, None, [], ["x"], [-1], True):
+        with pytest.raises(ConfigError, match="seed"):
+            check_seeds(bad)
+    counted = taskletsim.sweep("lock-open", {"rate_per_s": [1000]}, seeds=2, duration_ms=0.2)
+    listed = taskletsim.sweep("lock-open", {"rate_per_s": [1000]}, seeds=[1, 2], duration_ms=0.2)
+    assert counted.runs.equals(listed.runs)

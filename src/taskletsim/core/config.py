@@ -183,6 +183,20 @@ def check_seed(seed: object) -> int:
     return value
 
 
+def check_seeds(seeds: object) -> tuple[int, ...]:
+    """The seeds of a comparison or a sweep: an iterable of seeds, or a count ``N`` for
+    the seeds 1..N (what ``--seeds N`` means on the command line)."""
+    if isinstance(seeds, (int, str)) and not isinstance(seeds, bool):
+        return tuple(range(1, check_count("seeds", seeds) + 1))
+    try:
+        values = tuple(check_seed(s) for s in seeds)  # type: ignore[attr-defined]
+    except TypeError:
+        raise ConfigError("seeds", seeds, "a count N (seeds 1..N) or a list of seeds") from None
+    if not values:
+        raise ConfigError("seeds", list(values), "at least one seed")
+    return values
+
+
 def check_duration_ms(duration_ms: object) -> float:
     """A run's simulated duration in ms: a positive number."""
     value = _parse_float("duration_ms", duration_ms)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s, check_seed
+from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s, check_seeds
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
@@ -225,7 +225,7 @@ class Comparison:
 def compare(
     scenario: str,
     designs: Iterable[str] | None = None,
-    seeds: Iterable[int] = (1, 2, 3),
+    seeds: Iterable[int] | int = (1, 2, 3),
     *,
     duration_ms: float | None = None,
     warmup_ms: float | None = None,
@@ -239,6 +239,7 @@ def compare(
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
 
+    ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
     ``designs`` defaults to the package's own, Xen 4.4's first (the baseline of
     every ratio). A design or scenario registered outside the package reaches
     the workers as ``module:Class`` (see :meth:`taskletsim.core.registry.Registry.spec`),
@@ -262,9 +263,7 @@ def compare(
     labels = tuple(get_design(d).name for d in chosen)
     if len(set(labels)) != len(labels):
         raise ConfigError("designs", list(chosen), "each design once")
-    seeds = tuple(check_seed(s) for s in seeds)
-    if not seeds:
-        raise ConfigError("seeds", seeds, "at least one seed")
+    seeds = check_seeds(seeds)
     params = dict(params or {})
     for label in labels:
         resolve_scenario_params(spec, label, params)

@@ -27,7 +27,7 @@ from ..core.config import (
     check_duration_ms,
     check_max_memory_mb,
     check_max_wall_s,
-    check_seed,
+    check_seeds,
     check_warmup_ms,
 )
 from ..designs.base import design_names, get_design
@@ -129,7 +129,7 @@ def sweep(
     scenario: str,
     grid: Mapping[str, Sequence[object]],
     designs: Iterable[str] | None = None,
-    seeds: Iterable[int] = (1,),
+    seeds: Iterable[int] | int = (1,),
     *,
     duration_ms: float | None = None,
     warmup_ms: float | None = None,
@@ -144,6 +144,7 @@ def sweep(
 ) -> SweepResult:
     """Run ``scenario`` for every point of ``grid`` x ``designs`` x ``seeds``.
 
+    ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
     ``params`` are fixed parameters for every run; ``grid`` maps parameter
     names to the values to sweep (strings are parsed as on the command line;
     the rows hold the resolved values). Every point is checked before anything
@@ -179,9 +180,7 @@ def sweep(
         if designs:
             raise ConfigError("design", list(designs), f"none: {spec.name} takes no design")
         labels = (None,)
-    seeds = tuple(check_seed(s) for s in seeds)
-    if not seeds:
-        raise ConfigError("seeds", seeds, "at least one seed")
+    seeds = check_seeds(seeds)
     duration = check_duration_ms(spec.default_duration_ms if duration_ms is None else duration_ms)
     if warmup_ms is None:
         warmup_ms = spec.default_warmup_ms or 0.0
