@@ -9,14 +9,16 @@ compares across machines. Figures:
 2. each design on ``xen-8socket-passthrough``: trace events per wall second
    vs plain SimPy timeouts (one process per CPU yielding timeouts), and
    passthrough interrupts (arrivals) per wall second;
-3. peak traced memory per trace event of a long run (``tracemalloc``), and
-   of the same run metrics-only (per event simulated, none kept);
+3. peak traced memory per trace event of a long run (``tracemalloc``), what each
+   further event adds (the slope between two lengths), and the same run
+   metrics-only (per event simulated, none kept);
 4. metrics: trace events analysed per second on a 10-million-event trace
    (``taskletsim.measure``: every figure the reports show), vs numpy summing
    those columns;
 5. per-event wall cost at 256 vs 16 pCPUs with the same load per pCPU, each
    design (ratio; 1.0 = the cost per event does not grow with the host);
-6. a sweep of 8 runs on 1 and 2 worker processes: the speed-up.
+6. a sweep of 8 runs on 1 and 2 worker processes: the speed-up, for runs of one
+   size and for runs of uneven sizes (there the longest run bounds it).
 
 Not a test; CI runs it with ``--quick`` so that it keeps working.
 
@@ -137,7 +139,22 @@ def host_rates(design: str, duration_ms: float, params: dict[str, Any]) -> tuple
 
 
 def bytes_per_event(duration_ms: float, metrics_only: bool = False) -> tuple[float, int]:
-    """Peak traced bytes over the events of the run (a metrics-only run keeps none)."""
+    """Peak traced bytes over the events of the run (a metrics-only run keeps none).
+    Returns (bytes per event, events)."""
+    peak, events = peak_bytes(duration_ms, metrics_only)
+    return peak / events, events
+
+
+def marginal_bytes_per_event(short_ms: float, long_ms: float) -> float:
+    """What each further event costs at the peak: the slope of peak bytes between a run
+    of ``short_ms`` and one of ``long_ms`` (the host's own state, a few MB whatever the
+    run's length, cancels out)."""
+    (a, n), (b, m) = peak_bytes(short_ms), peak_bytes(long_ms)
+    return (b - a) / (m - n)
+
+
+def peak_bytes(duration_ms: float, metrics_only: bool = False) -> tuple[int, int]:
+    """(peak traced bytes of the run, its events)."""
     tracemalloc.start()
     tracemalloc.reset_peak()
     result = ts.run(
@@ -151,7 +168,7 @@ def bytes_per_event(duration_ms: float, metrics_only: bool = False) -> tuple[flo
     events = result.measured().events if metrics_only else len(result.trace)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / events, events
+    return peak, events
 
 
 # -- 4. metrics throughput -----------------------------------------------------------
@@ -211,21 +228,42 @@ def per_event_ns(design: str, sockets: int, duration_ms: float) -> float:
 # -- 6. a sweep on 1 and 2 workers ------------------------------------------------------
 
 
-def sweep_seconds(workers: int, duration_ms: float) -> float:
-    grid = {"irq_rate_per_s": [2000, 5000, 10000, 20000]}
+UNEVEN_GRID = {"irq_rate_per_s": [2000, 5000, 10000, 20000]}
+"""8 runs with the two designs, of very different lengths (the longest ~1/3 of the total)."""
+EVEN_GRID = {"irq_rate_per_s": [20000]}
+"""With 4 seeds, 8 runs with the two designs of about the same length."""
+
+
+def sweep_seconds(
+    workers: int, duration_ms: float, grid: dict[str, list[Any]], seeds: int
+) -> float:
+    designs = ["rfc-percpu", "xen-4.4-global"]
     started = time.perf_counter()
     if workers == 1:
-        sweep(SEED_HOST, grid, ["rfc-percpu", "xen-4.4-global"], duration_ms=duration_ms)
+        sweep(SEED_HOST, grid, designs, seeds, duration_ms=duration_ms)
     else:
         with ProcessPoolExecutor(workers) as pool:
-            sweep(
-                SEED_HOST,
-                grid,
-                ["rfc-percpu", "xen-4.4-global"],
-                duration_ms=duration_ms,
-                executor=pool,
-            )
+            sweep(SEED_HOST, grid, designs, seeds, duration_ms=duration_ms, executor=pool)
     return time.perf_counter() - started
+
+
+def longest_run_share(duration_ms: float) -> float:
+    """The longest run of :data:`UNEVEN_GRID` over their total (each run checked and
+    measured, as a sweep does): no schedule on 2 workers beats ``1 / max(share, 1/2)``."""
+    walls = []
+    for rate in UNEVEN_GRID["irq_rate_per_s"]:
+        for design in ("rfc-percpu", "xen-4.4-global"):
+            started = time.perf_counter()
+            result = ts.run(
+                SEED_HOST,
+                design=design,
+                seed=1,
+                duration_ms=duration_ms,
+                params={"irq_rate_per_s": rate},
+            )
+            result.measured()
+            walls.append(time.perf_counter() - started)
+    return max(walls) / sum(walls)
 
 
 def main() -> None:
@@ -265,6 +303,9 @@ def main() -> None:
     lines.append(
         f"3. peak traced memory: {per_event:.1f} bytes per trace event ({events:,} events)"
     )
+    slope = marginal_bytes_per_event(*((2.0, 5.0) if q else (25.0, 100.0)))
+    out["marginal_bytes_per_event"] = slope
+    lines.append(f"   each further event: {slope:.1f} bytes (the host's own state left out)")
     lean, _ = bytes_per_event(5.0 if q else 100.0, metrics_only=True)
     out["bytes_per_event_metrics_only"] = lean
     lines.append(f"   metrics-only run: {lean:.1f} bytes per event simulated")
@@ -290,9 +331,19 @@ def main() -> None:
         )
 
     dur = 2.0 if q else 40.0
-    one, two = sweep_seconds(1, dur), sweep_seconds(2, dur)
+    one, two = sweep_seconds(1, dur, EVEN_GRID, 4), sweep_seconds(2, dur, EVEN_GRID, 4)
     out["sweep"] = {"seconds": [one, two], "speedup": one / two}
-    lines.append(f"6. sweep of 8 runs: {one:.1f} s on 1 worker, {two:.1f} s on 2: x{one / two:.2f}")
+    lines.append(
+        f"6. sweep of 8 runs of one size: {one:.1f} s on 1 worker, {two:.1f} s on 2:"
+        f" x{one / two:.2f}"
+    )
+    one, two = sweep_seconds(1, dur, UNEVEN_GRID, 1), sweep_seconds(2, dur, UNEVEN_GRID, 1)
+    bound = 1 / max(longest_run_share(dur), 0.5)
+    out["sweep_uneven"] = {"seconds": [one, two], "speedup": one / two, "bound": bound}
+    lines.append(
+        f"   8 runs of uneven sizes: {one:.1f} s on 1 worker, {two:.1f} s on 2: x{one / two:.2f}"
+        f" (the longest run bounds it at x{bound:.2f})"
+    )
     print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
 
 

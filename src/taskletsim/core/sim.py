@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from heapq import heappop, heappush
@@ -45,18 +46,20 @@ def draw_stream(
     random number per event cheap; the chunks start small and double up to
     ``chunk``, so that a host with thousands of sources starts quickly. The
     numbers do not depend on the chunk sizes (numpy's generators draw each
-    value in turn). The stream is ``next`` on a chain of the chunks' lists:
-    taking a number runs no Python code, refilling runs one generator step.
+    value in turn). The stream is ``next`` on a chain of the chunks (typed arrays, 8
+    bytes a number): taking a number runs no Python code, refilling runs one
+    generator step.
     """
 
-    def chunks() -> Iterator[list[Any]]:
+    def chunks() -> Iterator[array[Any]]:
         size = min(64, chunk)
         while True:
             values = draw(size)
             size = min(size * 2, chunk)
             if integer:  # beyond any run (durations end by 1e18 ns): clipped
-                values = np.rint(np.minimum(values, FAR_NS)).astype(np.int64)
-            yield values.tolist()
+                yield array("q", np.rint(np.minimum(values, FAR_NS)).astype(np.int64).tobytes())
+            else:
+                yield array("d", np.asarray(values, dtype=np.float64).tobytes())
 
     return partial(next, chain.from_iterable(chunks()))
 
@@ -79,38 +82,103 @@ class _Call(Event):
         self._ok = True
 
 
-class Process:
-    """A generator driven by the events it yields: SimPy's ``Process`` without what the
-    model does not use (failed events, interrupts by exception, being waited on).
+TIMED = "timed"
+""":attr:`Process.target` of a process sleeping on an int it yielded."""
 
-    ``target`` is the event the generator waits for and ``resume`` the callback
-    registered on it; :meth:`taskletsim.hv.cpu.PCpu` redirects a parked CPU by
-    moving ``resume`` to another event.
+
+class Process:
+    """A generator driven by what it yields: SimPy's ``Process`` without what the model
+    does not use (failed events, interrupts by exception, being waited on).
+
+    The generator yields an event to wait for it, or an int ``ns`` to sleep that
+    long: the wake-up takes its place in the queue exactly as a timeout of ``ns``
+    would, without an event object (a ``(callback, ticket, value)`` entry that
+    :meth:`Simulation.run` calls). ``target`` is the event waited for, or
+    :data:`TIMED`; :meth:`redirect` resumes a parked process at once with a value
+    (how :class:`taskletsim.hv.cpu.PCpu` takes an interrupt), whatever it waits for.
     """
 
-    __slots__ = ("gen", "resume", "target")
+    __slots__ = ("_eid", "_env", "_queue", "_wake", "gen", "resume", "target", "ticket")
 
-    def __init__(self, sim: Simulation, gen: Generator[Event, Any, Any]) -> None:
+    def __init__(self, sim: Simulation, gen: Generator[Event | int, Any, Any]) -> None:
         self.gen = gen
         self.resume: Callback = self._resume
+        self._wake = self._woken
+        self._env, self._queue, self._eid = sim.env, sim._queue, sim._eid
+        self.ticket = 0
         start = _Call(sim.env, [self.resume])
         heappush(sim._queue, (sim.env._now, URGENT, next(sim._eid), start))
-        self.target: Event | None = start
+        self.target: Event | str | None = start
 
     def _resume(self, event: Event) -> None:
+        self._step(event._value)
+
+    def _woken(self, entry: tuple[Callback, int, Any]) -> None:
+        """A timed wake-up: :meth:`_step` for the common case (a sleep follows a sleep)
+        inlined, as it runs for most of a host's events."""
+        if entry[1] != self.ticket:  # redirected meanwhile: a stale wake-up
+            return
+        try:
+            target = self.gen.send(entry[2])
+        except StopIteration:
+            self.target = None
+            return
+        if target.__class__ is int:
+            self.ticket = ticket = entry[1] + 1
+            heappush(
+                self._queue,
+                (self._env._now + target, NORMAL, next(self._eid), (self._wake, ticket, None)),
+            )
+            return
+        self._next(target)
+
+    def _next(self, target: Any) -> None:
+        """Wait for ``target``, an event the generator yielded (see :meth:`_step`)."""
+        if not isinstance(target, Event):
+            raise TypeError(f"a process yields an event or an int (ns), not {target!r}")
+        if target.callbacks is not None:
+            target.callbacks.append(self.resume)
+            self.target = target
+            return
+        self._step(target._value)  # already processed: go on at once, as SimPy does
+
+    def _step(self, value: Any) -> None:
         send = self.gen.send
-        value = event._value
         while True:
             try:
                 target = send(value)
             except StopIteration:
                 self.target = None
                 return
+            if target.__class__ is int:
+                self.ticket = ticket = self.ticket + 1
+                entry = (self._wake, ticket, None)
+                heappush(self._queue, (self._env._now + target, NORMAL, next(self._eid), entry))
+                self.target = TIMED
+                return
+            if not isinstance(target, Event):
+                raise TypeError(f"a process yields an event or an int (ns), not {target!r}")
             if target.callbacks is not None:
                 target.callbacks.append(self.resume)
                 self.target = target
                 return
             value = target._value  # already processed: go on at once, as SimPy does
+
+    def redirect(self, value: Any) -> None:
+        """Resume the parked process now (after what is already due now) with ``value``
+        instead of what it waits for; nothing if it is not parked."""
+        target = self.target
+        if target is None:
+            return
+        if target is not TIMED:
+            assert isinstance(target, Event)
+            if target.callbacks is None:  # fired: the process resumes anyway
+                return
+            target.callbacks.remove(self.resume)
+        self.ticket = ticket = self.ticket + 1
+        entry = (self._wake, ticket, value)
+        heappush(self._queue, (self._env._now, NORMAL, next(self._eid), entry))
+        self.target = TIMED
 
 
 class Environment(simpy.Environment):
@@ -199,8 +267,9 @@ class Simulation:
     FLUSH_NS = 1_000_000
     """How often (simulated ns) the recorder's staged events go to its columns."""
 
-    def process(self, gen: Generator[Event, Any, Any]) -> Process:
-        """Start ``gen`` as a process (at the current time, before what is scheduled)."""
+    def process(self, gen: Generator[Event | int, Any, Any]) -> Process:
+        """Start ``gen`` as a process (at the current time, before what is scheduled); it
+        yields events to wait for them and ints to sleep (see :class:`Process`)."""
         return Process(self, gen)
 
     CHECK_EVERY = 8192

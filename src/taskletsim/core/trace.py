@@ -336,7 +336,9 @@ class TraceRecorder:
                 # the rate since the first flush (a host starts with a burst), to the end
                 seen, then = self._since
                 rate = (self._seen - seen) / (now_ns - then)
-                grow = max(grow, int(need + rate * (end - now_ns) * 1.01) + 4096)
+                projected = int(need + rate * (end - now_ns) * 1.01) + 4096
+                # at most 1/8 ahead: an early rate (a host settling) must not size the end
+                grow = max(grow, min(projected, need + need // 8 + 4096))
             if self._shared:
                 self._columns = [np.resize(c, grow) for c in self._columns]
                 self._shared = False

@@ -72,7 +72,6 @@ class PCpu:
         self.costs = machine.costs
         self._emit = machine.sim.emit
         self._clock = machine.sim.clock
-        self._sleep = machine.sim.sleep
         self.irqs_enabled = True
         self.softirq_pending = 0
         self.latched: deque[tuple[IrqSource, int]] = deque()
@@ -228,14 +227,7 @@ class PCpu:
     def _kick(self, value: object) -> None:
         """Resume the parked process now with ``value``: ``Process.interrupt`` without a throw."""
         self._interruptible = False
-        proc = self.proc
-        target = proc.target
-        if target is None or target.callbacks is None:
-            return
-        target.callbacks.remove(proc.resume)
-        event = self._sleep(0, value)
-        event.callbacks.append(proc.resume)
-        proc.target = event
+        self.proc.redirect(value)
 
     def _take_irqs(self) -> Proc:
         """Take latched interrupts in order, each with interrupts disabled."""
@@ -248,9 +240,9 @@ class PCpu:
     def do_IRQ(self, source: IrqSource, seq: int) -> Proc:
         """``do_IRQ`` (xen/arch/x86/irq.c): entry, the action's handler, exit; IRQs off."""
         self._emit((self._clock._now, self.id, _IRQ_ENTRY, source.id, seq))
-        yield self._sleep(self.costs.irq_entry_ns)
+        yield self.costs.irq_entry_ns
         yield from source.handler(self, seq)
-        yield self._sleep(self.costs.irq_exit_ns)
+        yield self.costs.irq_exit_ns
         self._emit((self._clock._now, self.id, _IRQ_EXIT, source.id, seq))
 
     def local_irq_disable(self) -> None:
@@ -272,7 +264,7 @@ class PCpu:
     def local_irq_restore(self, flags: bool) -> Proc:
         """``local_irq_restore``; the save/restore pair costs ``irq_save_restore_ns``."""
         if self.costs.irq_save_restore_ns:
-            yield self._sleep(self.costs.irq_save_restore_ns)
+            yield self.costs.irq_save_restore_ns
         if flags:
             yield from self.local_irq_enable()
 
@@ -281,7 +273,7 @@ class PCpu:
         if ns <= 0:
             return
         if not self.irqs_enabled:
-            yield self._sleep(ns)
+            yield ns
             return
         if self.latched:
             yield from self._take_irqs()
@@ -289,7 +281,7 @@ class PCpu:
         while remaining > 0:
             start = self._clock._now
             self._interruptible = True
-            value = yield self._sleep(remaining)
+            value = yield remaining
             self._interruptible = False
             remaining -= self._clock._now - start
             if value is not _IRQ:
@@ -347,7 +339,7 @@ class PCpu:
         lock.release(self.id)
         yield from self.local_irq_enable()
 
-    def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event, Any, bool]:
+    def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event | int, Any, bool]:
         """``_spin_lock_irqsave``: returns the saved interrupt flag."""
         flags = self.local_irq_save()
         yield from self._acquire(lock, flags)
@@ -420,7 +412,7 @@ class PCpu:
                 continue
             break
         v = self.current
-        yield self._sleep(self.costs.vmentry_ns)
+        yield self.costs.vmentry_ns
         self._emit((self._clock._now, self.id, _VM_ENTRY, v.id, 0))
         self.in_guest = True
 
@@ -453,7 +445,7 @@ class PCpu:
             for source in ports:
                 v.virq_injected(source, self.machine)
 
-    def run_guest(self) -> Generator[Event, Any, ExitReason]:
+    def run_guest(self) -> Generator[Event | int, Any, ExitReason]:
         """Guest mode until a VM exit: an interrupt, an EOI write, a hypercall or ``hlt``.
 
         Work the guest finishes without exiting (an EOI APICv handles, say)
@@ -466,7 +458,7 @@ class PCpu:
             start = self._clock._now
             self.irqs_enabled = True
             self._interruptible = True
-            value = yield (Event(self.env) if need is None else self._sleep(need))
+            value = yield (Event(self.env) if need is None else need)
             self._interruptible = False
             self.irqs_enabled = False
             v.guest_ran(self._clock._now - start)
@@ -483,7 +475,7 @@ class PCpu:
         v = self.current
         self.irqs_enabled = False
         self._emit((self._clock._now, self.id, _VM_EXIT, v.id, int(reason)))
-        yield self._sleep(self.costs.vmexit_ns)
+        yield self.costs.vmexit_ns
         if reason == ExitReason.EXTERNAL_INTERRUPT:
             if self.latched:  # vmx_do_extint -> do_IRQ
                 source, seq = self.accept_irq()

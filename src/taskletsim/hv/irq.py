@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     from .devices import PassthroughDevice
     from .machine import Machine
 
-Handler = Callable[["PCpu", int], Generator[Event, Any, Any]]
+Handler = Callable[["PCpu", int], Generator[Event | int, Any, Any]]
 
 
-def _unbound(cpu: PCpu, seq: int) -> Generator[Event, Any, Any]:
+def _unbound(cpu: PCpu, seq: int) -> Generator[Event | int, Any, Any]:
     raise RuntimeError("an IRQ source was raised before its handler was set")
     yield
 
@@ -44,7 +44,7 @@ class IrqSource:
     ) -> None:
         self.machine = machine
         self.owner = owner
-        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event, Any, Any]] | None = None
+        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event | int, Any, Any]] | None = None
         self.id = machine.sim.trace.names.add("irq", name)
         self.name = name
         self.cpu = cpu
