@@ -143,3 +143,13 @@ def test_memory_grows_with_samples_only_not_with_the_trace() -> None:
     # what stays: one int64 per interrupt and stage and per runstate interval
     assert lean_per_event < 10
     assert lean_per_event < full_per_event / 4
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_measure_on_threads_equals_measure_in_one(design: str) -> None:
+    """The metrics run side by side on threads by default: the same numbers as one by one."""
+    full = run("xen-8socket-passthrough", design=design, seed=3, duration_ms=4, warmup_ms=1)
+    one = measure(full.trace, full.warmup_ns, full.duration_ns, threads=1)
+    _substantial(one)
+    for threads in (2, 5):
+        assert measure(full.trace, full.warmup_ns, full.duration_ns, threads=threads).same_as(one)
