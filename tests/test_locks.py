@@ -200,3 +200,25 @@ def test_random_request_sequences_keep_the_invariants(
         since = trace.arg[acquire]
         contended = since[since >= 0]
         assert np.all(np.diff(contended) >= 0), "FIFO locks serve waiters in order"
+
+
+@pytest.mark.parametrize("sockets", [2, 4, 12])
+def test_ttas_scan_and_fenwick_tree_pick_the_same_winners(
+    sockets: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few sockets scan their counts, many use a Fenwick tree: forcing either gives the same
+    trace, NUMA bias and remote sockets included."""
+    from taskletsim.platform.locks import TTASLock
+
+    params = {"lock": "ttas", "cpus": 4 * sockets, "sockets": sockets, "numa_bias": 3.0}
+    digests = []
+    for fenwick_from in (0, 1000):
+        monkeypatch.setattr(TTASLock, "FENWICK_FROM", fenwick_from)
+        result = ts.run("lock-closed", seed=5, duration_ms=2, params=params)
+        assert _contentions(result) > 100
+        digests.append(result.digest)
+    assert digests[0] == digests[1]
+
+
+def _contentions(result: ts.RunResult) -> int:
+    return ts.lock_stats(result.trace)["lock"].contentions

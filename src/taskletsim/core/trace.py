@@ -331,14 +331,14 @@ class TraceRecorder:
         need = self._rows + staged
         capacity = len(self._columns[0])
         if need > capacity:
-            grow = need + need // 64 + 4096
+            grow = need + need // 256 + 1024  # realloc (mremap) grows in place: small steps
             if now_ns and end and now_ns < end and self._since and now_ns > self._since[1]:
                 # the rate since the first flush (a host starts with a burst), to the end
                 seen, then = self._since
                 rate = (self._seen - seen) / (now_ns - then)
-                projected = int(need + rate * (end - now_ns) * 1.01) + 4096
+                projected = int(need + rate * (end - now_ns) * 1.002) + 1024
                 # at most 1/8 ahead: an early rate (a host settling) must not size the end
-                grow = max(grow, min(projected, need + need // 8 + 4096))
+                grow = max(grow, min(projected, need + need // 8 + 1024))
             if self._shared:
                 self._columns = [np.resize(c, grow) for c in self._columns]
                 self._shared = False

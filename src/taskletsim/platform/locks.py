@@ -304,20 +304,29 @@ class TTASLock(SpinLock):
         self.spinner_share = spinner_share
         self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
         self._of_cpu: dict[int, Waiter] = {}  # a CPU's latest waiter (for withdraw)
-        self._tree = [0] * (topology.sockets + 1)  # Fenwick tree of the per-socket counts
+        # beyond a few sockets, a Fenwick tree of the per-socket counts keeps a pick O(log)
+        self._fenwick = topology.sockets > self.FENWICK_FROM
+        self._tree = [0] * (topology.sockets + 1)
         self._u = sim.uniform(f"lock:{name}")
+
+    FENWICK_FROM: ClassVar[int] = 8
+    """With more sockets than this the counts go in a Fenwick tree; below, a scan of the
+    per-socket counts is cheaper (the same picks either way)."""
 
     def _count(self, socket: int, delta: int) -> None:
         self._nsock[socket] += delta
         self._nsum += delta
-        i, tree = socket + 1, self._tree
-        n = len(tree)
-        while i < n:
-            tree[i] += delta
-            i += i & -i
+        if self._fenwick:
+            i, tree = socket + 1, self._tree
+            n = len(tree)
+            while i < n:
+                tree[i] += delta
+                i += i & -i
 
     def _prefix(self, socket: int) -> int:
         """Spinners on sockets ``0 .. socket - 1``."""
+        if not self._fenwick:
+            return sum(self._nsock[:socket])
         total, i, tree = 0, socket, self._tree
         while i > 0:
             total += tree[i]
@@ -326,6 +335,12 @@ class TTASLock(SpinLock):
 
     def _find(self, x: float) -> int:
         """The first socket whose cumulative count exceeds ``x`` (Fenwick descent)."""
+        if not self._fenwick:
+            for socket, count in enumerate(self._nsock):
+                if x < count:
+                    return socket
+                x -= count
+            return len(self._nsock)
         pos, tree = 0, self._tree
         step = 1 << (len(tree) - 1).bit_length()
         while step:
@@ -342,11 +357,12 @@ class TTASLock(SpinLock):
         self._spinners[socket].append(waiter)
         self._nsock[socket] += 1  # _count(socket, 1), inlined: it runs per contention
         self._nsum += 1
-        i, tree = socket + 1, self._tree
-        n = len(tree)
-        while i < n:
-            tree[i] += 1
-            i += i & -i
+        if self._fenwick:
+            i, tree = socket + 1, self._tree
+            n = len(tree)
+            while i < n:
+                tree[i] += 1
+                i += i & -i
 
     def _take(self, socket: int, k: int) -> Waiter:
         """Remove and return spinner ``k`` of ``socket`` (swap with the last)."""
