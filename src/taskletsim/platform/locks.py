@@ -261,12 +261,14 @@ class TicketLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         self._queue.append(waiter)
-        self._count(self._socket_of[waiter[0]], 1)
+        self._nsock[self._socket_of[waiter[0]]] += 1  # _count(socket, 1), inlined
+        self._nsum += 1
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         others = self.nwait - 1
         waiter = self._queue.popleft()
-        self._count(self._socket_of[waiter[0]], -1)
+        self._nsock[self._socket_of[waiter[0]]] -= 1  # _count(socket, -1), inlined
+        self._nsum -= 1
         cost = self._cost[releaser][waiter[0]]
         if others:
             ahead = int(self._u() * (others + 1))
