@@ -114,33 +114,8 @@ class Process:
         self._step(event._value)
 
     def _woken(self, entry: tuple[Callback, int, Any]) -> None:
-        """A timed wake-up: :meth:`_step` for the common case (a sleep follows a sleep)
-        inlined, as it runs for most of a host's events."""
-        if entry[1] != self.ticket:  # redirected meanwhile: a stale wake-up
-            return
-        try:
-            target = self.gen.send(entry[2])
-        except StopIteration:
-            self.target = None
-            return
-        if target.__class__ is int:
-            self.ticket = ticket = entry[1] + 1
-            heappush(
-                self._queue,
-                (self._env._now + target, NORMAL, next(self._eid), (self._wake, ticket, None)),
-            )
-            return
-        self._next(target)
-
-    def _next(self, target: Any) -> None:
-        """Wait for ``target``, an event the generator yielded (see :meth:`_step`)."""
-        if not isinstance(target, Event):
-            raise TypeError(f"a process yields an event or an int (ns), not {target!r}")
-        if target.callbacks is not None:
-            target.callbacks.append(self.resume)
-            self.target = target
-            return
-        self._step(target._value)  # already processed: go on at once, as SimPy does
+        if entry[1] == self.ticket:  # else redirected meanwhile: a stale wake-up
+            self._step(entry[2])
 
     def _step(self, value: Any) -> None:
         send = self.gen.send
