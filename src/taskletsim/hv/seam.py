@@ -51,7 +51,9 @@ __all__ = [
 ]
 
 Proc = Generator[Event | int, Any, Any]
-"""Hypervisor code: a generator a CPU runs with ``yield from`` (a call)."""
+"""Hypervisor code: a generator a CPU runs with ``yield from`` (a call). What it yields
+goes to the engine (an event to wait for, or an int: ns to sleep, see
+:class:`taskletsim.core.sim.Process`); a design spends time with ``yield from cpu.work(ns)``."""
 
 TaskletFunc = Callable[["Cpu"], Proc]
 """A tasklet's function, ``t->func(t->data)``: run on the CPU that claimed it."""
