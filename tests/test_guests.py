@@ -283,3 +283,17 @@ def test_lock_wait_in_running_with_only_zero_length_spins() -> None:
     ]:
         rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
     assert lock_wait_in_running(rec.finish()) == {"dv0": 0}
+
+
+def test_guest_time_of_a_vcpu_still_in_guest_mode_and_never_exited() -> None:
+    """A vCPU entered at 300 ns and still in guest mode at the end (1000 ns): 700 ns of
+    guest time, with no VM exit anywhere in the trace (no entry-exit pair to sum)."""
+    from taskletsim.core.trace import TraceRecorder
+    from taskletsim.metrics import vcpu_times
+
+    rec = TraceRecorder()
+    rec.names.add("vcpu", "dv0")
+    rec.meta.duration_ns = 1000
+    for row in [(0, 0, K.RUNSTATE_CHANGE, 0, 0), (300, 0, K.VM_ENTRY, 0, 0)]:
+        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
+    assert vcpu_times(rec.finish())["dv0"].guest_ns == 700

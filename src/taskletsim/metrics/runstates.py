@@ -156,8 +156,10 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     np.maximum(span, 0, out=span)
     tail = np.maximum(end - np.maximum(t[open_end], start), 0)
     size = max(nvcpus, int(subject.max()) + 1 if len(subject) else 0)
-    total = np.bincount(subject[paired], weights=span, minlength=size)
-    total += np.bincount(subject[open_end], weights=tail, minlength=size)
+    # (bincount of nothing gives ints, of something floats: added, not in place)
+    total = np.bincount(subject[paired], weights=span, minlength=size) + np.bincount(
+        subject[open_end], weights=tail, minlength=size
+    )
     return total.astype(np.int64)
 
 
