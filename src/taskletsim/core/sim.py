@@ -156,6 +156,18 @@ class Process:
         self.target = TIMED
 
 
+def _fire(event: Any) -> None:
+    """Process one queue entry: call a :meth:`Simulation.call_later` (or wake-up) entry's
+    callback, or an event's callbacks. :meth:`Simulation.run`'s plain loop inlines it."""
+    if event.__class__ is tuple:
+        event[0](event)
+        return
+    callbacks: list[Callback] = event.callbacks
+    event.callbacks = None
+    for callback in callbacks:
+        callback(event)
+
+
 class Environment(simpy.Environment):
     """SimPy's environment whose queue also holds :meth:`Simulation.call_later` entries,
     1-tuples ``(callback,)`` that are called, not processed as events. Its ``step`` (and
@@ -165,7 +177,7 @@ class Environment(simpy.Environment):
         queue: list[Any] = self._queue
         if queue and queue[0][3].__class__ is tuple:
             self._now, _, _, entry = heappop(queue)
-            entry[0](entry)
+            _fire(entry)
             return
         super().step()
 
@@ -282,13 +294,7 @@ class Simulation:
                 budget = self.CHECK_EVERY
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
-                    if event.__class__ is tuple:
-                        event[0](event)
-                    else:
-                        callbacks = event.callbacks
-                        event.callbacks = None
-                        for callback in callbacks:
-                            callback(event)
+                    _fire(event)
                     budget -= 1
                     if not budget:
                         budget = self.CHECK_EVERY
@@ -308,13 +314,7 @@ class Simulation:
         now = env._now
         while queue and queue[0][0] == now:
             env._now, _, _, event = heappop(queue)
-            if event.__class__ is tuple:
-                event[0](event)
-                continue
-            callbacks: list[Callback] = event.callbacks
-            event.callbacks = None
-            for callback in callbacks:
-                callback(event)
+            _fire(event)
         reached = int(min(queue[0][0], target)) if queue else target
         env._now = reached
         self.trace.flush(reached)

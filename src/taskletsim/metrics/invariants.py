@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.trace import EventKind, Trace
+from .common import stable_order
 from .latency import irq_chains
 from .runstates import vcpu_times
 
@@ -87,7 +88,7 @@ def _pairs_alternate(
     trace: Trace, first: EventKind, second: EventKind, what: str, invariant: str
 ) -> None:
     rows = trace.of_kinds(first, second)
-    order = np.argsort(trace.subject[rows], kind="stable")
+    order = stable_order(trace.subject[rows])
     rows = rows[order]
     subject = trace.subject[rows]
     kind = trace.kind[rows]
@@ -119,7 +120,7 @@ def _runs_were_scheduled(trace: Trace, drained: bool) -> None:
     """Each run of a tasklet had a schedule since its previous run began; with
     ``drained``, no schedule comes after the last run. Vectorised over all tasklets."""
     rows = trace.of_kinds(EventKind.TASKLET_SCHEDULE, EventKind.TASKLET_ENTRY)
-    rows = rows[np.argsort(trace.subject[rows], kind="stable")]
+    rows = rows[stable_order(trace.subject[rows])]
     n = len(rows)
     if not n:
         return
@@ -154,7 +155,7 @@ def _runs_were_scheduled(trace: Trace, drained: bool) -> None:
 
 def _nth(key: np.ndarray) -> np.ndarray:
     """For each element, how many equal keys come before it."""
-    order = np.argsort(key, kind="stable")
+    order = stable_order(key)
     k = key[order]
     start = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
     nth = np.arange(len(k)) - np.repeat(start, np.diff(np.r_[start, len(k)]))
@@ -208,7 +209,7 @@ def _fifo(trace: Trace) -> None:
             f"{_at(trace, row)} without its LOCK_CONTEND",
         )  # fmt: skip
     lock = trace.subject[acquired]
-    order = np.argsort(lock, kind="stable")  # per lock, in grant order
+    order = stable_order(lock)  # per lock, in grant order
     lock, joined, granted = lock[order], joined[order], acquired[order]
     same = lock[1:] == lock[:-1]
     out_of_order = np.flatnonzero(same & (joined[1:] < joined[:-1]))
@@ -240,7 +241,7 @@ def _irqs_off(trace: Trace) -> None:
     step = np.select(
         [kind == entry, kind == exit_, kind == contend, kind == acquire], [1, -1, 1, -1], 0
     )
-    order = np.argsort(cpu, kind="stable")
+    order = stable_order(cpu)
     cpu, step, kind, rows = cpu[order], step[order], kind[order], rows[order]
     depth_before = _running_sum(cpu, step) - step  # IRQ-off contexts open before this row
     nested = np.flatnonzero((kind == entry) & (depth_before > 0))
@@ -272,7 +273,7 @@ def _latency(trace: Trace) -> None:
     span = len(trace) + 1
     key_r = trace.subject[raises].astype(np.int64) * span + trace.arg[raises]
     key_e = trace.subject[entries].astype(np.int64) * span + trace.arg[entries]
-    order = np.argsort(key_r, kind="stable")
+    order = stable_order(key_r)
     idx = np.searchsorted(key_r[order], key_e)
     hit = idx < len(order)
     hit[hit] = key_r[order][idx[hit]] == key_e[hit]
@@ -295,7 +296,7 @@ def _virq_raised(trace: Trace) -> None:
     if exempt:
         rows = rows[~np.isin(trace.subject[rows], exempt)]
     source = trace.subject[rows]
-    order = np.argsort(source, kind="stable")
+    order = stable_order(source)
     rows, source = rows[order], source[order]
     step = np.where(trace.kind[rows] == EventKind.IRQ_RAISE, 1, -1)
     over = np.flatnonzero(_running_sum(source, step) < 0)

@@ -156,8 +156,8 @@ def _chains_by_source(
     keep = np.flatnonzero(
         wanted[np.minimum(sid, nsources)] & (sid >= 0) & (t_raise >= start) & (t_raise < end)
     )
-    raises = raises[keep[stable_order(sid[keep])]]
-    sid = subject[raises].astype(np.int64)
+    keep = keep[stable_order(sid[keep])]
+    raises, sid = raises[keep], sid[keep].astype(np.int64)
     seq = arg[raises]
     # handler: the IRQ_ENTRY of the same source with the same sequence number
     entries = trace.rows(EventKind.IRQ_ENTRY)

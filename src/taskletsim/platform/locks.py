@@ -107,13 +107,7 @@ class SpinLock:
             self.busy = True
             last = self.last_cpu
             cost = self._cost[last][cpu] if last >= 0 else self._cost[cpu][cpu]
-            if cost:
-                self._pending = (cpu, granted, -1, irqs_off)
-                self._call_later(cost, self._handoff_done)
-            else:  # _handoff_done at once
-                self._emit((self._env._now, cpu, _ACQUIRE, self.id, -1))
-                self.holder = cpu
-                granted()
+            self._hand_over((cpu, granted, -1, irqs_off), cost)
             return
         since = self._env._now
         self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
@@ -138,13 +132,7 @@ class SpinLock:
             return
         waiter, cost = self._pick_next(cpu)
         self.nwait -= 1
-        if cost:
-            self._pending = waiter
-            self._call_later(cost, self._handoff_done)
-        else:  # _handoff_done at once
-            self._emit((self._env._now, waiter[0], _ACQUIRE, self.id, waiter[2]))
-            self.holder = waiter[0]
-            waiter[1]()
+        self._hand_over(waiter, cost)
 
     def withdraw(self, cpu: int) -> Waiter:
         """Take ``cpu``'s waiter out of the queue.
@@ -161,9 +149,8 @@ class SpinLock:
         """Put a withdrawn waiter back; its contention was already counted."""
         if not self.busy:
             self.busy = True
-            self._pending = waiter
             last = self.last_cpu if self.last_cpu >= 0 else waiter[0]
-            self._hand_over(self._cost[last][waiter[0]])
+            self._hand_over(waiter, self._cost[last][waiter[0]])
             return
         self.nwait += 1
         self._enqueue(waiter)
@@ -172,19 +159,25 @@ class SpinLock:
         """Whether the lock is being handed to ``cpu`` right now."""
         return self._pending is not None and self._pending[0] == cpu
 
-    def _hand_over(self, cost: int) -> None:
-        """Complete the handoff to ``_pending`` after ``cost`` ns (at once if free)."""
+    def _hand_over(self, waiter: Waiter, cost: int) -> None:
+        """Hand the lock to ``waiter``: its ``LOCK_ACQUIRE`` after ``cost`` ns, at once (in
+        this call) when the handoff costs nothing."""
         if cost:
+            self._pending = waiter
             self._call_later(cost, self._handoff_done)
         else:
-            self._handoff_done(None)
+            self._grant(waiter)
 
     def _handoff_done(self, _event: object) -> None:
         assert self._pending is not None
-        cpu, granted, since, _ = self._pending
-        self._pending = None
-        now = self._env._now
-        self._emit((now, cpu, _ACQUIRE, self.id, since))
+        waiter, self._pending = self._pending, None
+        self._grant(waiter)
+
+    def _grant(self, waiter: Waiter) -> None:
+        """The handoff is complete: ``LOCK_ACQUIRE`` (arg: when the wait began, -1 if
+        uncontended), the waiter holds the lock and goes on."""
+        cpu, granted, since, _ = waiter
+        self._emit((self._env._now, cpu, _ACQUIRE, self.id, since))
         self.holder = cpu
         granted()
 
@@ -261,14 +254,12 @@ class TicketLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         self._queue.append(waiter)
-        self._nsock[self._socket_of[waiter[0]]] += 1  # _count(socket, 1), inlined
-        self._nsum += 1
+        self._count(self._socket_of[waiter[0]], 1)
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         others = self.nwait - 1
         waiter = self._queue.popleft()
-        self._nsock[self._socket_of[waiter[0]]] -= 1  # _count(socket, -1), inlined
-        self._nsum -= 1
+        self._count(self._socket_of[waiter[0]], -1)
         cost = self._cost[releaser][waiter[0]]
         if others:
             ahead = int(self._u() * (others + 1))
