@@ -93,3 +93,85 @@ def test_yielding_anything_else_is_a_type_error(bad: object) -> None:
     sim.process(broken())
     with pytest.raises(TypeError, match="an event or an int"):
         sim.run(100)
+
+
+# -- a process whose wake-up is the next queue entry goes on at once ------------------
+
+
+def _entries_used(sim: Simulation) -> int:
+    """How many queue entries the run has scheduled so far (the scheduling counter)."""
+    return next(sim._eid)
+
+
+def test_a_sleep_nothing_precedes_runs_on_without_a_queue_entry() -> None:
+    sim = Simulation(0)
+    log: list[int] = []
+
+    def sleeper() -> Generator[Event | int, Any, None]:
+        for _ in range(5):
+            yield 10
+            log.append(sim.now)
+
+    sim.process(sleeper())
+    before = _entries_used(sim)
+    sim.run(1000)
+    assert log == [10, 20, 30, 40, 50]
+    assert _entries_used(sim) == before + 1  # only the peek above: no wake-up was queued
+
+
+def test_an_entry_due_at_the_wake_up_time_runs_first() -> None:
+    """Equal times keep SimPy's order: an entry scheduled before the sleep comes first."""
+    sim = Simulation(0)
+    log: list[tuple[int, str]] = []
+
+    def sleeper() -> Generator[Event | int, Any, None]:
+        yield 5
+        log.append((sim.now, "sleeper at 5"))
+        yield 10  # wakes at 15, when the callback below is due
+        log.append((sim.now, "sleeper at 15"))
+
+    sim.call_later(15, lambda _e: log.append((sim.now, "later at 15")))
+    sim.process(sleeper())
+    sim.run(1000)
+    assert log == [(5, "sleeper at 5"), (15, "later at 15"), (15, "sleeper at 15")]
+
+
+def test_running_ahead_stops_at_the_end_of_the_run_and_at_each_flush() -> None:
+    """A process never runs past ``until_ns``, nor past the flush at a simulated
+    millisecond: each chunk the recorder hands on holds only events before it."""
+    sim = Simulation(0)
+    chunks: list[list[int]] = []
+    sim.trace.set_sink(lambda cols: chunks.append(cols["time_ns"].tolist()))
+
+    def emitter() -> Generator[Event | int, Any, None]:
+        for _ in range(8):  # the eighth event would be at 2_100_000
+            sim.emit((sim.env._now, 0, 0, 0, 0))
+            yield 300_000
+
+    sim.process(emitter())
+    assert sim.run(1_500_000) == 1_500_000
+    assert sim.now == 1_500_000
+    assert chunks == [[0, 300_000, 600_000, 900_000], [1_200_000]]
+    assert sim.run(2_000_000) == 2_000_000
+    assert chunks[-1] == [1_500_000, 1_800_000]
+
+
+def test_callbacks_of_one_event_all_run_at_its_time() -> None:
+    """A process resumed by an event that has further callbacks does not move the clock
+    before they run."""
+    sim = Simulation(0)
+    log: list[tuple[int, str]] = []
+    ready = Event(sim.env)
+
+    def waiter() -> Generator[Event | int, Any, None]:
+        yield ready
+        log.append((sim.now, "process"))
+        yield 50  # nothing else is queued: it would run ahead to 150
+        log.append((sim.now, "process"))
+
+    sim.process(waiter())
+    sim.call_later(100, lambda _e: ready.succeed())
+    sim.run(10)  # the process now waits on ready
+    ready.callbacks.append(lambda _e: log.append((sim.now, "second callback")))
+    sim.run(1000)
+    assert log == [(100, "process"), (100, "second callback"), (150, "process")]

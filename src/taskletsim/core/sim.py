@@ -96,14 +96,22 @@ class Process:
     :meth:`Simulation.run` calls). ``target`` is the event waited for, or
     :data:`TIMED`; :meth:`redirect` resumes a parked process at once with a value
     (how :class:`taskletsim.hv.cpu.PCpu` takes an interrupt), whatever it waits for.
+
+    A sleep whose wake-up would be the very next queue entry (nothing due before
+    it or at its time, and before :attr:`Simulation.horizon`) is not queued: the
+    clock moves to the wake-up time and the generator goes on in the same call.
+    Nothing else could have run in between, so the run is the same, event for
+    event: this is how a CPU carries its own time through private work while no
+    other CPU can observe it.
     """
 
-    __slots__ = ("_eid", "_env", "_queue", "_wake", "gen", "resume", "target", "ticket")
+    __slots__ = ("_eid", "_env", "_queue", "_sim", "_wake", "gen", "resume", "target", "ticket")
 
     def __init__(self, sim: Simulation, gen: Generator[Event | int, Any, Any]) -> None:
         self.gen = gen
         self.resume: Callback = self._resume
         self._wake = self._woken
+        self._sim = sim
         self._env, self._queue, self._eid = sim.env, sim._queue, sim._eid
         self.ticket = 0
         start = _Call(sim.env, [self.resume])
@@ -119,6 +127,7 @@ class Process:
 
     def _step(self, value: Any) -> None:
         send = self.gen.send
+        env, queue, sim = self._env, self._queue, self._sim
         while True:
             try:
                 target = send(value)
@@ -126,6 +135,11 @@ class Process:
                 self.target = None
                 return
             if target.__class__ is int:
+                wake = env._now + target
+                if wake < sim.horizon and (not queue or queue[0][0] > wake):
+                    env._now = wake  # the wake-up would be the next entry: go on now
+                    value = None
+                    continue
                 self.ticket = ticket = self.ticket + 1
                 entry = (self._wake, ticket, None)
                 heappush(self._queue, (self._env._now + target, NORMAL, next(self._eid), entry))
@@ -156,16 +170,32 @@ class Process:
         self.target = TIMED
 
 
-def _fire(event: Any) -> None:
+def _fire(event: Any, sim: Simulation | None = None) -> None:
     """Process one queue entry: call a :meth:`Simulation.call_later` (or wake-up) entry's
-    callback, or an event's callbacks. :meth:`Simulation.run`'s plain loop inlines it."""
+    callback, or an event's callbacks. :meth:`Simulation.run`'s plain loop inlines it.
+
+    An event with several callbacks runs them with ``sim``'s :attr:`~Simulation.horizon`
+    closed, so that none of them moves the clock before the next one runs."""
     if event.__class__ is tuple:
         event[0](event)
         return
     callbacks: list[Callback] = event.callbacks
     event.callbacks = None
+    if len(callbacks) == 1:
+        callbacks[0](event)
+    elif sim is not None:
+        _fire_each(sim, event, callbacks)
+    else:
+        for callback in callbacks:
+            callback(event)
+
+
+def _fire_each(sim: Simulation, event: Event, callbacks: list[Callback]) -> None:
+    """Call each of an event's callbacks at its time: no process runs ahead meanwhile."""
+    horizon, sim.horizon = sim.horizon, -1
     for callback in callbacks:
         callback(event)
+    sim.horizon = horizon
 
 
 class Environment(simpy.Environment):
@@ -194,6 +224,10 @@ class Simulation:
         self._queue: list[Any] = self.env._queue  # events and call_later entries
         self._eid = self.env._eid
         self._sources: dict[int, str] = {}
+        self.horizon = -1
+        """While :meth:`run` runs, the end of the simulated stretch being processed: a process
+        whose wake-up would be the next queue entry and comes before it goes on at once,
+        its clock moved forward (:class:`Process`); -1 otherwise (never)."""
 
     @property
     def now(self) -> int:
@@ -275,11 +309,18 @@ class Simulation:
         A queue entry is an event (its callbacks are called) or a
         :meth:`call_later` 1-tuple (its callback is called).
         """
+        try:
+            return self._run(until_ns, deadline)
+        finally:
+            self.horizon = -1
+
+    def _run(self, until_ns: int, deadline: float | None) -> int:
         env = self.env
         queue = self._queue
         step = self.FLUSH_NS
         while env._now < until_ns:
             target = min((int(env._now) // step + 1) * step, until_ns)
+            self.horizon = target
             if deadline is None:
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
@@ -288,13 +329,15 @@ class Simulation:
                         continue
                     callbacks: list[Callback] = event.callbacks
                     event.callbacks = None
-                    for callback in callbacks:
-                        callback(event)
+                    if len(callbacks) == 1:
+                        callbacks[0](event)
+                    else:
+                        _fire_each(self, event, callbacks)
             else:
                 budget = self.CHECK_EVERY
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
-                    _fire(event)
+                    _fire(event, self)
                     budget -= 1
                     if not budget:
                         budget = self.CHECK_EVERY
@@ -314,7 +357,7 @@ class Simulation:
         now = env._now
         while queue and queue[0][0] == now:
             env._now, _, _, event = heappop(queue)
-            _fire(event)
+            _fire(event, self)
         reached = int(min(queue[0][0], target)) if queue else target
         env._now = reached
         self.trace.flush(reached)
