@@ -278,6 +278,17 @@ class Simulation:
         """
         heappush(self._queue, (self.env._now + delay_ns, NORMAL, next(self._eid), (callback,)))
 
+    def order(self) -> int:
+        """A place in the queue among entries due at the same time: the one an entry
+        scheduled now would take (SimPy's event id). See :meth:`call_at`."""
+        return next(self._eid)
+
+    def call_at(self, at_ns: int, order: int, callback: Callback) -> None:
+        """Call ``callback(entry)`` at ``at_ns``, in the place ``order`` (from :meth:`order`,
+        used once) gives it: as if it had been scheduled when ``order`` was taken, however
+        much later it is queued. ``entry`` is ``(callback, order)``."""
+        heappush(self._queue, (at_ns, NORMAL, order, (callback, order)))
+
     def sleep(self, delay_ns: int, value: Any = None) -> Event:
         """A timeout for a process to ``yield``: ``env.timeout`` without its checks."""
         env = self.env

@@ -24,33 +24,61 @@ TimerFn = Callable[["PCpu", Any], "Proc"]
 
 
 class Timer:
-    """``struct timer``: ``fn(cpu, timer_source)`` runs in TIMER_SOFTIRQ when it expires."""
+    """``struct timer``: ``fn(cpu, timer_source)`` runs in TIMER_SOFTIRQ when it expires.
+
+    Xen keeps each timer once in its CPU's heap (``set_timer`` and ``stop_timer``
+    take it out first). The model's queue cannot take an entry out, so a timer
+    keeps at most one entry per arming that came earlier than every entry it
+    has queued: an arming at or after one of them is carried by the earliest,
+    which, when due, queues the arming's own expiry with the order the arming
+    took (:meth:`Simulation.order`). Each expiry thus fires at the time and in
+    the order a queue entry made by ``set_timer`` would have, while a timer
+    re-armed later and later (a timeslice, a periodic tick) holds one entry,
+    not one per re-arming.
+    """
 
     def __init__(self, machine: Machine, name: str, cpu: int, fn: TimerFn, kind: str) -> None:
         self.machine = machine
         self.source = IrqSource(machine, name, cpu, None, kind)
         self.source.handler = partial(timer_interrupt, source=self.source)
         self.source.timer_fn = fn
-        self._armed = 0
+        self._armed: tuple[int, int] | None = None  # (expiry, order) of the current arming
+        self._queued: list[int] = []  # times of this timer's queue entries, latest first
 
     def set_timer(self, delay_ns: int) -> None:
         """Expire ``delay_ns`` from now (replacing any earlier expiry)."""
-        self._armed += 1
-        armed = self._armed
-        self.machine.sim.call_later(max(delay_ns, 0), lambda _e: self._expire(armed))
+        sim = self.machine.sim
+        expiry = sim.clock._now + max(delay_ns, 0)
+        order = sim.order()
+        self._armed = (expiry, order)
+        self._queue(expiry, order)
 
     def stop_timer(self) -> None:
         """Cancel the pending expiry."""
-        self._armed += 1
+        self._armed = None
 
     def migrate_timer(self, cpu: int) -> None:
         """Fire on ``cpu`` from now on."""
         self.source.cpu = cpu
 
-    def _expire(self, armed: int) -> None:
-        if armed == self._armed:
-            self._armed += 1
+    def _queue(self, expiry: int, order: int) -> None:
+        """Queue an entry at ``expiry`` unless an entry already queued comes by then."""
+        queued = self._queued
+        if queued and queued[-1] <= expiry:
+            return
+        queued.append(expiry)
+        self.machine.sim.call_at(expiry, order, self._due)
+
+    def _due(self, entry: tuple[object, int]) -> None:
+        self._queued.pop()  # this timer's earliest entry
+        armed = self._armed
+        if armed is None:
+            return
+        if armed[1] == entry[1]:  # the current arming's own entry: it expires
+            self._armed = None
             self.source.raise_irq()
+            return
+        self._queue(*armed)  # armed for later since this entry was queued
 
 
 def timer_interrupt(cpu: PCpu, seq: int, source: IrqSource) -> Proc:
