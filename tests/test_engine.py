@@ -6,6 +6,8 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from simpy.events import Event
 
 from taskletsim.core.sim import Simulation
@@ -175,3 +177,53 @@ def test_callbacks_of_one_event_all_run_at_its_time() -> None:
     ready.callbacks.append(lambda _e: log.append((sim.now, "second callback")))
     sim.run(1000)
     assert log == [(100, "process"), (100, "second callback"), (150, "process")]
+
+
+# -- property: running ahead changes nothing --------------------------------------------
+
+_OPS = st.one_of(
+    st.tuples(st.just("sleep"), st.integers(0, 40)),
+    st.tuples(st.just("later"), st.integers(0, 40)),
+    st.tuples(st.just("wait"), st.integers(0, 1)),
+    st.tuples(st.just("fire"), st.integers(0, 1)),
+)
+
+
+def _program_log(programs: list[list[tuple[str, int]]], simpys_loop: bool) -> list[tuple[int, ...]]:
+    """What a set of processes does, logged: (time, process, step). Run by
+    :meth:`Simulation.run` (processes run ahead) or by SimPy's own loop (they never do)."""
+    sim = Simulation(0)
+    log: list[tuple[int, ...]] = []
+    events = [Event(sim.env), Event(sim.env)]
+
+    def proc(p: int, ops: list[tuple[str, int]]) -> Generator[Event | int, Any, None]:
+        for i, (op, x) in enumerate(ops):
+            log.append((sim.env._now, p, i))
+            if op == "sleep":
+                yield x
+            elif op == "later":
+                sim.call_later(x, lambda _e, p=p, i=i: log.append((sim.env._now, p, i, -1)))
+            elif op == "wait":
+                yield events[x]
+            elif not events[x].triggered:
+                events[x].succeed()
+                events[x] = Event(sim.env)
+        log.append((sim.env._now, p, -1))
+
+    for p, ops in enumerate(programs):
+        sim.process(proc(p, ops))
+    if simpys_loop:
+        sim.env.run(until=200)
+    else:
+        sim.run(200)
+    return log
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_OPS, max_size=25), min_size=1, max_size=4))
+@example([[("wait", 0), ("sleep", 3)], [("wait", 0)], [("fire", 0)]])  # two on one event
+@example([[("sleep", 40)] * 6])  # past the end of the run
+def test_running_ahead_gives_the_run_simpys_loop_gives(
+    programs: list[list[tuple[str, int]]],
+) -> None:
+    assert _program_log(programs, simpys_loop=False) == _program_log(programs, simpys_loop=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.timers import Timer
 
@@ -62,3 +65,68 @@ def test_a_stopped_timer_rearmed_earlier_then_later_fires_at_each_expiry() -> No
     m.sim.run(5000)
     assert log == [(500, "timer"), (1600, "timer")]
     assert timer._queued == []
+
+
+class _EntryPerArming:
+    """The reference: a queue entry per ``set_timer``, as Xen's semantics need and the
+    model had before (an expiry is honoured if no arming or stop came after it)."""
+
+    def __init__(self, m: Machine, fire: Callable[[], None]) -> None:
+        self.sim, self.fire, self.armed = m.sim, fire, 0
+
+    def set_timer(self, delay_ns: int) -> None:
+        self.armed += 1
+        armed = self.armed
+        self.sim.call_later(max(delay_ns, 0), lambda _e: self._expire(armed))
+
+    def stop_timer(self) -> None:
+        self.armed += 1
+
+    def _expire(self, armed: int) -> None:
+        if armed == self.armed:
+            self.armed += 1
+            self.fire()
+
+
+_STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 40),  # when (small numbers: equal times are what is tested)
+        st.sampled_from(("set", "stop", "mark")),
+        st.integers(-2, 40),  # set: the delay; mark: when the marker is due, from then
+    ),
+    max_size=30,
+)
+
+
+def _timer_log(steps: list[tuple[int, str, int]], reference: bool) -> list[tuple[int, str]]:
+    m = tiny()
+    log: list[tuple[int, str]] = []
+    if reference:
+        timer: Timer | _EntryPerArming = _EntryPerArming(m, lambda: log.append((m.sim.now, "t")))
+    else:
+        timer = _timer(m, log)
+    for k, (when, op, x) in enumerate(steps):
+        if op == "set":
+            _at(m, when, lambda x=x: timer.set_timer(x))
+        elif op == "stop":
+            _at(m, when, timer.stop_timer)
+        else:
+            mark = (f"mark {k}",)
+            _at(
+                m,
+                when,
+                lambda x=x, mark=mark: _at(
+                    m, m.sim.now + max(x, 0), lambda: log.append((m.sim.now, *mark))
+                ),
+            )
+    m.sim.run(1000)
+    return [(t, "t" if what == "timer" else what) for t, what in log]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STEPS)
+@example([(0, "set", 100), (10, "mark", 90), (20, "set", 80)])  # re-armed for the same time
+def test_expiries_fire_when_and_in_the_order_an_entry_per_arming_would(
+    steps: list[tuple[int, str, int]],
+) -> None:
+    assert _timer_log(steps, reference=False) == _timer_log(steps, reference=True)
