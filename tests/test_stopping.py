@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +21,7 @@ from taskletsim import ConfigError, compare, design_names, measure, run, scenari
 from taskletsim.core.trace import Trace
 from taskletsim.output.formats import render_compare, run_markdown
 from taskletsim.output.report import comparison_from_document, format_run, run_json
-from taskletsim.runner.compare import run_curves, run_summary
+from taskletsim.runner.compare import process_pool, run_curves, run_summary
 
 from .conftest import taskletsim_cli
 
@@ -197,3 +200,23 @@ def test_ctrl_c_during_compare_stops_the_workers_and_prints_no_table() -> None:
         time.sleep(0.1)
     else:
         pytest.fail("worker processes outlived the interrupted compare")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to the process")
+def test_ctrl_c_in_a_process_pool_fails_its_runs_and_raises_when_the_block_ends() -> None:
+    """The signal stops the workers at once; the wait on their runs ends with the runs
+    failed (not with KeyboardInterrupt raised inside ``concurrent.futures``, which can
+    leave a future's lock held and the shutdown hanging); leaving the block raises
+    KeyboardInterrupt and puts the previous handler back."""
+    before = signal.getsignal(signal.SIGINT)
+    started = time.monotonic()
+    failed = []
+    with pytest.raises(KeyboardInterrupt), process_pool(2) as executor:
+        assert executor is not None
+        futures = [executor.submit(time.sleep, 60) for _ in range(4)]
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+        for future in as_completed(futures):
+            failed.append(isinstance(future.exception(), BrokenProcessPool))
+    assert failed == [True] * 4
+    assert time.monotonic() - started < 20
+    assert signal.getsignal(signal.SIGINT) is before

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -347,18 +348,50 @@ def default_executor(jobs: int | None = None) -> Executor | None:
 @contextmanager
 def process_pool(jobs: int | None = None) -> Iterator[Executor | None]:
     """:func:`default_executor` for a ``with`` block: shut down at the end, and on an
-    exception (Ctrl-C above all) its queued runs are cancelled and its workers
-    terminated at once instead of finishing the runs they hold."""
+    exception its queued runs are cancelled and its workers terminated at once
+    instead of finishing the runs they hold.
+
+    Ctrl-C (SIGINT) in the block, in the main thread, terminates the workers from the
+    signal handler and raises :class:`KeyboardInterrupt` when the block ends: the
+    failed runs end any wait on them. Raised where the signal lands, it could stop
+    ``concurrent.futures`` holding a future's lock (``as_completed`` takes them all),
+    and the pool's shutdown would then wait for ever."""
     executor = default_executor(jobs)
+    if not isinstance(executor, ProcessPoolExecutor):
+        yield executor
+        return
+    pool = executor
+    interrupted = False
+
+    def stop_workers(_signum: int = 0, _frame: object = None) -> None:
+        nonlocal interrupted
+        interrupted = True
+        _terminate_workers(pool)
+
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, stop_workers) if on_main else None
     try:
         yield executor
     except BaseException:
-        if isinstance(executor, ProcessPoolExecutor):
-            # ProcessPoolExecutor has no public way to stop running work before 3.14
-            for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
-            executor.shutdown(wait=True, cancel_futures=True)
+        _terminate_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+        if interrupted:
+            raise KeyboardInterrupt from None
         raise
     else:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
+        if interrupted:
+            raise KeyboardInterrupt
+    finally:
+        if on_main:  # a handler not set from Python reads as None: the default then
+            signal.signal(
+                signal.SIGINT, signal.default_int_handler if previous is None else previous
+            )
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM to every worker: no lock taken, so a signal handler may call it.
+    ProcessPoolExecutor has no public way to stop running work before Python 3.14."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
