@@ -227,3 +227,18 @@ def test_running_ahead_gives_the_run_simpys_loop_gives(
     programs: list[list[tuple[str, int]]],
 ) -> None:
     assert _program_log(programs, simpys_loop=False) == _program_log(programs, simpys_loop=True)
+
+
+def test_a_sleep_of_zero_is_always_queued() -> None:
+    """A loop that takes no simulated time keeps going through the run loop (where
+    ``max_wall_s`` can stop it) instead of running ahead for ever."""
+    sim = Simulation(0)
+
+    def spinner() -> Generator[Event | int, Any, None]:
+        for _ in range(100):
+            yield 0
+
+    sim.process(spinner())
+    before = _entries_used(sim)
+    sim.run(1000)
+    assert _entries_used(sim) == before + 1 + 100
