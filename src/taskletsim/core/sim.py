@@ -100,11 +100,11 @@ class Process:
     A sleep whose wake-up would be the very next queue entry (nothing due before
     it or at its time, and before :attr:`Simulation.horizon`) is not queued: the
     clock moves to the wake-up time and the generator goes on in the same call.
-    A sleep of 0 is always queued, so that a loop that takes no time still passes
-    through the run loop, where a wall-clock deadline can stop it.
     Nothing else could have run in between, so the run is the same, event for
     event: this is how a CPU carries its own time through private work while no
-    other CPU can observe it.
+    other CPU can observe it. A sleep of 0 is always queued, so that a loop that
+    takes no time still passes through the run loop, where a wall-clock deadline
+    can stop it.
     """
 
     __slots__ = ("_eid", "_env", "_queue", "_sim", "_wake", "gen", "resume", "target", "ticket")
