@@ -172,12 +172,11 @@ class Process:
         self.target = TIMED
 
 
-def _fire(event: Any, sim: Simulation | None = None) -> None:
-    """Process one queue entry: call a :meth:`Simulation.call_later` (or wake-up) entry's
-    callback, or an event's callbacks. :meth:`Simulation.run`'s plain loop inlines it.
-
-    An event with several callbacks runs them with ``sim``'s :attr:`~Simulation.horizon`
-    closed, so that none of them moves the clock before the next one runs."""
+def _fire(event: Any, sim: Simulation) -> None:
+    """Process one queue entry: call a :meth:`Simulation.call_later` (or wake-up, or
+    :meth:`Simulation.call_at`) entry's callback, or an event's callbacks. An event with
+    several callbacks runs them with ``sim``'s :attr:`~Simulation.horizon` closed, so
+    that none of them moves the clock before the next one runs."""
     if event.__class__ is tuple:
         event[0](event)
         return
@@ -185,15 +184,7 @@ def _fire(event: Any, sim: Simulation | None = None) -> None:
     event.callbacks = None
     if len(callbacks) == 1:
         callbacks[0](event)
-    elif sim is not None:
-        _fire_each(sim, event, callbacks)
-    else:
-        for callback in callbacks:
-            callback(event)
-
-
-def _fire_each(sim: Simulation, event: Event, callbacks: list[Callback]) -> None:
-    """Call each of an event's callbacks at its time: no process runs ahead meanwhile."""
+        return
     horizon, sim.horizon = sim.horizon, -1
     for callback in callbacks:
         callback(event)
@@ -201,15 +192,16 @@ def _fire_each(sim: Simulation, event: Event, callbacks: list[Callback]) -> None
 
 
 class Environment(simpy.Environment):
-    """SimPy's environment whose queue also holds :meth:`Simulation.call_later` entries,
-    1-tuples ``(callback,)`` that are called, not processed as events. Its ``step`` (and
-    so ``run``) handles both, for code that drives ``sim.env`` with SimPy's own loop."""
+    """SimPy's environment whose queue also holds tuples (:meth:`Simulation.call_later`,
+    :meth:`Simulation.call_at` and a sleeping process's wake-up) whose first item is
+    called with the tuple, not processed as an event. Its ``step`` (and so ``run``)
+    handles both, for code that drives ``sim.env`` with SimPy's own loop."""
 
     def step(self) -> None:
         queue: list[Any] = self._queue
         if queue and queue[0][3].__class__ is tuple:
             self._now, _, _, entry = heappop(queue)
-            _fire(entry)
+            entry[0](entry)
             return
         super().step()
 
@@ -319,8 +311,8 @@ class Simulation:
         simulated time reached: every event before it was processed, none at or
         after it (``until_ns`` unless the deadline stopped the run).
 
-        A queue entry is an event (its callbacks are called) or a
-        :meth:`call_later` 1-tuple (its callback is called).
+        A queue entry is an event (its callbacks are called) or a tuple (its first
+        item is called with it; see :class:`Environment`).
         """
         try:
             return self._run(until_ns, deadline)
@@ -337,15 +329,10 @@ class Simulation:
             if deadline is None:
                 while queue and queue[0][0] < target:
                     env._now, _, _, event = heappop(queue)
-                    if event.__class__ is tuple:  # call_later
+                    if event.__class__ is tuple:  # _fire's common case, inlined
                         event[0](event)
                         continue
-                    callbacks: list[Callback] = event.callbacks
-                    event.callbacks = None
-                    if len(callbacks) == 1:
-                        callbacks[0](event)
-                    else:
-                        _fire_each(self, event, callbacks)
+                    _fire(event, self)
             else:
                 budget = self.CHECK_EVERY
                 while queue and queue[0][0] < target:
