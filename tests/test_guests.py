@@ -8,9 +8,16 @@ import pytest
 import taskletsim as ts
 from taskletsim.core.sim import Simulation
 from taskletsim.core.trace import EventKind as K
+from taskletsim.core.trace import Trace, TraceRecorder
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.schedule import vcpu_kick
-from taskletsim.metrics import check_trace, class_times, domain_times, vcpu_times
+from taskletsim.metrics import (
+    check_trace,
+    class_times,
+    domain_times,
+    lock_wait_in_running,
+    vcpu_times,
+)
 from taskletsim.platform.arrivals import Periodic
 
 from .hvhelpers import events, tiny
@@ -242,58 +249,50 @@ def test_json_has_xenalyze_style_intervals() -> None:
     }
 
 
-def test_lock_wait_in_running_by_hand() -> None:
-    """vCPU 0 runs on CPU 0 over [100, 500); CPU 0 spins over [50, 150), [300, 350) and,
-    nested in it, [320, 340); CPU 1 spins over [200, 400). Lock wait in RUNNING:
-    50 + 50 = 100 ns (the nested spin once, CPU 1's not at all)."""
-    from taskletsim.core.trace import TraceRecorder
-    from taskletsim.metrics import lock_wait_in_running
-
+def _hand_trace(rows: list[tuple[int, int, K, int, int]]) -> Trace:
+    """A trace of ``rows`` over 1000 ns with one vCPU (``dv0``) and one lock (``l``)."""
     rec = TraceRecorder()
     rec.names.add("vcpu", "dv0")
     rec.names.add("lock", "l")
     rec.meta.duration_ns = 1000
-    for row in [
-        (0, 0, K.RUNSTATE_CHANGE, 0, 2),
-        (100, 0, K.RUNSTATE_CHANGE, 0, 0),
-        (150, 0, K.LOCK_ACQUIRE, 0, 50),
-        (340, 0, K.LOCK_ACQUIRE, 0, 320),
-        (350, 0, K.LOCK_ACQUIRE, 0, 300),
-        (400, 1, K.LOCK_ACQUIRE, 0, 200),
-        (500, 0, K.RUNSTATE_CHANGE, 0, 2),
-    ]:
-        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
-    assert lock_wait_in_running(rec.finish()) == {"dv0": 100}
+    for t, cpu, kind, subject, arg in rows:
+        rec.append((t, cpu, int(kind), subject, arg))
+    return rec.finish()
+
+
+def test_lock_wait_in_running_by_hand() -> None:
+    """vCPU 0 runs on CPU 0 over [100, 500); CPU 0 spins over [50, 150), [300, 350) and,
+    nested in it, [320, 340); CPU 1 spins over [200, 400). Lock wait in RUNNING:
+    50 + 50 = 100 ns (the nested spin once, CPU 1's not at all)."""
+    trace = _hand_trace(
+        [
+            (0, 0, K.RUNSTATE_CHANGE, 0, 2),
+            (100, 0, K.RUNSTATE_CHANGE, 0, 0),
+            (150, 0, K.LOCK_ACQUIRE, 0, 50),
+            (340, 0, K.LOCK_ACQUIRE, 0, 320),
+            (350, 0, K.LOCK_ACQUIRE, 0, 300),
+            (400, 1, K.LOCK_ACQUIRE, 0, 200),
+            (500, 0, K.RUNSTATE_CHANGE, 0, 2),
+        ]
+    )
+    assert lock_wait_in_running(trace) == {"dv0": 100}
 
 
 def test_lock_wait_in_running_with_only_zero_length_spins() -> None:
     """A CPU whose contended acquisitions all waited 0 ns spun for no time: RUNNING on it
     has no lock wait (and the CPU's empty set of spins is not an error)."""
-    from taskletsim.core.trace import TraceRecorder
-    from taskletsim.metrics import lock_wait_in_running
-
-    rec = TraceRecorder()
-    rec.names.add("vcpu", "dv0")
-    rec.names.add("lock", "l")
-    rec.meta.duration_ns = 1000
-    for row in [
-        (0, 0, K.RUNSTATE_CHANGE, 0, 0),
-        (150, 0, K.LOCK_ACQUIRE, 0, 150),
-        (500, 0, K.RUNSTATE_CHANGE, 0, 2),
-    ]:
-        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
-    assert lock_wait_in_running(rec.finish()) == {"dv0": 0}
+    trace = _hand_trace(
+        [
+            (0, 0, K.RUNSTATE_CHANGE, 0, 0),
+            (150, 0, K.LOCK_ACQUIRE, 0, 150),
+            (500, 0, K.RUNSTATE_CHANGE, 0, 2),
+        ]
+    )
+    assert lock_wait_in_running(trace) == {"dv0": 0}
 
 
 def test_guest_time_of_a_vcpu_still_in_guest_mode_and_never_exited() -> None:
     """A vCPU entered at 300 ns and still in guest mode at the end (1000 ns): 700 ns of
     guest time, with no VM exit anywhere in the trace (no entry-exit pair to sum)."""
-    from taskletsim.core.trace import TraceRecorder
-    from taskletsim.metrics import vcpu_times
-
-    rec = TraceRecorder()
-    rec.names.add("vcpu", "dv0")
-    rec.meta.duration_ns = 1000
-    for row in [(0, 0, K.RUNSTATE_CHANGE, 0, 0), (300, 0, K.VM_ENTRY, 0, 0)]:
-        rec.append(tuple(int(x) for x in row))  # type: ignore[arg-type]
-    assert vcpu_times(rec.finish())["dv0"].guest_ns == 700
+    trace = _hand_trace([(0, 0, K.RUNSTATE_CHANGE, 0, 0), (300, 0, K.VM_ENTRY, 0, 0)])
+    assert vcpu_times(trace)["dv0"].guest_ns == 700
