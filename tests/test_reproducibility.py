@@ -9,13 +9,14 @@ import multiprocessing
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from taskletsim import ConfigError, design_names, run
-from taskletsim.core.sim import Simulation
+from taskletsim.core.sim import Simulation, draw_stream
 from taskletsim.core.trace import COALESCE_LAPIC, EventKind, Trace, TraceRecorder
 
 DESIGNS = design_names(builtin=True)
@@ -171,3 +172,29 @@ def test_two_names_never_share_a_stream() -> None:
     with pytest.raises(ConfigError, match="buckeroo"):
         sim.rng("plumless")
         sim.rng("buckeroo")
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.exponential(1234.5, n),
+        lambda rng, n: rng.random(n),
+        lambda rng, n: rng.integers(0, 7, n),  # bounded: numpy may draw 32 bits at a time
+        lambda rng, n: rng.integers(0, 2**40, n),
+    ],
+    ids=["exponential", "uniform", "integers-small", "integers-wide"],
+)
+def test_a_stream_draws_the_same_numbers_whatever_its_chunk_size(
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+) -> None:
+    """The chunk size is a memory/speed setting, so it must not move a run's numbers."""
+    integer = draw(np.random.default_rng(0), 1).dtype.kind == "i"
+    got = []
+    for chunk in (1024, 256, 7):
+        rng = np.random.default_rng(11)
+        stream = draw_stream(lambda n, rng=rng: draw(rng, n), integer=integer, chunk=chunk)
+        got.append([stream() for _ in range(5000)])
+    assert got[0] == got[1] == got[2]
+    rng = np.random.default_rng(11)
+    whole = draw(rng, 5000)
+    assert got[0] == (np.rint(whole).astype(np.int64) if integer else whole).tolist()

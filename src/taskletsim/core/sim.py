@@ -37,14 +37,16 @@ DrawStream = Callable[[], Any]
 
 
 def draw_stream(
-    draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 1024
+    draw: Callable[[int], np.ndarray], *, integer: bool = True, chunk: int = 256
 ) -> DrawStream:
     """Draws from a Generator in chunks, handed out one at a time.
 
     ``draw(n)`` must return ``n`` numbers; they are rounded to whole ns
     (``integer=True``) or kept as floats. Drawing in chunks is what keeps one
     random number per event cheap; the chunks start small and double up to
-    ``chunk``, so that a host with thousands of sources starts quickly. The
+    ``chunk`` (256: 2 KB a stream at most, for the hundreds of streams of a host; a
+    refill costs a few ns a number), so that a host with thousands of sources starts
+    quickly. The
     numbers do not depend on the chunk sizes (numpy's generators draw each
     value in turn). The stream is ``next`` on a chain of the chunks (typed arrays, 8
     bytes a number): taking a number runs no Python code, refilling runs one
@@ -290,8 +292,9 @@ class Simulation:
         heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), event))
         return event
 
-    FLUSH_NS = 1_000_000
-    """How often (simulated ns) the recorder's staged events go to its columns."""
+    FLUSH_NS = 250_000
+    """How often (simulated ns) the recorder's staged events go to its columns: a quarter
+    of a millisecond keeps the staging list of the seed's host to a few thousand rows."""
 
     def process(self, gen: Generator[Event | int, Any, Any]) -> Process:
         """Start ``gen`` as a process (at the current time, before what is scheduled); it
@@ -303,8 +306,8 @@ class Simulation:
 
     def run(self, until_ns: int, deadline: float | None = None) -> int:
         """Process every event before ``until_ns``, in SimPy's order (time, priority,
-        scheduling order), a simulated millisecond at a time so that the recorder
-        can flush in between. The loop is SimPy's ``Environment.step`` inlined.
+        scheduling order), :attr:`FLUSH_NS` of simulated time at a time so that
+        the recorder can flush in between. The loop is SimPy's ``Environment.step`` inlined.
 
         With ``deadline`` (a ``time.perf_counter()`` value), stop once it has
         passed, at the end of the simulated instant being processed. Returns the

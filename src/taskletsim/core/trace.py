@@ -5,10 +5,11 @@ An event is one row of five integers: ``time_ns`` (int64), ``cpu`` (int16),
 IRQ source or vCPU id, looked up in the name table) and ``arg`` (int64, whose
 meaning depends on the kind, see :class:`EventKind`).
 
-While a run is going, :class:`TraceRecorder` appends each event's five
-integers to one flat ``array.array`` of int64: no Python object is kept per
-event. :meth:`TraceRecorder.finish` turns it into a :class:`Trace` of typed
-numpy columns, which can be saved to and loaded from Parquet losslessly.
+While a run is going, :class:`TraceRecorder` stages each event's five
+integers in one flat list and moves them, a fraction of a simulated
+millisecond at a time, into typed numpy columns: no Python object outlives
+that. :meth:`TraceRecorder.finish` turns the columns into a :class:`Trace`,
+which can be saved to and loaded from Parquet losslessly.
 What the trace was recorded from travels with it as a :class:`TraceMeta`.
 """
 
@@ -211,6 +212,12 @@ class TraceMeta:
         return TraceMeta.from_dict(self.as_dict())
 
 
+SETTLED_NS = 1_000_000
+"""Simulated time after which a run's event rate is taken as its own (a host starts with a
+burst): the rate the columns are sized by and the memory budget projects is measured from
+the first flush at or after it."""
+
+
 @dataclass(frozen=True)
 class MemoryBudget:
     """What a run may hold: refuse it, as early as its event rate shows, when the
@@ -266,14 +273,17 @@ class TraceRecorder:
     """Collects events during a run.
 
     ``append((time_ns, cpu, kind, subject, arg))`` adds one event: it is the
-    ``extend`` of a flat int64 ``array.array`` (a staging buffer), called
-    directly from the model so that recording costs one C call. Pass
-    ``kinds`` to record only some event kinds.
+    ``extend`` of a flat list (the staging buffer), called directly from the
+    model so that recording costs one C call (``list.extend`` takes a tuple in
+    about a tenth of the time ``array.extend`` does: the ints are converted
+    once per flush, in bulk). Pass ``kinds`` to record only some event kinds.
 
-    :meth:`flush`, called by the simulation every simulated millisecond,
-    moves the staged events into typed column arrays (23 bytes an event),
-    grown in place with ``realloc`` to the size the run is heading for, so
-    that a long run holds little more than its final trace.
+    :meth:`flush`, called by the simulation every
+    :attr:`~taskletsim.core.sim.Simulation.FLUSH_NS` of simulated time, moves
+    the staged events into typed column arrays (23 bytes an event; a value
+    that is not an int fails there), grown in place with ``realloc`` to the
+    size the run is heading for, so that a long run holds little more than
+    its final trace.
     """
 
     def __init__(
@@ -288,7 +298,7 @@ class TraceRecorder:
         self.meta = TraceMeta()
         self._sink = sink
         self._keep = keep
-        self._buf = array("q")
+        self._buf: list[int] = []
         self._columns = [np.zeros(0, dtype=dtype) for _, dtype in COLUMNS]
         self._rows = 0
         self._seen = 0
@@ -317,16 +327,16 @@ class TraceRecorder:
             return
         self._seen += staged
         end = self.meta.duration_ns
-        if now_ns and self._since is None:
+        if self._since is None and now_ns and now_ns >= SETTLED_NS:
             self._since = (self._seen, now_ns)
         if self.budget is not None and now_ns and self._since is not None:
             self.budget.check(self._seen, now_ns, end, self._since)
         if not self._keep:
             if self._sink is not None:
-                flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
+                flat = np.frombuffer(array("q", self._buf), dtype=np.int64).reshape(-1, 5)
                 self._sink({n: flat[:, i].astype(d) for i, (n, d) in enumerate(COLUMNS)})
                 del flat
-            del self._buf[:]
+            self._buf.clear()
             return
         need = self._rows + staged
         capacity = len(self._columns[0])
@@ -345,11 +355,11 @@ class TraceRecorder:
             else:
                 for column in self._columns:
                     column.resize(grow, refcheck=False)
-        flat = np.frombuffer(self._buf, dtype=np.int64).reshape(-1, 5)
+        flat = np.frombuffer(array("q", self._buf), dtype=np.int64).reshape(-1, 5)
         for i, column in enumerate(self._columns):
             column[self._rows : need] = flat[:, i]
         del flat
-        del self._buf[:]
+        self._buf.clear()
         if self._sink is not None:
             self._sink(
                 {
