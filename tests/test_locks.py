@@ -222,3 +222,34 @@ def test_ttas_scan_and_fenwick_tree_pick_the_same_winners(
 
 def _contentions(result: ts.RunResult) -> int:
     return ts.lock_stats(result.trace)["lock"].contentions
+
+
+@pytest.mark.parametrize("kind", ["mcs", "ticket", "ttas"])
+def test_a_withdrawn_waiter_is_skipped_until_it_resumes(kind: str) -> None:
+    """CPU0 holds the lock; CPUs 1, 2, 3 wait. CPU2 leaves its spin loop to take an
+    interrupt (``withdraw``): the next two releases go to CPUs 1 and 3, whatever the
+    kind's order; back (``resume``), CPU2 gets the lock last, its ``LOCK_ACQUIRE``
+    still dated from when it began to wait."""
+    sim = Simulation(0)
+    sim.trace.meta.cpu_socket = TOPO.socket_list
+    lock = ts.make_lock(kind, sim, "lock", TOPO)
+    order: list[int] = []
+    for cpu in range(4):
+        lock.acquire(cpu, lambda cpu=cpu: order.append(cpu))
+    sim.env.run()  # the handoff to CPU0 (a line transfer)
+    assert order == [0] and lock.nwait == 3
+    waiter = lock.withdraw(2)
+    assert waiter[0] == 2 and lock.nwait == 2
+    lock.release(0)
+    sim.env.run()
+    lock.release(order[-1])
+    sim.env.run()
+    assert sorted(order) == [0, 1, 3]
+    lock.resume(waiter)
+    assert lock.nwait == 1
+    lock.release(order[-1])
+    sim.env.run()
+    assert order[-1] == 2 and lock.nwait == 0
+    trace = sim.trace.finish()
+    acquired = trace.rows(K.LOCK_ACQUIRE)
+    assert trace.cpu[acquired][-1] == 2 and trace.arg[acquired][-1] == 0  # waited since t=0

@@ -296,7 +296,6 @@ class TTASLock(SpinLock):
         self.numa_bias = numa_bias
         self.spinner_share = spinner_share
         self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
-        self._of_cpu: dict[int, Waiter] = {}  # a CPU's latest waiter (for withdraw)
         # beyond a few sockets, a Fenwick tree of the per-socket counts keeps a pick O(log)
         self._fenwick = topology.sockets > self.FENWICK_FROM
         self._tree = [0] * (topology.sockets + 1)
@@ -346,7 +345,6 @@ class TTASLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         socket = self._socket_of[waiter[0]]
-        self._of_cpu[waiter[0]] = waiter
         self._spinners[socket].append(waiter)
         self._nsock[socket] += 1  # _count(socket, 1), inlined: it runs per contention
         self._nsum += 1
@@ -364,45 +362,36 @@ class TTASLock(SpinLock):
         last = spinners.pop()
         if k < len(spinners):
             spinners[k] = last
-        if self._of_cpu.get(waiter[0]) is waiter:
-            del self._of_cpu[waiter[0]]
         self._count(socket, -1)
         return waiter
 
-    def _pick_socket(self, home: int) -> int:
-        """The winner's socket: a spinner on ``home`` weighs ``numa_bias``, others 1, and
-        the remote ones are taken in socket order (O(log sockets))."""
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        """One draw picks the winner's socket: a spinner on the releaser's weighs
+        ``numa_bias``, the others 1, the remote ones taken in socket order (O(log
+        sockets)); a second draw picks the winner among that socket's spinners."""
+        u = self._u
+        home = self._socket_of[releaser]
         here = self._nsock[home]
         local = here * self.numa_bias
         remote = self._nsum - here
-        x = self._u() * (local + remote)
+        x = u() * (local + remote)
         if x < local or not remote:
-            return home
-        x = min(x - local, remote - 1)
-        if x >= self._prefix(home):
-            x += here
-        return self._find(x)
-
-    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
-        home = self._socket_of[releaser]
-        here = self._nsock[home]
-        remote = self._nsum - here
-        if remote:
-            socket = self._pick_socket(home)
-        else:  # _pick_socket's draw, its answer known
-            self._u()
             socket = home
-        waiter = self._take(socket, int(self._u() * len(self._spinners[socket])))
+        else:
+            x = min(x - local, remote - 1)
+            if x >= self._prefix(home):
+                x += here
+            socket = self._find(x)
+        waiter = self._take(socket, int(u() * len(self._spinners[socket])))
         cost = self._cost[releaser][waiter[0]]
         if self.nwait > 1 and self.spinner_share:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
         return waiter, cost
 
     def _remove(self, cpu: int) -> Waiter:
-        waiter = self._of_cpu[cpu]
-        spinners = self._spinners[self._socket_of[cpu]]
-        k = next(i for i, w in enumerate(spinners) if w is waiter)
-        return self._take(self._socket_of[cpu], k)
+        socket = self._socket_of[cpu]
+        k = next(i for i, w in enumerate(self._spinners[socket]) if w[0] == cpu)
+        return self._take(socket, k)
 
 
 for _cls in (TTASLock, TicketLock, MCSLock):
