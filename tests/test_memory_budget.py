@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from taskletsim import ConfigError, compare, run
-from taskletsim.core.trace import MemoryBudget
+from taskletsim.core.trace import MemoryBudget, TraceRecorder
 from taskletsim.metrics import InvariantError
 from taskletsim.runner import single
 
@@ -68,6 +68,22 @@ def test_it_is_refused_as_soon_as_its_rate_shows() -> None:
     with pytest.raises(ConfigError, match=r"~1\.01e\+03 events in 10 ms"):
         budget.check(912, 2_000_000, 10_000_000, since=(900, 1_000_000))  # 912 + 12 x 8
     budget.check(911, 2_000_000, 10_000_000, since=(900, 1_000_000))  # 911 + 11 x 8 = 999
+
+
+def test_the_recorder_projects_from_the_first_millisecond_whatever_its_flush_step() -> None:
+    """A burst through the first simulated millisecond (four flushes of 10,000 events),
+    then 10 events a flush: the rate after 1 ms projects ~44,000 events by 100 ms, which
+    fit; the rate since the first flush (the burst included) would project ~3 million."""
+    recorder = TraceRecorder()
+    recorder.meta.duration_ns = 100_000_000
+    recorder.budget = MemoryBudget(limit_bytes=50_000 * 64, bytes_per_event=64)
+    now = 0
+    for events in (10_000, 10_000, 10_000, 10_000, 10, 10, 10):
+        for _ in range(events):
+            recorder.append((now, 0, 0, 0, 0))
+        now += 250_000
+        recorder.flush(now)
+    assert len(recorder) == 40_030
 
 
 @pytest.mark.parametrize("value", [0, -5, "lots", float("nan")])
