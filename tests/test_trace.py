@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import COLUMNS, EventKind
+from taskletsim.core.trace import COLUMNS, EventKind, TraceRecorder
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,17 @@ def test_recording_can_be_limited_to_some_kinds() -> None:
     some = ts.run("lock-open", seed=2, duration_ms=2, kinds=[EventKind.LOCK_CONTEND])
     assert np.all(some.trace.kind == EventKind.LOCK_CONTEND)
     assert len(some.trace) == int((full.trace.kind == EventKind.LOCK_CONTEND).sum())
+
+
+def test_a_row_that_is_not_ints_fails_at_the_flush() -> None:
+    """Rows are staged as Python objects and converted in bulk: a float time (a model bug)
+    must not pass silently as a truncated int."""
+    recorder = TraceRecorder()
+    recorder.append((1, 0, int(EventKind.IRQ_RAISE), 0, 0))
+    recorder.flush(10)
+    recorder.append((2.5, 0, int(EventKind.IRQ_RAISE), 0, 0))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        recorder.flush(20)
 
 
 def test_same_seed_same_trace_other_seed_differs() -> None:

@@ -43,14 +43,12 @@ def draw_stream(
 
     ``draw(n)`` must return ``n`` numbers; they are rounded to whole ns
     (``integer=True``) or kept as floats. Drawing in chunks is what keeps one
-    random number per event cheap; the chunks start small and double up to
-    ``chunk`` (256: 2 KB a stream at most, for the hundreds of streams of a host; a
-    refill costs a few ns a number), so that a host with thousands of sources starts
-    quickly. The
-    numbers do not depend on the chunk sizes (numpy's generators draw each
-    value in turn). The stream is ``next`` on a chain of the chunks (typed arrays, 8
-    bytes a number): taking a number runs no Python code, refilling runs one
-    generator step.
+    random number per event cheap; the chunks start small, so that a host with
+    thousands of sources starts quickly, and double up to ``chunk`` (256: at most 2 KB
+    a stream, for the hundreds of streams of a host; a refill costs a few ns a number).
+    The numbers do not depend on the chunk sizes (numpy's generators draw each value
+    in turn). The stream is ``next`` on a chain of the chunks (typed arrays, 8 bytes a
+    number): taking a number runs no Python code, refilling runs one generator step.
     """
 
     def chunks() -> Iterator[array[Any]]:
