@@ -161,3 +161,24 @@ def test_the_columns_end_within_one_percent_of_the_events(
     )
     capacity, rows = seen[0]
     assert rows <= capacity <= rows * 1.01
+
+
+def test_a_stream_between_refills_holds_its_chunk_and_no_numpy_draw() -> None:
+    """A host has hundreds of streams: between refills each keeps only its typed chunk
+    (8 bytes a number); the numpy array a chunk was drawn into must not stay alive in
+    the suspended generator (it doubled every stream's numbers)."""
+    import gc
+
+    import numpy as np
+
+    from taskletsim.core.sim import draw_stream
+
+    rng = np.random.default_rng(3)
+    stream = draw_stream(lambda n: rng.exponential(100.0, n))
+    for _ in range(100):
+        stream()
+    (chain,) = stream.args  # type: ignore[attr-defined]  # partial(next, chain)
+    generators = [r for r in gc.get_referents(chain) if hasattr(r, "gi_frame")]
+    assert generators and generators[0].gi_frame is not None
+    held = list(generators[0].gi_frame.f_locals.values())
+    assert not [v for v in held if isinstance(v, np.ndarray)]

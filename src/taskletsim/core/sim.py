@@ -52,16 +52,19 @@ def draw_stream(
     """
 
     def chunks() -> Iterator[array[Any]]:
-        size = min(64, chunk)
+        size = min(16, chunk)
         while True:
-            values = draw(size)
+            yield _typed(draw(size), integer)  # the suspended generator holds no draw
             size = min(size * 2, chunk)
-            if integer:  # beyond any run (durations end by 1e18 ns): clipped
-                yield array("q", np.rint(np.minimum(values, FAR_NS)).astype(np.int64).tobytes())
-            else:
-                yield array("d", np.asarray(values, dtype=np.float64).tobytes())
 
     return partial(next, chain.from_iterable(chunks()))
+
+
+def _typed(values: np.ndarray, integer: bool) -> array[Any]:
+    """A chunk of draws as a typed array: ns (``q``), clipped at :data:`FAR_NS`, or floats."""
+    if integer:
+        return array("q", np.rint(np.minimum(values, FAR_NS)).astype(np.int64).tobytes())
+    return array("d", np.asarray(values, dtype=np.float64).tobytes())
 
 
 class Clock(Protocol):
