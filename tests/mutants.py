@@ -29,7 +29,7 @@ class RfcWithoutRunBit(RfcPercpu):
         queue = self.softirq_list[cpu.id]
         cpu.local_irq_disable()
         yield from cpu.work(self._this_cpu_ns + self._list_ns)
-        t = queue.popleft() if queue else None
+        t = queue.pop(0) if queue else None
         poke = bool(queue)
         yield from cpu.local_irq_enable()
         if t is None:
@@ -55,7 +55,7 @@ class RfcEnqueuesTwice(RfcPercpu):
         queue = self.softirq_list[cpu.id]
         cpu.local_irq_disable()
         yield from cpu.work(self._this_cpu_ns + self._list_ns)
-        t = queue.popleft() if queue else None
+        t = queue.pop(0) if queue else None
         poke = bool(queue)
         yield from cpu.local_irq_enable()
         if t is None:

@@ -23,8 +23,6 @@ Linux spinlocks are queued (MCS): this design's default lock.
 
 from __future__ import annotations
 
-from collections import deque
-
 from ..core.config import Param
 from ..hv.seam import Cpu, Host
 from .base import (
@@ -61,7 +59,7 @@ class LinuxTasklets(TaskletDesign):
     def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         ncpus = machine.topology.ncpus
-        self.tasklet_vec: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
+        self.tasklet_vec: list[list[Tasklet]] = [[] for _ in range(ncpus)]
         self.TASKLET_SOFTIRQ = machine.softirq_nr["TASKLET_SOFTIRQ"]
         self._list_ns = machine.costs.tasklet_list_ns
         self._delay = int(self.option["ksoftirqd_delay_ns"])
@@ -100,10 +98,10 @@ class LinuxTasklets(TaskletDesign):
         cpu.local_irq_disable()
         yield from cpu.work(self._list_ns)
         batch = self.tasklet_vec[cpu.id]
-        self.tasklet_vec[cpu.id] = deque()
+        self.tasklet_vec[cpu.id] = []
         yield from cpu.local_irq_enable()
         while batch:
-            t = batch.popleft()
+            t = batch.pop(0)
             yield from self.atomic(cpu, t)  # tasklet_trylock
             if not t.state & STATE_RUN:
                 t.state |= STATE_RUN
@@ -166,7 +164,7 @@ class LinuxTasklets(TaskletDesign):
         flags = cpu.local_irq_save()
         yield from cpu.work(self._list_ns)
         moved = self.tasklet_vec[dead]
-        self.tasklet_vec[dead] = deque()
+        self.tasklet_vec[dead] = []
         for t in moved:
             t.scheduled_on = cpu.id
         self.tasklet_vec[cpu.id].extend(moved)

@@ -40,8 +40,6 @@ feeder list in at the start of its softirq action.
 
 from __future__ import annotations
 
-from collections import deque
-
 from ..core.config import Param
 from ..hv.seam import Cpu, Host
 from ..platform.locks import SpinLock
@@ -102,8 +100,8 @@ class RfcPercpu(TaskletDesign):
     def __init__(self, machine: Host) -> None:
         super().__init__(machine)
         ncpus = machine.topology.ncpus
-        self.softirq_list: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
-        self.feeder: list[deque[Tasklet]] = [deque() for _ in range(ncpus)]
+        self.softirq_list: list[list[Tasklet]] = [[] for _ in range(ncpus)]
+        self.feeder: list[list[Tasklet]] = [[] for _ in range(ncpus)]
         self._feeder_lock: dict[int, SpinLock] = {}
         self.tasklet_lock = machine.make_lock("tasklet_lock")
         self.PERCPU = machine.softirq_nr["TASKLET_SOFTIRQ_PERCPU"]
@@ -203,7 +201,7 @@ class RfcPercpu(TaskletDesign):
             yield from cpu.work(self._this_cpu_ns)
         cpu.local_irq_disable()
         yield from cpu.work(self._list_ns if self._short else self._this_cpu_ns + self._list_ns)
-        t = queue.popleft() if queue else None
+        t = queue.pop(0) if queue else None
         poke = bool(queue)
         yield from cpu.local_irq_enable()
         if t is None:

@@ -24,8 +24,6 @@ at once, so its leftover list is spliced onto the CPU running the notifier.
 
 from __future__ import annotations
 
-from collections import deque
-
 from ..hv.seam import Cpu, DomainView, Host, PirqView, TaskletFunc
 from .base import (
     STATE_RUN,
@@ -50,7 +48,7 @@ class Xen46Dpci(Xen44Global):
 
     def __init__(self, machine: Host) -> None:
         super().__init__(machine)
-        self.dpci_list: list[deque[Tasklet]] = [deque() for _ in range(machine.topology.ncpus)]
+        self.dpci_list: list[list[Tasklet]] = [[] for _ in range(machine.topology.ncpus)]
         self.HVM_DPCI_SOFTIRQ = machine.softirq_nr["HVM_DPCI_SOFTIRQ"]
         self._pirq_dpci: dict[int, Tasklet] = {}
 
@@ -94,10 +92,10 @@ class Xen46Dpci(Xen44Global):
         cpu.local_irq_disable()
         yield from cpu.work(self._list_ns)
         ours = self.dpci_list[cpu.id]
-        self.dpci_list[cpu.id] = deque()
+        self.dpci_list[cpu.id] = []
         yield from cpu.local_irq_enable()
         while ours:
-            t = ours.popleft()
+            t = ours.pop(0)
             yield from self.atomic(cpu, t)  # test_and_set_bit(STATE_RUN)
             if t.state & STATE_RUN:
                 flags = cpu.local_irq_save()

@@ -21,7 +21,6 @@ Scheduling state (``pri``, ``credit``, ``affinity``) belongs to
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
@@ -135,8 +134,8 @@ class VCpu:
         """Event-channel ports pending for this vCPU (``evtchn_pending``), by source."""
         self.upcall_pending = False
         """``vcpu_info->evtchn_upcall_pending``: set by Xen, cleared by the guest's upcall."""
-        self.todo: deque[GuestWork] = deque()
-        self.eoi_queue: deque[IrqSource] = deque()
+        self.todo: list[GuestWork] = []
+        self.eoi_queue: list[IrqSource] = []
         self.evtchn_tasklet: Tasklet | None = None
         self.tick: IrqSource | None = None
         self.tick_mode = "free"
@@ -214,7 +213,7 @@ class VCpu:
         work.ns -= ns
         if work.ns > 0:
             return
-        self.todo.popleft()
+        self.todo.pop(0)
         if work.kind == GuestWork.TICK and work.exit == ExitReason.VMCALL:
             self.tick_deadline_ns = self.next_tick_ns(self.machine.sim.clock._now)
         elif work.kind == GuestWork.ISR and work.source is not None:

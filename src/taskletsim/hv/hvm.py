@@ -39,7 +39,7 @@ def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:
     use a separate call-function vector; one IPI source stands for both).
     """
     while cpu.ipi_calls:
-        yield from cpu.ipi_calls.popleft()(cpu)
+        yield from cpu.ipi_calls.pop(0)(cpu)
 
 
 def vcpu_singleshot_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
@@ -179,7 +179,7 @@ def hvm_dpci_msi_eoi(cpu: PCpu, v: VCpu) -> Proc:
     assert v.domain is not None
     yield from cpu.spin_lock(v.domain.event_lock)
     yield from cpu.work(cpu.costs.eoi_exit_ns)
-    source = v.eoi_queue.popleft() if v.eoi_queue else None
+    source = v.eoi_queue.pop(0) if v.eoi_queue else None
     if source is not None and source.device is not None:
         source.device.eoi()
     cpu.spin_unlock(v.domain.event_lock)

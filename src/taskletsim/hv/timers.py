@@ -92,7 +92,7 @@ def timer_interrupt(cpu: PCpu, seq: int, source: IrqSource) -> Proc:
 def timer_softirq_action(cpu: PCpu) -> Proc:
     """``timer_softirq_action``: ``execute_timer`` for each expired timer, IRQs on."""
     while cpu.expired_timers:
-        source, _seq = cpu.expired_timers.popleft()
+        source, _seq = cpu.expired_timers.pop(0)
         yield from cpu.work(cpu.costs.timer_fn_ns)
         assert source.timer_fn is not None
         yield from source.timer_fn(cpu, source)
