@@ -7,15 +7,26 @@ from collections.abc import Callable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from taskletsim.hv.irq import IrqSource
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.timers import Timer
 
 from .hvhelpers import tiny
 
 
+class _LoggedSource(IrqSource):
+    """An interrupt source that, instead of raising its interrupt, logs when it would."""
+
+    __slots__ = ("log",)
+
+    def raise_irq(self) -> None:
+        self.log.append((self.machine.sim.now, "timer"))
+
+
 def _timer(m: Machine, log: list[tuple[int, str]]) -> Timer:
     timer = Timer(m, "test:timer", 0, lambda cpu, source: iter(()), "timer")
-    timer.source.raise_irq = lambda: log.append((m.sim.now, "timer"))  # type: ignore[method-assign]
+    timer.source = _LoggedSource(m, "test:timer-log", 0, None, "timer")
+    timer.source.log = log
     return timer
 
 

@@ -62,6 +62,36 @@ _IRQ_COALESCE = int(EventKind.IRQ_COALESCE)
 class PCpu:
     """Physical CPU ``id``: its interrupt flag, latched interrupts, softirq mask, current vCPU."""
 
+    # slots: no per-instance dict (vCPUs, CPUs, sources and timers come by the hundred)
+    __slots__ = (
+        "_clock",
+        "_emit",
+        "_interruptible",
+        "_spin_lock",
+        "costs",
+        "cross_calls",
+        "current",
+        "deferred",
+        "env",
+        "expired_timers",
+        "id",
+        "idle_vcpu",
+        "in_guest",
+        "ipi",
+        "ipi_calls",
+        "irqs_enabled",
+        "irr",
+        "latched",
+        "machine",
+        "online",
+        "proc",
+        "sim",
+        "socket",
+        "softirq_engine",
+        "softirq_pending",
+        "switched",
+    )
+
     def __init__(self, machine: Machine, cpu_id: int, idle_vcpu: VCpu) -> None:
         self.machine = machine
         self.id = cpu_id

@@ -97,6 +97,47 @@ class GuestWork:
 class VCpu:
     """A vCPU: runstate, scheduling state, pending virtual interrupts and the guest's work."""
 
+    # hundreds per host: slots, not a 1.6 KB dict of 37 attributes each
+    __slots__ = (
+        "affinity",
+        "blocked",
+        "burst_ns",
+        "credit",
+        "domain",
+        "draw_block",
+        "draw_run",
+        "eoi_queue",
+        "evtchn_pending",
+        "evtchn_tasklet",
+        "id",
+        "is_idle",
+        "machine",
+        "name",
+        "offline",
+        "on_runq",
+        "oneshot",
+        "periodic_last_event",
+        "periodic_period",
+        "periodic_timer",
+        "pri",
+        "processor",
+        "run_since",
+        "runstate",
+        "singleshot_timer",
+        "soft_affinity",
+        "start_time",
+        "tick",
+        "tick_deadline_ns",
+        "tick_jitter",
+        "tick_mode",
+        "tick_origin_ns",
+        "tick_period_ns",
+        "todo",
+        "upcall_pending",
+        "vlapic_irr",
+        "workload",
+    )
+
     def __init__(
         self,
         machine: Machine,

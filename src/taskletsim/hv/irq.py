@@ -32,6 +32,22 @@ class IrqSource:
     vCPU of a timer, the pirq of a device.
     """
 
+    # slots: no per-instance dict (hundreds per host)
+    __slots__ = (
+        "cpu",
+        "delivery",
+        "device",
+        "handler",
+        "id",
+        "kind",
+        "machine",
+        "name",
+        "needs_eoi_exit",
+        "owner",
+        "seq",
+        "timer_fn",
+    )
+
     def __init__(
         self,
         machine: Machine,

@@ -258,7 +258,7 @@ class Machine:
         """A free-running tick: the vCPU's timer fired on its pCPU by ``arrivals``,
         whatever the guest does (the open-loop form; see :meth:`add_guest_tick`)."""
         source = IrqSource(self, f"{v.name}:timer", v.processor, None, "timer", owner=v)
-        source.handler = partial(timer_interrupt, source=source)
+        source.handler = partial(timer_interrupt, source)
         source.timer_fn = vcpu_singleshot_timer_fn
         v.tick = source
         v.tick_mode = "free"

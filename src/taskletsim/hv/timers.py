@@ -37,10 +37,13 @@ class Timer:
     not one per re-arming.
     """
 
+    # slots: no per-instance dict (hundreds per host)
+    __slots__ = ("_armed", "_queued", "machine", "source")
+
     def __init__(self, machine: Machine, name: str, cpu: int, fn: TimerFn, kind: str) -> None:
         self.machine = machine
         self.source = IrqSource(machine, name, cpu, None, kind)
-        self.source.handler = partial(timer_interrupt, source=self.source)
+        self.source.handler = partial(timer_interrupt, self.source)
         self.source.timer_fn = fn
         self._armed: tuple[int, int] | None = None  # (expiry, order) of the current arming
         self._queued: list[int] = []  # times of this timer's queue entries, latest first
@@ -81,8 +84,11 @@ class Timer:
         self._queue(*armed)  # armed for later since this entry was queued
 
 
-def timer_interrupt(cpu: PCpu, seq: int, source: IrqSource) -> Proc:
-    """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ."""
+def timer_interrupt(source: IrqSource, cpu: PCpu, seq: int) -> Proc:
+    """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ.
+
+    A source's handler is ``partial(timer_interrupt, source)`` (positional: a partial
+    with keywords holds a dict, hundreds of them on a host)."""
     cpu.expired_timers.append((source, seq))
     cpu.raise_softirq(cpu.machine.softirq_nr["TIMER_SOFTIRQ"])
     return
