@@ -142,7 +142,7 @@ def test_running_ahead_stops_at_the_end_of_the_run_and_at_each_flush() -> None:
     """A process never runs past ``until_ns``, nor past a flush (here every simulated
     millisecond): each chunk the recorder hands on holds only events before it."""
     sim = Simulation(0)
-    sim.FLUSH_NS = 1_000_000
+    sim.FLUSH_NS, sim.FLUSH_ROWS = 1_000_000, 1
     chunks: list[list[int]] = []
     sim.trace.set_sink(lambda cols: chunks.append(cols["time_ns"].tolist()))
 

@@ -205,9 +205,9 @@ def test_the_seed_hosts_staging_holds_about_750_rows(monkeypatch: pytest.MonkeyP
     staged: list[int] = []
     flush = TraceRecorder.flush
 
-    def spy(self: TraceRecorder, now_ns: int | None = None) -> None:
+    def spy(self: TraceRecorder, now_ns: int | None = None, min_rows: int = 0) -> None:
         staged.append(len(self._buf) // 5)
-        flush(self, now_ns)
+        flush(self, now_ns, min_rows)
 
     monkeypatch.setattr(TraceRecorder, "flush", spy)
     run("xen-8socket-passthrough", design="rfc-percpu", seed=1, duration_ms=3, check=False)

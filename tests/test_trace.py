@@ -66,6 +66,24 @@ def test_a_row_that_is_not_ints_fails_at_the_flush() -> None:
     recorder.append((2.5, 0, int(EventKind.IRQ_RAISE), 0, 0))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         recorder.flush(20)
+    recorder.append((3, 0, int(EventKind.IRQ_RAISE), 0, 2**70))
+    with pytest.raises(TypeError):
+        recorder.flush(30)
+
+
+def test_a_flush_with_min_rows_waits_until_that_many_are_staged() -> None:
+    """The simulation flushes at each step only once ``FLUSH_ROWS`` rows are staged (a
+    flush has a fixed cost); a flush without it, as ``finish`` does, takes what is there."""
+    recorder = TraceRecorder()
+    for t in range(3):
+        recorder.append((t, 0, int(EventKind.IRQ_RAISE), 0, 0))
+        recorder.flush(10 * t, min_rows=4)
+    assert recorder._rows == 0 and len(recorder) == 3
+    recorder.append((3, 0, int(EventKind.IRQ_RAISE), 0, 0))
+    recorder.flush(40, min_rows=4)
+    assert recorder._rows == 4 and len(recorder) == 4
+    recorder.append((4, 0, int(EventKind.IRQ_RAISE), 0, 0))
+    assert recorder.finish().time_ns.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_same_seed_same_trace_other_seed_differs() -> None:

@@ -294,9 +294,14 @@ class Simulation:
         return event
 
     FLUSH_NS = 50_000
-    """How often (simulated ns) the recorder's staged events go to its columns: every
+    """How often (simulated ns) the recorder's staged events may go to its columns: every
     50 us keeps the staging list of the seed's host to ~750 rows (a staged row holds
-    ~60 bytes, a column row 23); a flush costs a few us a time, no speed measurably."""
+    ~60 bytes, a column row 23). See :attr:`FLUSH_ROWS`."""
+
+    FLUSH_ROWS = 512
+    """The recorder flushes at a :attr:`FLUSH_NS` step once this many rows are staged: a
+    flush costs a few us however few rows it moves, so a sparse run (``lock-open``, ~110
+    rows in 50 us) flushes every few steps."""
 
     def process(self, gen: Generator[Event | int, Any, Any]) -> Process:
         """Start ``gen`` as a process (at the current time, before what is scheduled); it
@@ -353,7 +358,7 @@ class Simulation:
                     self.trace.flush(target)
                     return target
             env._now = target
-            self.trace.flush(target)
+            self.trace.flush(target, self.FLUSH_ROWS)
         return until_ns
 
     def _stop(self, target: int) -> int:
