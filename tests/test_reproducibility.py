@@ -198,3 +198,17 @@ def test_a_stream_draws_the_same_numbers_whatever_its_chunk_size(
     rng = np.random.default_rng(11)
     whole = draw(rng, 5000)
     assert got[0] == (np.rint(whole).astype(np.int64) if integer else whole).tolist()
+
+
+def test_a_sources_stream_gives_the_numbers_of_its_generator_drawn_at_once() -> None:
+    """``exponential``, ``uniform`` and ``integers`` refill from the source's bit
+    generator chunk by chunk: the numbers are those of ``rng(source)`` drawn in one go."""
+    n = 3000
+    sim, ref = Simulation(5), Simulation(5)
+    streams = [
+        (sim.exponential("e", 250.0), np.rint(ref.rng("e").exponential(250.0, n)).astype(np.int64)),
+        (sim.uniform("u"), ref.rng("u").random(n)),
+        (sim.integers("i", 7), ref.rng("i").integers(0, 7, n)),
+    ]
+    for stream, whole in streams:
+        assert [stream() for _ in range(n)] == whole.tolist()

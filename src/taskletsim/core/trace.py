@@ -140,7 +140,7 @@ class NameTable:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IrqInfo:
     """An interrupt source of the run, indexed like the ``irq`` names."""
 
@@ -151,7 +151,7 @@ class IrqInfo:
     """The CPU it was bound to when created (it follows its vCPU afterwards)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VcpuInfo:
     """A guest vCPU of the run: its domain and its workload (its guest class)."""
 
