@@ -173,3 +173,14 @@ def test_cli_saves_traces(tmp_path: Path) -> None:
     loaded = ts.Trace.load(tmp_path / "run-linux.parquet")
     assert loaded.meta.design == "linux"
     assert (tmp_path / "run-xen-4.4-global.json").exists()
+
+
+def test_a_hosts_metadata_survives_pickling_and_its_dict_form() -> None:
+    """Worker processes send traces back pickled and files store ``as_dict``: the slotted
+    ``IrqInfo``/``VcpuInfo`` records of a host's metadata must come back equal."""
+    import pickle
+
+    meta = ts.run("small-2socket", seed=1, duration_ms=1, check=False).trace.meta
+    assert meta.irq and meta.vcpus
+    assert pickle.loads(pickle.dumps(meta)) == meta
+    assert ts.TraceMeta.from_dict(meta.as_dict()) == meta

@@ -87,8 +87,9 @@ class Timer:
 def timer_interrupt(source: IrqSource, cpu: PCpu, seq: int) -> Proc:
     """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ.
 
-    A source's handler is ``partial(timer_interrupt, source)`` (positional: a partial
-    with keywords holds a dict, hundreds of them on a host)."""
+    A timer's handler is ``partial(timer_interrupt, source)``: positional, because a
+    partial with keywords holds a ~140-byte dict, and a host has a timer per vCPU and
+    pCPU (256 on the seed's host)."""
     cpu.expired_timers.append((source, seq))
     cpu.raise_softirq(cpu.machine.softirq_nr["TIMER_SOFTIRQ"])
     return
