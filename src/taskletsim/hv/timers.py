@@ -88,8 +88,8 @@ def timer_interrupt(source: IrqSource, cpu: PCpu, seq: int) -> Proc:
     """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ.
 
     A timer's handler is ``partial(timer_interrupt, source)``: positional, because a
-    partial with keywords holds a ~140-byte dict, and a host has a timer per vCPU and
-    pCPU (256 on the seed's host)."""
+    partial with keywords holds a ~140-byte dict, and a host has hundreds of timers
+    (256 on the seed's host: per-pCPU and per-vCPU ones)."""
     cpu.expired_timers.append((source, seq))
     cpu.raise_softirq(cpu.machine.softirq_nr["TIMER_SOFTIRQ"])
     return
