@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -22,12 +23,16 @@ def drive(
     requests: list[tuple[int, int, int, bool]],
     topology: ts.Topology = TOPO,
     seed: int = 0,
+    prepare: Callable[[ts.SpinLock], None] | None = None,
     **options: float,
 ) -> ts.Trace:
-    """Run ``(time, cpu, hold, irqs_off)`` requests against one lock to completion."""
+    """Run ``(time, cpu, hold, irqs_off)`` requests against one lock to completion
+    (``prepare`` gets the lock first)."""
     sim = Simulation(seed)
     sim.trace.meta.cpu_socket = topology.socket_list
     lock = ts.make_lock(lock_kind, sim, "lock", topology, **options)
+    if prepare is not None:
+        prepare(lock)
     for at, cpu, hold, irqs_off in requests:
 
         def request(_e: object, cpu: int = cpu, hold: int = hold, off: bool = irqs_off) -> None:
@@ -138,6 +143,30 @@ def test_ttas_unbiased_winner_is_uniform_and_bias_favours_the_local_socket() -> 
     assert 70 <= fair[1] <= 130  # 1 in 4
     biased = winners(9.0)  # local weight 9 vs remote 3: 3/4
     assert 260 <= biased[1] <= 340
+
+
+def test_free_transfers_price_no_waiter() -> None:
+    """With every line transfer free (``transfer_ns=0``) a ticket lock draws no position
+    for its next owner and TTAS adds no spinner traffic: what they would price is 0.
+    The ticket lock then gives the same trace as MCS (both FIFO, every handoff free)."""
+    free = ts.Topology(2, 2, costs=ts.TransferCosts.uniform(0))
+    requests = [(0, 0, 500, True), (1, 1, 7, True), (2, 2, 9, False), (3, 3, 11, True)]
+
+    def boom(*_args: object) -> int:
+        raise AssertionError("priced a waiter with free transfers")
+
+    def unpriced(lock: ts.SpinLock) -> None:
+        if lock.kind == "ticket":
+            lock._u = boom  # type: ignore[attr-defined]  # the next owner's position
+        lock._socket_spread_cost = boom  # type: ignore[method-assign]
+
+    traces = {
+        kind: rows(drive(kind, requests, free, prepare=unpriced)) for kind in ("ticket", "ttas")
+    }
+    traces["mcs"] = rows(drive("mcs", requests, free))
+    assert traces["ticket"] == traces["mcs"]
+    assert [r[1] for r in traces["mcs"] if r[2] == "LOCK_ACQUIRE"] == [0, 1, 2, 3]
+    assert sum(r[2] == "LOCK_ACQUIRE" for r in traces["ttas"]) == 4
 
 
 def test_release_by_a_non_holder_is_an_error() -> None:

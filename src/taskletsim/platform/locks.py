@@ -81,6 +81,10 @@ class SpinLock:
         self._same_ns = costs.of(Distance.SAME_SOCKET)
         self._other_ns = costs.of(Distance.OTHER_SOCKET)
         self._far_ns = costs.of(Distance.FAR_SOCKET)
+        self._priced = bool(self._same_ns or self._other_ns or self._far_ns)
+        """Whether a line transfer between CPUs costs anything: with every one free (a
+        textbook FIFO server, ``transfer_ns=0``) what only prices waiters (a ticket
+        holder's position, the spinners' traffic) is neither drawn nor counted."""
         hops = topology.socket_hops
         self._near: list[list[int]] | None = None
         if any(h > 1 for row in hops for h in row) and self._far_ns != self._other_ns:
@@ -254,13 +258,16 @@ class TicketLock(SpinLock):
 
     def _enqueue(self, waiter: Waiter) -> None:
         self._queue.append(waiter)
-        self._count(self._socket_of[waiter[0]], 1)
+        if self._priced:
+            self._count(self._socket_of[waiter[0]], 1)
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         others = self.nwait - 1
         waiter = self._queue.popleft()
-        self._count(self._socket_of[waiter[0]], -1)
         cost = self._cost[releaser][waiter[0]]
+        if not self._priced:
+            return waiter, cost
+        self._count(self._socket_of[waiter[0]], -1)
         if others:
             ahead = int(self._u() * (others + 1))
             if ahead:
@@ -270,7 +277,8 @@ class TicketLock(SpinLock):
     def _remove(self, cpu: int) -> Waiter:
         waiter = next(w for w in self._queue if w[0] == cpu)
         self._queue.remove(waiter)
-        self._count(self._socket_of[cpu], -1)
+        if self._priced:
+            self._count(self._socket_of[cpu], -1)
         return waiter
 
 
@@ -384,7 +392,7 @@ class TTASLock(SpinLock):
             socket = self._find(x)
         waiter = self._take(socket, int(u() * len(self._spinners[socket])))
         cost = self._cost[releaser][waiter[0]]
-        if self.nwait > 1 and self.spinner_share:
+        if self.nwait > 1 and self.spinner_share and self._priced:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
         return waiter, cost
 
