@@ -39,13 +39,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KEYS = ("scenario", "design", "seed", "config", "digest")
-FACTS = ("truncated", "duration_ns")
-"""Columns of a row about the run itself, not metrics (rows of older sweeps may lack them)."""
 """Columns of every row besides the grid's parameters and the metrics. ``config`` is a
 short hash of everything but the seed that decides a run (scenario, design, what it
 models: every resolved parameter, or a host's full description; duration, warm-up): a
 sweep resumed into the same file skips the rows whose ``(config, seed)`` it already
 holds."""
+
+FACTS = ("truncated", "duration_ns")
+"""Columns of a row about the run itself, not metrics (rows of older sweeps may lack them)."""
 
 SAVE_EVERY_S = 5.0
 """How often a sweep with an ``output`` file writes the rows it has (and at the end)."""
