@@ -43,6 +43,22 @@ def test_equals_sees_a_one_event_difference(result: ts.RunResult) -> None:
     assert not other.equals(result.trace)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 20])
+def test_rows_by_kind_whatever_the_index_chunk(
+    result: ts.RunResult, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index by kind, built a chunk of rows at a time, holds every row of each kind in
+    trace order, whatever the chunk (one row, a few, one chunk for the whole trace)."""
+    monkeypatch.setattr(ts.Trace, "INDEX_CHUNK", chunk)
+    trace = ts.Trace(columns=result.trace.columns, names=result.trace.names)
+    kinds = trace.kind
+    for k in EventKind:
+        rows = trace.rows(k)
+        assert rows.dtype == np.int64
+        assert np.array_equal(rows, np.flatnonzero(kinds == k)), k.name
+    assert sum(len(trace.rows(k)) for k in EventKind) == len(trace)
+
+
 def test_to_pandas(result: ts.RunResult) -> None:
     frame = result.trace.to_pandas()
     assert list(frame.columns) == [name for name, _ in COLUMNS]
