@@ -10,8 +10,8 @@ compares across machines. Figures:
    vs plain SimPy timeouts (one process per CPU yielding timeouts), and
    passthrough interrupts (arrivals) per wall second;
 3. peak traced memory per trace event of a long run (``tracemalloc``), what each
-   further event adds (the slope between two lengths), and the same run
-   metrics-only (per event simulated, none kept);
+   further event adds (the slope between two lengths), and the same runs
+   metrics-only (per event simulated, none kept, and per further event);
 4. metrics: trace events analysed per second on a 10-million-event trace
    (``taskletsim.measure``: every figure the reports show), vs numpy summing
    those columns;
@@ -325,9 +325,14 @@ def main() -> None:
     slope = marginal_bytes_per_event(*((2.0, 5.0) if q else (25.0, 100.0)))
     out["marginal_bytes_per_event"] = slope
     lines.append(f"   each further event: {slope:.1f} bytes (the host's own state left out)")
-    lean, _ = bytes_per_event(5.0 if q else 100.0, metrics_only=True)
-    out["bytes_per_event_metrics_only"] = lean
-    lines.append(f"   metrics-only run: {lean:.1f} bytes per event simulated")
+    short_ms, long_ms = (2.0, 5.0) if q else (25.0, 100.0)
+    (a, n), (b, m) = peak_bytes(short_ms, True), peak_bytes(long_ms, True)
+    out["bytes_per_event_metrics_only"] = lean = b / m
+    out["marginal_bytes_per_event_metrics_only"] = lean_slope = (b - a) / (m - n)
+    lines.append(
+        f"   metrics-only run: {lean:.1f} bytes per event simulated,"
+        f" {lean_slope:.2f} per further event"
+    )
 
     trace = big_trace(200_000 if q else 10_000_000)
     ours, warm, floor = metrics_rate(trace, 1 if q else 3)

@@ -12,10 +12,12 @@ acquisition's time decides).
 - :mod:`.invariants`: what every valid trace satisfies;
 - :mod:`.measure`: all of the above for one window in one record, which
   :mod:`.online` also gathers from the events as a run produces them
-  (a metrics-only run, which keeps no trace).
+  (a metrics-only run, which keeps no trace);
+- :mod:`.counts`: samples held as exact counts of their distinct values.
 """
 
 from .common import Summary, window_bounds
+from .counts import KeyedCounts, ValueCounts
 from .invariants import InvariantError, check_trace
 from .irqs import IrqCounts, irq_counts
 from .latency import (
@@ -48,11 +50,13 @@ __all__ = [
     "IntervalSummary",
     "InvariantError",
     "IrqCounts",
+    "KeyedCounts",
     "Latency",
     "LockStats",
     "Measurements",
     "OnlineMetrics",
     "Summary",
+    "ValueCounts",
     "VcpuTime",
     "check_trace",
     "class_times",

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core.trace import EventKind, Trace
 from .common import stable_order, window_bounds
+from .counts import ValueCounts
 
 STAGES = ("handler", "tasklet", "virq")
 """Latency stages, each measured from the interrupt's raise: ``handler`` to its
@@ -43,6 +44,23 @@ class Latency:
             float(p[2]),
             float(p[3]),
             float(values.max()),
+        )
+
+    @classmethod
+    def of_counts(cls, samples: ValueCounts) -> Latency:
+        """The same summary from the samples' value counts."""
+        n = samples.count
+        if not n:
+            return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        p = samples.quantile(np.asarray(PERCENTILES) / 100)
+        return cls(
+            n,
+            samples.total / n,
+            float(p[0]),
+            float(p[1]),
+            float(p[2]),
+            float(p[3]),
+            float(samples.values[-1]),
         )
 
     def as_dict(self) -> dict[str, float | int]:

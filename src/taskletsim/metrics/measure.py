@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.trace import EventKind, Trace, TraceMeta
 from .common import window_bounds
+from .counts import ValueCounts
 from .irqs import IrqCounts, irq_counts
 from .latency import Latency, irq_latency_split
 from .locks import LockStats, lock_stats, lock_wait_histograms
@@ -30,14 +31,16 @@ LATENCY_KINDS = ("device", "timer")
 class Measurements:
     """One run's measurements over the window ``[start_ns, end_ns)``.
 
-    ``latency[source][stage]``: the latency of every interrupt of the source
-    raised in the window that went through the stage; ``pending[source][stage]``:
-    for those that had not by the end, the time they had waited (what a
-    censored statistic adds). ``lock_wait[vcpu]``: ns the vCPU was RUNNING
-    while its pCPU spun on a lock. ``lock_wait_hist[lock]``: its contended
+    ``latency_counts[source][stage]``: the latency of every interrupt of the
+    source raised in the window that went through the stage, as exact value
+    counts; ``pending_counts[source][stage]``: for those that had not by the end,
+    the time they had waited (what a censored statistic adds). :attr:`latency`
+    and :attr:`pending` give the samples themselves, sorted. ``lock_wait[vcpu]``:
+    ns the vCPU was RUNNING while its pCPU spun on a lock. ``lock_wait_hist[lock]``: its contended
     acquisitions counted by wait over :data:`~taskletsim.metrics.locks.WAIT_EDGES_NS`.
     ``events``: how many the whole run recorded.
-    Latency samples are sorted, so that equal runs give equal arrays.
+    The samples are held as counts of their distinct values: the record's size
+    grows with the distinct latencies (ns), not with the interrupts.
     """
 
     start_ns: int
@@ -48,27 +51,41 @@ class Measurements:
     vcpus: dict[str, VcpuTime]
     lock_wait: dict[str, int]
     irqs: dict[str, IrqCounts]
-    latency: dict[str, dict[str, np.ndarray]]
-    pending: dict[str, dict[str, np.ndarray]]
+    latency_counts: dict[str, dict[str, ValueCounts]]
+    pending_counts: dict[str, dict[str, ValueCounts]]
     lock_wait_hist: dict[str, np.ndarray]
 
-    def latency_samples(self, censored: bool = False) -> dict[str, dict[str, np.ndarray]]:
-        """Per source and stage; ``censored`` adds the pending interrupts' waits."""
+    @property
+    def latency(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per source and stage, the latencies of the interrupts that reached it, sorted."""
+        return _expanded(self.latency_counts)
+
+    @property
+    def pending(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per source and stage, the waits of those that had not reached it, sorted."""
+        return _expanded(self.pending_counts)
+
+    def latency_value_counts(self, censored: bool = False) -> dict[str, dict[str, ValueCounts]]:
+        """Per source and stage, as counts; ``censored`` adds the pending interrupts' waits."""
         if not censored:
-            return self.latency
+            return self.latency_counts
         return {
             source: {
-                stage: np.concatenate([values, self.pending[source][stage]])
-                for stage, values in stages.items()
+                stage: ValueCounts.merged((counts, self.pending_counts[source][stage]))
+                for stage, counts in stages.items()
             }
-            for source, stages in self.latency.items()
+            for source, stages in self.latency_counts.items()
         }
+
+    def latency_samples(self, censored: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """Per source and stage, sorted; ``censored`` adds the pending interrupts' waits."""
+        return _expanded(self.latency_value_counts(censored))
 
     def irq_latency(self, censored: bool = False) -> dict[str, dict[str, Latency]]:
         """:class:`Latency` per source and stage."""
         return {
-            source: {stage: Latency.of(values) for stage, values in stages.items()}
-            for source, stages in self.latency_samples(censored).items()
+            source: {stage: Latency.of_counts(counts) for stage, counts in stages.items()}
+            for source, stages in self.latency_value_counts(censored).items()
         }
 
     def latency_by_kind(
@@ -76,13 +93,16 @@ class Measurements:
     ) -> dict[str, dict[str, Latency]]:
         """:class:`Latency` per group of sources (by default their kind) and stage."""
         kinds = {s.name: s.kind for s in self.meta.irq}
-        pooled: dict[str, dict[str, list[np.ndarray]]] = {}
-        for source, stages in self.latency_samples(censored).items():
+        pooled: dict[str, dict[str, list[ValueCounts]]] = {}
+        for source, stages in self.latency_value_counts(censored).items():
             key = (group or {}).get(source, kinds[source])
-            for stage, values in stages.items():
-                pooled.setdefault(key, {}).setdefault(stage, []).append(values)
+            for stage, counts in stages.items():
+                pooled.setdefault(key, {}).setdefault(stage, []).append(counts)
         return {
-            key: {stage: Latency.of(np.concatenate(parts)) for stage, parts in stages.items()}
+            key: {
+                stage: Latency.of_counts(ValueCounts.merged(parts))
+                for stage, parts in stages.items()
+            }
             for key, stages in pooled.items()
         }
 
@@ -111,16 +131,10 @@ class Measurements:
             np.array_equal(v, other.lock_wait_hist[k]) for k, v in self.lock_wait_hist.items()
         ):
             return False
-        for mine, theirs in ((self.latency, other.latency), (self.pending, other.pending)):
-            if mine.keys() != theirs.keys():
-                return False
-            for source, stages in mine.items():
-                if stages.keys() != theirs[source].keys():
-                    return False
-                for stage, values in stages.items():
-                    if not np.array_equal(values, theirs[source][stage]):
-                        return False
-        return True
+        return (self.latency_counts, self.pending_counts) == (
+            other.latency_counts,
+            other.pending_counts,
+        )
 
 
 def measure(
@@ -163,14 +177,25 @@ def measure(
         vcpus=out["vcpus"],
         lock_wait=out["lock_wait"],
         irqs=out["irqs"],
-        latency=_sorted(done),
-        pending=_sorted(pending),
+        latency_counts=_counted(done),
+        pending_counts=_counted(pending),
         lock_wait_hist=out["lock_wait_hist"],
     )
 
 
-def _sorted(samples: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+def _counted(
+    samples: dict[str, dict[str, np.ndarray]],
+) -> dict[str, dict[str, ValueCounts]]:
     return {
-        source: {stage: np.sort(values) for stage, values in stages.items()}
+        source: {stage: ValueCounts.of(values) for stage, values in stages.items()}
         for source, stages in samples.items()
+    }
+
+
+def _expanded(
+    counts: dict[str, dict[str, ValueCounts]],
+) -> dict[str, dict[str, np.ndarray]]:
+    return {
+        source: {stage: c.expand() for stage, c in stages.items()}
+        for source, stages in counts.items()
     }

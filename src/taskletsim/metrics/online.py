@@ -5,10 +5,15 @@
 end builds the same :class:`~taskletsim.metrics.measure.Measurements` that
 :func:`~taskletsim.metrics.measure.measure` computes from a whole trace.
 
-What it keeps grows with the run only where an exact statistic needs every
-value: the latency of each interrupt (five ints) and the length of each
-runstate interval, for exact percentiles; everything else is per lock, per
-source, per CPU or per vCPU.
+Exact percentiles need every value, but not every sample: the latencies and
+runstate intervals are kept as counts of their distinct values
+(:class:`~taskletsim.metrics.counts.KeyedCounts`), and an interrupt is held
+(its raise time, one int) only until every stage it can still reach has
+happened. What remains grows with the distinct values (ns), not with the
+simulated time; everything else is per lock, per source, per CPU or per vCPU.
+An interrupt a stage never reaches (a source that never defers or never
+injects, a design that never delivers) stays held to the end: its wait is
+what the censored statistics add.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from ..core.trace import (
     TraceMeta,
 )
 from .common import Summary
+from .counts import KeyedCounts, ValueCounts
 from .irqs import IrqCounts
-from .latency import STAGES
 from .locks import WAIT_EDGES_NS, LockStats
 from .measure import LATENCY_KINDS, Measurements
 from .runstates import RUNSTATES, IntervalSummary, VcpuTime
@@ -48,6 +53,10 @@ _VM_EXIT = int(EventKind.VM_EXIT)
 _VM_ENTRY = int(EventKind.VM_ENTRY)
 _COALESCE = int(EventKind.IRQ_COALESCE)
 _EDGES = WAIT_EDGES_NS.tolist()
+# the tentative latencies gathered per source (key: source * 4 + column): to the
+# handler, to the tasklet run, to the vIRQ after that run, to the vIRQ after the
+# handler (which of the last two counts is known at the end: whether the source defers)
+_HANDLER, _RUN, _VIRQ_RUN, _VIRQ_HANDLER = range(4)
 
 
 class _Sum:
@@ -95,13 +104,12 @@ class _Lock:
 
 
 class _Vcpu:
-    __slots__ = ("entry", "guest", "since", "spans", "state", "totals")
+    __slots__ = ("entry", "guest", "since", "state", "totals")
 
     def __init__(self) -> None:
         self.state = -1
         self.since = 0
         self.totals = [0, 0, 0, 0]
-        self.spans = [array("q") for _ in range(4)]
         self.guest = 0
         self.entry = -1
 
@@ -132,14 +140,12 @@ class OnlineMetrics:
         self.vcpus: dict[int, _Vcpu] = {}
         self.cpus: dict[int, _Cpu] = {}
         self.counts: dict[tuple[int, int], int] = {}  # (source, column) -> count
-        # every interrupt raised in the window, one column per stage (ns, -1: not yet);
-        # the queues below hold row numbers into them
-        self.r_source, self.r_time = array("q"), array("q")
-        self.r_handler, self.r_run = array("q"), array("q")
-        self.r_virq_run, self.r_virq_handler = array("q"), array("q")
-        self.wait_entry: dict[tuple[int, int], int] = {}  # (source, seq) -> row
+        self.samples = KeyedCounts()  # latencies, key source * 4 + column
+        self.spans = KeyedCounts()  # runstate intervals, key vCPU * 4 + state
+        # the raise times of the interrupts in the window still waiting for a stage
+        self.wait_entry: dict[tuple[int, int], int] = {}  # (source, seq) -> raise time
         self.wait_sched: dict[int, array[int]] = {}  # by source
-        self.wait_run: dict[int, array[int]] = {}  # by tasklet
+        self.wait_run: dict[int, list[tuple[int, array[int]]]] = {}  # by tasklet: (source, ..)
         self.wait_virq_run: dict[int, array[int]] = {}  # by source
         self.wait_virq_handler: dict[int, array[int]] = {}
         self.deferring: set[int] = set()
@@ -155,6 +161,7 @@ class OnlineMetrics:
         socket_of = self.meta.cpu_socket
         wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
         start, end = self.start, self.end
+        add = self.samples.add
         self.events += len(columns["time_ns"])
         for t, cpu, kind, subject, arg in zip(
             columns["time_ns"].tolist(),
@@ -188,41 +195,46 @@ class OnlineMetrics:
                 if inside:
                     self._count(subject, 0)
                 if inside and subject < len(wanted) and wanted[subject]:
-                    self.wait_entry[(subject, arg)] = len(self.r_time)
-                    self.r_source.append(subject)
-                    self.r_time.append(t)
-                    for column in (self.r_handler, self.r_run, self.r_virq_run):
-                        column.append(-1)
-                    self.r_virq_handler.append(-1)
+                    self.wait_entry[(subject, arg)] = t
             elif kind == _ENTRY:
-                row = self.wait_entry.pop((subject, arg), -1)
-                if row >= 0:
-                    self.r_handler[row] = t
-                    _queue(self.wait_sched, subject).append(row)
-                    _queue(self.wait_virq_handler, subject).append(row)
+                raised = self.wait_entry.pop((subject, arg), -1)
+                if raised >= 0:
+                    add(subject * 4 + _HANDLER, t - raised)
+                    _queue(self.wait_sched, subject).append(raised)
+                    _queue(self.wait_virq_handler, subject).append(raised)
             elif kind == _SCHEDULE:
                 if arg >= 0:
                     self.deferring.add(arg)
                     waiting = self.wait_sched.pop(arg, None)
                     if waiting:
-                        _queue(self.wait_run, subject).extend(waiting)
+                        self.wait_run.setdefault(subject, []).append((arg, waiting))
             elif kind == _T_ENTRY:
-                rows = self.wait_run.pop(subject, None)
-                if rows:
-                    source = self.r_source
-                    for row in rows:
-                        self.r_run[row] = t
-                        _queue(self.wait_virq_run, source[row]).append(row)
+                groups = self.wait_run.pop(subject, None)
+                if groups:
+                    for source, times in groups:
+                        key = source * 4 + _RUN
+                        for raised in times:
+                            add(key, t - raised)
+                        _queue(self.wait_virq_run, source).extend(times)
             elif kind == _VIRQ:
                 self.injecting.add(subject)
                 if inside:
                     self._count(subject, 5)
-                for row in self.wait_virq_run.pop(subject, ()):
-                    self.r_virq_run[row] = t
-                for row in self.wait_virq_handler.pop(subject, ()):
-                    self.r_virq_handler[row] = t
+                key = subject * 4 + _VIRQ_RUN
+                for raised in self.wait_virq_run.pop(subject, ()):
+                    add(key, t - raised)
+                key = subject * 4 + _VIRQ_HANDLER
+                for raised in self.wait_virq_handler.pop(subject, ()):
+                    add(key, t - raised)
             elif kind == _COALESCE and inside:
                 self._count(subject, 1 + arg)
+
+    def held(self) -> int:
+        """How many raise times are held (interrupts still waiting for a stage): what
+        the latency bookkeeping keeps beyond the counts."""
+        queues = (self.wait_sched, self.wait_virq_run, self.wait_virq_handler)
+        n = len(self.wait_entry) + sum(len(q) for qs in queues for q in qs.values())
+        return n + sum(len(t) for groups in self.wait_run.values() for _, t in groups)
 
     def _count(self, source: int, column: int) -> None:
         key = (source, column)
@@ -282,7 +294,7 @@ class OnlineMetrics:
             span = self._clip(v.since, max(t, v.since))
             v.totals[v.state] += span
             if span > 0:
-                v.spans[v.state].append(span)
+                self.spans.add(vid * 4 + v.state, span)
             if v.state == 0:
                 self._stop_running(vid, t)
         v.state, v.since = state, t
@@ -361,11 +373,13 @@ class OnlineMetrics:
             if v is None or v.state < 0:
                 continue
             totals = list(v.totals)
-            spans = [np.frombuffer(s, dtype=np.int64) for s in v.spans]
+            spans = [self.spans.get(vid * 4 + s) for s in range(4)]
             last = self._clip(v.since, max(self.end, v.since))
             totals[v.state] += last
             if last > 0:
-                spans[v.state] = np.append(spans[v.state], last)
+                spans[v.state] = ValueCounts.merged(
+                    (spans[v.state], ValueCounts.of(np.array([last])))
+                )
             guest = v.guest + (self._clip(v.entry, self.end) if v.entry >= 0 else 0)
             vcpus[name] = VcpuTime(
                 totals[0],
@@ -374,7 +388,7 @@ class OnlineMetrics:
                 totals[3],
                 guest,
                 window,
-                {RUNSTATES[s]: IntervalSummary.of(spans[s]) for s in range(4)},
+                {RUNSTATES[s]: IntervalSummary.of_counts(spans[s]) for s in range(4)},
             )
         lock_wait = {vnames[vid]: 0 for vid, v in self.vcpus.items() if v.state >= 0}
         for vid, ns in self.lock_wait.items():
@@ -410,26 +424,32 @@ class OnlineMetrics:
             vcpus=vcpus,
             lock_wait=lock_wait,
             irqs=irqs,
-            latency=latency,
-            pending=pending,
+            latency_counts=latency,
+            pending_counts=pending,
         )
 
-    def _stages(self, sid: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        mine = np.frombuffer(self.r_source, dtype=np.int64) == sid
-        t = np.frombuffer(self.r_time, dtype=np.int64)[mine]
-        columns = {"handler": self.r_handler}
-        if sid in self.deferring:
-            columns["tasklet"] = self.r_run
+    def _stages(self, sid: int) -> tuple[dict[str, ValueCounts], dict[str, ValueCounts]]:
+        deferring = sid in self.deferring
+        columns = {"handler": _HANDLER}
+        if deferring:
+            columns["tasklet"] = _RUN
         if sid in self.injecting:
-            columns["virq"] = self.r_virq_run if sid in self.deferring else self.r_virq_handler
+            columns["virq"] = _VIRQ_RUN if deferring else _VIRQ_HANDLER
+        # the raise times still waiting for each column
+        waiting: dict[int, list[int]] = {}
+        waiting[_HANDLER] = [t for (s, _), t in self.wait_entry.items() if s == sid]
+        waiting[_RUN] = waiting[_HANDLER] + list(self.wait_sched.get(sid, ()))
+        for groups in self.wait_run.values():
+            for source, times in groups:
+                if source == sid:
+                    waiting[_RUN] += times
+        waiting[_VIRQ_RUN] = waiting[_RUN] + list(self.wait_virq_run.get(sid, ()))
+        waiting[_VIRQ_HANDLER] = waiting[_HANDLER] + list(self.wait_virq_handler.get(sid, ()))
         done, pending = {}, {}
-        for stage in STAGES:
-            if stage not in columns:
-                continue
-            at = np.frombuffer(columns[stage], dtype=np.int64)[mine]
-            ok = at >= 0
-            done[stage] = np.sort(at[ok] - t[ok])
-            pending[stage] = np.sort(self.end - t[~ok])
+        for stage, column in columns.items():
+            done[stage] = self.samples.get(sid * 4 + column)
+            raised = np.array(waiting[column], dtype=np.int64)
+            pending[stage] = ValueCounts.of(self.end - raised)
         return done, pending
 
 

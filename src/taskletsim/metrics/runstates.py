@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core.trace import EventKind, Trace, TraceMeta
 from .common import stable_order, window_bounds
+from .counts import ValueCounts
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
 
@@ -28,6 +29,15 @@ class IntervalSummary:
             return cls(0, 0, 0.0, 0.0, 0.0)
         p = np.percentile(values, (5.0, 50.0, 95.0), method="inverted_cdf")
         return cls(len(values), int(values.sum()), float(p[0]), float(p[1]), float(p[2]))
+
+    @classmethod
+    def of_counts(cls, spans: ValueCounts) -> IntervalSummary:
+        """The same summary from the intervals' value counts."""
+        n = spans.count
+        if not n:
+            return cls(0, 0, 0.0, 0.0, 0.0)
+        p = spans.quantile(np.asarray((5.0, 50.0, 95.0)) / 100)
+        return cls(n, spans.total, float(p[0]), float(p[1]), float(p[2]))
 
     def as_dict(self) -> dict[str, float | int]:
         """The JSON form: ``count``, ``total_ns``, ``p5_ns``, ``p50_ns``, ``p95_ns``."""

@@ -23,6 +23,7 @@ import numpy as np
 from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s, check_seeds
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
+from ..metrics.counts import ValueCounts
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .result import RunResult
 from .single import MEMORY_SHARE, available_memory, run
@@ -130,15 +131,15 @@ def run_curves(result: RunResult) -> dict[str, list[float]]:
     lock by wait, over :data:`~taskletsim.metrics.locks.WAIT_EDGES_NS`)."""
     m = result.measured()
     out: dict[str, list[float]] = {}
-    pooled: dict[str, list[np.ndarray]] = {}
+    pooled: dict[str, list[ValueCounts]] = {}
     kinds = {s.name: s.kind for s in m.meta.irq}
-    for source, stages in m.latency_samples(censored=True).items():
+    for source, stages in m.latency_value_counts(censored=True).items():
         last = next(s for s in ("virq", "tasklet", "handler") if s in stages)
         pooled.setdefault(kinds[source], []).append(stages[last])
     for kind, parts in pooled.items():
-        values = np.concatenate(parts)
-        if len(values):
-            q = np.quantile(values, CURVE_PROBABILITIES, method="inverted_cdf")
+        counts = ValueCounts.merged(parts)
+        if counts.count:
+            q = counts.quantile(CURVE_PROBABILITIES)
             out[f"latency.{kind}"] = [float(v) for v in q]
     if m.lock_wait_hist:
         out["lock_wait"] = [float(c) for c in np.sum(list(m.lock_wait_hist.values()), axis=0)]

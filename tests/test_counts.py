@@ -1,0 +1,68 @@
+"""Value counts: the same order statistics, means and totals as the samples they count."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from taskletsim.metrics.counts import KeyedCounts, ValueCounts
+from taskletsim.metrics.latency import Latency
+from taskletsim.metrics.runstates import IntervalSummary
+from taskletsim.runner.compare import CURVE_PROBABILITIES
+
+samples = st.lists(st.integers(0, 10**7), min_size=1, max_size=400)
+few_values = st.lists(st.integers(0, 12), min_size=1, max_size=2000)
+
+
+@given(st.one_of(samples, few_values))
+def test_quantiles_are_numpys_inverted_cdf(values: list[int]) -> None:
+    x = np.array(values, dtype=np.int64)
+    counts = ValueCounts.of(x)
+    for q in (CURVE_PROBABILITIES, np.array([0.05, 0.5, 0.95]), np.array([0.0, 1.0])):
+        assert np.array_equal(counts.quantile(q), np.quantile(x, q, method="inverted_cdf"))
+    assert np.array_equal(counts.expand(), np.sort(x))
+    assert counts.count == len(x) and counts.total == int(x.sum())
+
+
+@given(st.one_of(samples, few_values))
+def test_summaries_from_counts_equal_those_from_samples(values: list[int]) -> None:
+    x = np.array(values, dtype=np.int64)
+    assert Latency.of_counts(ValueCounts.of(x)) == Latency.of(x)
+    assert IntervalSummary.of_counts(ValueCounts.of(x)) == IntervalSummary.of(x)
+
+
+def test_empty_counts_give_empty_summaries() -> None:
+    empty = ValueCounts.of(np.empty(0, dtype=np.int64))
+    assert Latency.of_counts(empty) == Latency.of(np.empty(0, dtype=np.int64))
+    assert IntervalSummary.of_counts(empty) == IntervalSummary.of(np.empty(0, dtype=np.int64))
+    assert ValueCounts.merged(()) == empty
+
+
+@given(st.lists(few_values, min_size=1, max_size=5))
+def test_merged_counts_are_those_of_the_concatenation(parts: list[list[int]]) -> None:
+    merged = ValueCounts.merged(ValueCounts.of(np.array(p)) for p in parts)
+    assert merged == ValueCounts.of(np.concatenate([np.array(p) for p in parts]))
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=300),
+    st.integers(1, 50),
+)
+def test_keyed_counts_fold_whatever_the_buffer(pairs: list[tuple[int, int]], every: int) -> None:
+    keyed = KeyedCounts(fold_every=every)
+    for key, value in pairs:
+        keyed.add(key, value)
+    for key in range(7):
+        mine = np.array([v for k, v in pairs if k == key], dtype=np.int64)
+        assert keyed.get(key) == ValueCounts.of(mine), key
+
+
+def test_counts_hold_distinct_values_not_samples() -> None:
+    keyed = KeyedCounts(fold_every=1000)
+    rng = np.random.default_rng(1)
+    for value in rng.integers(0, 100, 100_000).tolist():
+        keyed.add(0, value)
+    held = keyed.get(0)
+    assert held.count == 100_000 and len(held.values) == 100
+    assert len(keyed._keys) == 0
