@@ -51,6 +51,16 @@ def test_metrics_only_fits_where_the_trace_does_not() -> None:
     assert lean.measured().events > 0
 
 
+def test_metrics_only_is_projected_at_its_flat_growth() -> None:
+    """A metrics-only run's memory grows only by new distinct values (~1 byte an event):
+    4 bytes an event is room enough (it once projected 16, the samples it kept)."""
+    limit = _events() * 4 / 2**20
+    lean = run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=limit, metrics_only=True)
+    assert lean.measured().events > 0
+    with pytest.raises(ConfigError, match="metrics-only"):
+        run("xen-8socket-passthrough", duration_ms=20, max_memory_mb=limit)
+
+
 def test_the_default_limit_is_a_share_of_the_memory_available(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -224,7 +224,7 @@ class MemoryBudget:
     events it is heading for would not fit (instead of being killed for memory).
 
     ``bytes_per_event`` is what a run holds per event at its peak, metrics
-    included (an estimate: about 64 with the trace kept, 16 metrics-only);
+    included (an estimate: about 64 with the trace kept, 1 metrics-only);
     ``limit_bytes`` what it may use; ``available_bytes`` what the machine had.
     """
 
@@ -254,7 +254,7 @@ class MemoryBudget:
         )
         ways = f"a shorter run (at most ~{fit_ms:.3g} ms at this rate), fewer CPUs or guests"
         if not self.metrics_only:
-            ways += ", or metrics-only (--metrics-only: ~16 bytes an event, no trace kept)"
+            ways += ", or metrics-only (--metrics-only: ~1 byte an event, no trace kept)"
         raise ConfigError(
             "run size",
             f"~{projected:.3g} events in {end_ns / 1e6:g} ms simulated, ~{_size(need)}",
