@@ -91,19 +91,21 @@ class ValueCounts:
 class KeyedCounts:
     """:class:`ValueCounts` per integer key, gathered one sample at a time.
 
-    ``add(key, value)`` appends to a shared buffer; when it holds as many samples as
-    the counts hold distinct values (and at least ``fold_every``), it is sorted by
-    (key, value) and folded into each key's counts. What it holds is then at most
-    twice the distinct values per key (and one buffer of ``fold_every`` at the
-    start), and each sample costs a share of a sort, not a pass over the counts."""
+    ``add(key, value)`` appends to a buffer; when it holds as many samples as the
+    counts hold distinct (key, value) pairs (and at least ``fold_every``), it is
+    folded in: buffer and counts sorted together by (key, value), equal pairs'
+    counts added. The counts are three arrays sorted by (key, value), so a fold is
+    a few numpy calls whatever the number of keys; what is held is at most twice
+    the distinct pairs (one buffer of ``fold_every`` at the start), and each sample
+    costs a share of a sort."""
 
     def __init__(self, fold_every: int = 4096) -> None:
         self.fold_every = fold_every
         self._keys: array[int] = array("q")
         self._values: array[int] = array("q")
-        self._counts: dict[int, ValueCounts] = {}
+        empty = np.empty(0, dtype=np.int64)
+        self._k, self._v, self._c = empty, empty, empty
         self._limit = fold_every
-        self._distinct = 0  # values held in the counts, over every key
 
     def add(self, key: int, value: int) -> None:
         self._keys.append(key)
@@ -115,28 +117,22 @@ class KeyedCounts:
         """Move the buffer into the counts."""
         if not self._keys:
             return
-        keys = np.frombuffer(self._keys, dtype=np.int64)
-        values = np.frombuffer(self._values, dtype=np.int64)
+        new = len(self._keys)
+        keys = np.concatenate([self._k, np.frombuffer(self._keys, dtype=np.int64)])
+        values = np.concatenate([self._v, np.frombuffer(self._values, dtype=np.int64)])
+        counts = np.concatenate([self._c, np.ones(new, dtype=np.int64)])
+        self._keys, self._values = array("q"), array("q")
         order = np.lexsort((values, keys))
         keys, values = keys[order], values[order]
-        self._keys, self._values = array("q"), array("q")
-        change = np.flatnonzero((keys[1:] != keys[:-1]) | (values[1:] != values[:-1])) + 1
-        starts = np.concatenate([[0], change])
-        counts = np.diff(np.append(starts, len(keys)))
-        keys, values = keys[starts], values[starts]
-        edges = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1, [len(keys)]])
-        for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-            key = int(keys[lo])
-            new = ValueCounts(values[lo:hi].copy(), counts[lo:hi].copy())
-            old = self._counts.get(key)
-            if old is not None:
-                self._distinct -= len(old.values)
-                new = ValueCounts.merged((old, new))
-            self._counts[key] = new
-            self._distinct += len(new.values)
-        self._limit = max(self.fold_every, self._distinct)
+        starts = np.flatnonzero(
+            np.concatenate([[True], (keys[1:] != keys[:-1]) | (values[1:] != values[:-1])])
+        )
+        self._c = np.add.reduceat(counts[order], starts)
+        self._k, self._v = keys[starts], values[starts]
+        self._limit = max(self.fold_every, len(self._k))
 
     def get(self, key: int) -> ValueCounts:
         """The counts of ``key`` (empty if it had no sample); folds the buffer first."""
         self.fold()
-        return self._counts.get(key) or ValueCounts.of(np.empty(0, dtype=np.int64))
+        lo, hi = np.searchsorted(self._k, [key, key + 1]).tolist()
+        return ValueCounts(self._v[lo:hi].copy(), self._c[lo:hi].copy())

@@ -53,6 +53,9 @@ _VM_EXIT = int(EventKind.VM_EXIT)
 _VM_ENTRY = int(EventKind.VM_ENTRY)
 _COALESCE = int(EventKind.IRQ_COALESCE)
 _EDGES = WAIT_EDGES_NS.tolist()
+_READ = np.zeros(max(EventKind) + 1, dtype=bool)
+_READ[[_RAISE, _ENTRY, _SCHEDULE, _T_ENTRY, _CONTEND, _ACQUIRE, _RELEASE]] = True
+_READ[[_RUNSTATE, _VIRQ, _VM_EXIT, _VM_ENTRY, _COALESCE]] = True  # the kinds consume reads
 # the tentative latencies gathered per source (key: source * 4 + column): to the
 # handler, to the tasklet run, to the vIRQ after that run, to the vIRQ after the
 # handler (which of the last two counts is known at the end: whether the source defers)
@@ -158,11 +161,16 @@ class OnlineMetrics:
 
     def consume(self, columns: Mapping[str, np.ndarray]) -> None:
         """Take the next events, in trace order (a chunk of the five columns)."""
+        self.events += len(columns["time_ns"])
+        read = _READ[columns["kind"]]
+        if not read.all():  # the kinds no measurement reads (softirqs, exits) skipped at once
+            columns = {name: column[read] for name, column in columns.items()}
         socket_of = self.meta.cpu_socket
         wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
         start, end = self.start, self.end
         add = self.samples.add
-        self.events += len(columns["time_ns"])
+        vcpus = self.vcpus
+        # the branches in the order of how often the kinds come
         for t, cpu, kind, subject, arg in zip(
             columns["time_ns"].tolist(),
             columns["cpu"].tolist(),
@@ -171,31 +179,27 @@ class OnlineMetrics:
             columns["arg"].tolist(),
             strict=True,
         ):
-            inside = start <= t < end
-            if kind == _ACQUIRE:
-                self._acquire(t, cpu, subject, arg, inside, socket_of)
+            if kind == _VM_ENTRY:
+                v = vcpus.get(subject) or self._vcpu(subject)
+                v.entry = t
+            elif kind == _VM_EXIT:
+                v = vcpus.get(subject) or self._vcpu(subject)
+                if v.entry >= 0:
+                    v.guest += self._clip(v.entry, t)
+                    v.entry = -1
+            elif kind == _ACQUIRE:
+                self._acquire(t, cpu, subject, arg, start <= t < end, socket_of)
             elif kind == _RELEASE:
                 lock = self.locks.get(subject)
                 if lock is not None and lock.open is not None:
                     if lock.open[1]:
                         lock.hold.add(t - lock.open[0])
                     lock.open = None
-            elif kind == _CONTEND:
-                self._cpu(cpu).open += 1
-            elif kind == _RUNSTATE:
-                self._runstate(t, cpu, subject, arg)
-            elif kind == _VM_ENTRY:
-                self._vcpu(subject).entry = t
-            elif kind == _VM_EXIT:
-                v = self._vcpu(subject)
-                if v.entry >= 0:
-                    v.guest += self._clip(v.entry, t)
-                    v.entry = -1
             elif kind == _RAISE:
-                if inside:
+                if start <= t < end:
                     self._count(subject, 0)
-                if inside and subject < len(wanted) and wanted[subject]:
-                    self.wait_entry[(subject, arg)] = t
+                    if subject < len(wanted) and wanted[subject]:
+                        self.wait_entry[(subject, arg)] = t
             elif kind == _ENTRY:
                 raised = self.wait_entry.pop((subject, arg), -1)
                 if raised >= 0:
@@ -208,6 +212,16 @@ class OnlineMetrics:
                     waiting = self.wait_sched.pop(arg, None)
                     if waiting:
                         self.wait_run.setdefault(subject, []).append((arg, waiting))
+            elif kind == _VIRQ:
+                self.injecting.add(subject)
+                if start <= t < end:
+                    self._count(subject, 5)
+                key = subject * 4 + _VIRQ_RUN
+                for raised in self.wait_virq_run.pop(subject, ()):
+                    add(key, t - raised)
+                key = subject * 4 + _VIRQ_HANDLER
+                for raised in self.wait_virq_handler.pop(subject, ()):
+                    add(key, t - raised)
             elif kind == _T_ENTRY:
                 groups = self.wait_run.pop(subject, None)
                 if groups:
@@ -216,17 +230,11 @@ class OnlineMetrics:
                         for raised in times:
                             add(key, t - raised)
                         _queue(self.wait_virq_run, source).extend(times)
-            elif kind == _VIRQ:
-                self.injecting.add(subject)
-                if inside:
-                    self._count(subject, 5)
-                key = subject * 4 + _VIRQ_RUN
-                for raised in self.wait_virq_run.pop(subject, ()):
-                    add(key, t - raised)
-                key = subject * 4 + _VIRQ_HANDLER
-                for raised in self.wait_virq_handler.pop(subject, ()):
-                    add(key, t - raised)
-            elif kind == _COALESCE and inside:
+            elif kind == _RUNSTATE:
+                self._runstate(t, cpu, subject, arg)
+            elif kind == _CONTEND:
+                self._cpu(cpu).open += 1
+            elif kind == _COALESCE and start <= t < end:
                 self._count(subject, 1 + arg)
 
     def held(self) -> int:
