@@ -150,7 +150,7 @@ def test_memory_grows_with_samples_only_not_with_the_trace() -> None:
 
 def test_metrics_only_memory_is_flat_but_for_distinct_values() -> None:
     """From 40 to 160 ms the peak grows only with the distinct latencies and interval
-    lengths the counts hold: 0.8 B per further event here; holding a raise row (six
+    lengths the counts hold: 0.6 B per further event here; holding a raise row (six
     ints) per interrupt and every sample, as the bookkeeping once did, took 4.2."""
     (short, n_short), (long, n_long) = _peak(40, True), _peak(160, True)
     assert n_long > 3 * n_short

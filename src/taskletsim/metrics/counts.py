@@ -114,21 +114,23 @@ class KeyedCounts:
             self.fold()
 
     def fold(self) -> None:
-        """Move the buffer into the counts."""
+        """Move the buffer into the counts: the buffer sorted and its equal pairs counted
+        first (what recurs takes one entry), then merged with the counts."""
         if not self._keys:
             return
-        new = len(self._keys)
-        keys = np.concatenate([self._k, np.frombuffer(self._keys, dtype=np.int64)])
-        values = np.concatenate([self._v, np.frombuffer(self._values, dtype=np.int64)])
-        counts = np.concatenate([self._c, np.ones(new, dtype=np.int64)])
-        self._keys, self._values = array("q"), array("q")
-        order = np.lexsort((values, keys))
-        keys, values = keys[order], values[order]
-        starts = np.flatnonzero(
-            np.concatenate([[True], (keys[1:] != keys[:-1]) | (values[1:] != values[:-1])])
+        keys, values, counts = _counted(
+            np.frombuffer(self._keys, dtype=np.int64),
+            np.frombuffer(self._values, dtype=np.int64),
+            np.ones(len(self._keys), dtype=np.int64),
         )
-        self._c = np.add.reduceat(counts[order], starts)
-        self._k, self._v = keys[starts], values[starts]
+        self._keys, self._values = array("q"), array("q")
+        if len(self._k):
+            keys, values, counts = _counted(
+                np.concatenate([self._k, keys]),
+                np.concatenate([self._v, values]),
+                np.concatenate([self._c, counts]),
+            )
+        self._k, self._v, self._c = keys, values, counts
         self._limit = max(self.fold_every, len(self._k))
 
     def get(self, key: int) -> ValueCounts:
@@ -136,3 +138,21 @@ class KeyedCounts:
         self.fold()
         lo, hi = np.searchsorted(self._k, [key, key + 1]).tolist()
         return ValueCounts(self._v[lo:hi].copy(), self._c[lo:hi].copy())
+
+
+def _counted(
+    keys: np.ndarray, values: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, value) pairs sorted, each once, with their counts added."""
+    order = np.lexsort((values, keys))
+    keys = keys[order]
+    values = values[order]
+    counts = counts[order]
+    del order
+    change = np.empty(len(keys), dtype=bool)
+    change[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    change[1:] |= values[1:] != values[:-1]
+    starts = np.flatnonzero(change)
+    del change
+    return keys[starts], values[starts], np.add.reduceat(counts, starts)

@@ -10,7 +10,7 @@ runstate intervals are kept as counts of their distinct values
 (:class:`~taskletsim.metrics.counts.KeyedCounts`), and an interrupt is held
 (its raise time, one int) only until every stage it can still reach has
 happened. What remains grows with the distinct values (ns), not with the
-simulated time; everything else is per lock, per source, per CPU or per vCPU.
+events; everything else is per lock, per source, per CPU or per vCPU.
 An interrupt a stage never reaches (a source that never defers or never
 injects, a design that never delivers) stays held to the end: its wait is
 what the censored statistics add.
