@@ -184,3 +184,15 @@ def test_measure_on_threads_equals_measure_in_one(design: str) -> None:
     _substantial(one)
     for threads in (2, 5):
         assert measure(full.trace, full.warmup_ns, full.duration_ns, threads=threads).same_as(one)
+
+
+def test_samples_are_expanded_from_the_counts_once() -> None:
+    """``latency`` and ``pending`` give every sample, sorted, from the counts the record
+    holds; expanded the first time they are read, not at each read."""
+    m = run("small-2socket", design="rfc-percpu", seed=1, duration_ms=4, metrics_only=True)
+    measured = m.measured()
+    assert measured.latency is measured.latency and measured.pending is measured.pending
+    for source, stages in measured.latency_counts.items():
+        for stage, counts in stages.items():
+            samples = measured.latency[source][stage]
+            assert len(samples) == counts.count and bool((samples[1:] >= samples[:-1]).all())

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,12 +56,13 @@ class Measurements:
     pending_counts: dict[str, dict[str, ValueCounts]]
     lock_wait_hist: dict[str, np.ndarray]
 
-    @property
+    @cached_property
     def latency(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per source and stage, the latencies of the interrupts that reached it, sorted."""
+        """Per source and stage, the latencies of the interrupts that reached it, sorted
+        (expanded from the counts the first time it is read)."""
         return _expanded(self.latency_counts)
 
-    @property
+    @cached_property
     def pending(self) -> dict[str, dict[str, np.ndarray]]:
         """Per source and stage, the waits of those that had not reached it, sorted."""
         return _expanded(self.pending_counts)
