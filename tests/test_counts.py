@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -65,4 +66,13 @@ def test_counts_hold_distinct_values_not_samples() -> None:
         keyed.add(0, value)
     held = keyed.get(0)
     assert held.count == 100_000 and len(held.values) == 100
-    assert len(keyed._keys) == 0
+    assert len(keyed._buffer) == 0
+
+
+def test_keys_and_values_out_of_range_are_refused() -> None:
+    keyed = KeyedCounts()
+    keyed.add(2**19 - 1, 2**44 - 1)
+    assert keyed.get(2**19 - 1) == ValueCounts.of(np.array([2**44 - 1]))
+    for key, value in ((0, -1), (0, 2**44), (-1, 0), (2**19, 0)):
+        with pytest.raises(ValueError, match="expected a key in"):
+            keyed.add(key, value)

@@ -150,7 +150,7 @@ def test_memory_grows_with_samples_only_not_with_the_trace() -> None:
 
 def test_metrics_only_memory_is_flat_but_for_distinct_values() -> None:
     """From 40 to 160 ms the peak grows only with the distinct latencies and interval
-    lengths the counts hold: 0.6 B per further event here; holding a raise row (six
+    lengths the counts hold: 0.4 B per further event here; holding a raise row (six
     ints) per interrupt and every sample, as the bookkeeping once did, took 4.2."""
     (short, n_short), (long, n_long) = _peak(40, True), _peak(160, True)
     assert n_long > 3 * n_short
@@ -196,3 +196,11 @@ def test_samples_are_expanded_from_the_counts_once() -> None:
         for stage, counts in stages.items():
             samples = measured.latency[source][stage]
             assert len(samples) == counts.count and bool((samples[1:] >= samples[:-1]).all())
+
+
+def test_a_run_longer_than_the_counts_hold_is_refused_metrics_only() -> None:
+    """The counts hold values below 2**44 ns; every latency and interval is below the
+    run's end, so only a run longer than that (4.9 simulated hours) is refused, at once."""
+    with pytest.raises(ConfigError) as caught:
+        run("small-2socket", duration_ms=2e7, metrics_only=True)
+    assert caught.value.field == "duration_ms" and "17592186 ms" in str(caught.value)

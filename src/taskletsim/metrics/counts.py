@@ -88,71 +88,61 @@ class ValueCounts:
         return self.count
 
 
+VALUE_BITS = 44
+"""A :class:`KeyedCounts` value lies in ``[0, 2**44)`` (in ns, 4.9 hours) and its key in
+``[0, 2**19)``: the pair is one int64, ``key << VALUE_BITS | value``."""
+
+_VALUE_END = 1 << VALUE_BITS
+_KEY_END = 1 << (63 - VALUE_BITS)
+
+
 class KeyedCounts:
     """:class:`ValueCounts` per integer key, gathered one sample at a time.
 
-    ``add(key, value)`` appends to a buffer; when it holds as many samples as the
-    counts hold distinct (key, value) pairs (and at least ``fold_every``), it is
-    folded in: buffer and counts sorted together by (key, value), equal pairs'
-    counts added. The counts are three arrays sorted by (key, value), so a fold is
-    a few numpy calls whatever the number of keys; what is held is at most twice
-    the distinct pairs (one buffer of ``fold_every`` at the start), and each sample
-    costs a share of a sort."""
+    ``add(key, value)`` appends the pair, as one int64 (see :data:`VALUE_BITS`), to a
+    buffer; when the buffer holds as many samples as the counts hold distinct pairs
+    (and at least ``fold_every``), its equal pairs are counted and merged into the
+    counts: one array of the distinct pairs, sorted, and one of their counts. What is
+    held is then at most twice the distinct pairs (one buffer of ``fold_every`` at
+    the start), a fold is a few numpy calls whatever the number of keys, and each
+    sample costs a share of a sort."""
 
     def __init__(self, fold_every: int = 4096) -> None:
         self.fold_every = fold_every
-        self._keys: array[int] = array("q")
-        self._values: array[int] = array("q")
-        empty = np.empty(0, dtype=np.int64)
-        self._k, self._v, self._c = empty, empty, empty
+        self._buffer: array[int] = array("q")
+        self._pairs = np.empty(0, dtype=np.int64)
+        self._counts = np.empty(0, dtype=np.int64)
         self._limit = fold_every
 
     def add(self, key: int, value: int) -> None:
-        self._keys.append(key)
-        self._values.append(value)
-        if len(self._keys) >= self._limit:
+        if not (0 <= value < _VALUE_END and 0 <= key < _KEY_END):
+            raise ValueError(
+                f"KeyedCounts: key {key}, value {value}; expected a key in [0, {_KEY_END})"
+                f" and a value in [0, {_VALUE_END})"
+            )
+        self._buffer.append(key << VALUE_BITS | value)
+        if len(self._buffer) >= self._limit:
             self.fold()
 
     def fold(self) -> None:
-        """Move the buffer into the counts: the buffer sorted and its equal pairs counted
-        first (what recurs takes one entry), then merged with the counts."""
-        if not self._keys:
+        """Move the buffer into the counts."""
+        if not self._buffer:
             return
-        keys, values, counts = _counted(
-            np.frombuffer(self._keys, dtype=np.int64),
-            np.frombuffer(self._values, dtype=np.int64),
-            np.ones(len(self._keys), dtype=np.int64),
-        )
-        self._keys, self._values = array("q"), array("q")
-        if len(self._k):
-            keys, values, counts = _counted(
-                np.concatenate([self._k, keys]),
-                np.concatenate([self._v, values]),
-                np.concatenate([self._c, counts]),
-            )
-        self._k, self._v, self._c = keys, values, counts
-        self._limit = max(self.fold_every, len(self._k))
+        pairs, counts = np.unique(np.frombuffer(self._buffer, dtype=np.int64), return_counts=True)
+        self._buffer = array("q")
+        at = np.searchsorted(self._pairs, pairs)
+        known = at < len(self._pairs)
+        known[known] = self._pairs[at[known]] == pairs[known]
+        self._counts[at[known]] += counts[known]
+        new = ~known
+        self._pairs = np.insert(self._pairs, at[new], pairs[new])
+        self._counts = np.insert(self._counts, at[new], counts[new])
+        self._limit = max(self.fold_every, len(self._pairs))
 
     def get(self, key: int) -> ValueCounts:
         """The counts of ``key`` (empty if it had no sample); folds the buffer first."""
         self.fold()
-        lo, hi = np.searchsorted(self._k, [key, key + 1]).tolist()
-        return ValueCounts(self._v[lo:hi].copy(), self._c[lo:hi].copy())
-
-
-def _counted(
-    keys: np.ndarray, values: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(key, value) pairs sorted, each once, with their counts added."""
-    order = np.lexsort((values, keys))
-    keys = keys[order]
-    values = values[order]
-    counts = counts[order]
-    del order
-    change = np.empty(len(keys), dtype=bool)
-    change[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=change[1:])
-    change[1:] |= values[1:] != values[:-1]
-    starts = np.flatnonzero(change)
-    del change
-    return keys[starts], values[starts], np.add.reduceat(counts, starts)
+        base = key << VALUE_BITS
+        lo = int(np.searchsorted(self._pairs, base))
+        hi = int(np.searchsorted(self._pairs, base | (_VALUE_END - 1), side="right"))
+        return ValueCounts(self._pairs[lo:hi] - base, self._counts[lo:hi].copy())

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..core.config import ConfigError
 from ..core.trace import (
     COALESCE_DEVICE,
     COALESCE_LAPIC,
@@ -34,7 +35,7 @@ from ..core.trace import (
     TraceMeta,
 )
 from .common import Summary
-from .counts import KeyedCounts, ValueCounts
+from .counts import VALUE_BITS, KeyedCounts, ValueCounts
 from .irqs import IrqCounts
 from .locks import WAIT_EDGES_NS, LockStats
 from .measure import LATENCY_KINDS, Measurements
@@ -137,6 +138,13 @@ class OnlineMetrics:
     """
 
     def __init__(self, start_ns: int, end_ns: int, meta: TraceMeta) -> None:
+        if end_ns > 1 << VALUE_BITS:  # every latency and interval is below the run's end
+            raise ConfigError(
+                "duration_ms",
+                end_ns / 1e6,
+                f"at most {(1 << VALUE_BITS) // 10**6} ms metrics-only (its counts hold"
+                " values below 2**44 ns)",
+            )
         self.start, self.end = start_ns, end_ns
         self.meta = meta
         self.locks: dict[int, _Lock] = {}

@@ -38,8 +38,8 @@ it is checked and measured); an estimate measured on the seed's host."""
 
 BYTES_PER_EVENT_METRICS_ONLY = 1
 """What a metrics-only run's memory grows by per event: the new distinct latencies and
-interval lengths its counts take in (0.7 per further event on the seed's host
-between 30 and 90 ms, falling as values recur); its peak is otherwise the host's."""
+interval lengths its counts take in (about 0.5 per further event on the seed's host
+between 90 and 270 ms, falling as values recur); its peak is otherwise the host's."""
 
 
 def available_memory() -> int | None:
