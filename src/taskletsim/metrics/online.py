@@ -164,6 +164,7 @@ class OnlineMetrics:
         self.lock_wait: dict[int, int] = {}
         self.events = 0
         self._running_on: dict[int, int] = {}  # vCPU -> the pCPU it is RUNNING on
+        self._wanted: list[bool] = []  # per IRQ source: is its latency measured
 
     # -- consuming ------------------------------------------------------------------
 
@@ -174,7 +175,9 @@ class OnlineMetrics:
         if not read.all():  # the kinds no measurement reads (softirqs, exits) skipped at once
             columns = {name: column[read] for name, column in columns.items()}
         socket_of = self.meta.cpu_socket
-        wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
+        wanted = self._wanted
+        if len(wanted) != len(self.meta.irq):  # sources are added as the host is built
+            wanted = self._wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
         start, end = self.start, self.end
         add = self.samples.add
         vcpus = self.vcpus
