@@ -38,6 +38,8 @@ def test_empty_counts_give_empty_summaries() -> None:
     assert Latency.of_counts(empty) == Latency.of(np.empty(0, dtype=np.int64))
     assert IntervalSummary.of_counts(empty) == IntervalSummary.of(np.empty(0, dtype=np.int64))
     assert ValueCounts.merged(()) == empty
+    with pytest.raises(ValueError, match="empty"):
+        empty.quantile(np.array([0.5]))
 
 
 @given(st.lists(few_values, min_size=1, max_size=5))

@@ -64,8 +64,10 @@ class ValueCounts:
 
         The sorted sample's position is computed as numpy computes it (``n * q - 1``,
         up to the next integer unless exact); the value there is found through the
-        cumulative counts."""
+        cumulative counts. There must be a sample (numpy raises on none too)."""
         n = self.count
+        if not n:
+            raise ValueError("no order statistic of an empty set of samples")
         index = n * np.asarray(probabilities, dtype=np.float64) - 1
         below = np.floor(index)
         position = np.where(index - below == 0, below, below + 1).astype(np.int64)
@@ -83,9 +85,6 @@ class ValueCounts:
         return np.array_equal(self.values, other.values) and np.array_equal(
             self.counts, other.counts
         )
-
-    def __len__(self) -> int:
-        return self.count
 
 
 VALUE_BITS = 44
