@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +59,7 @@ class ValueCounts:
         """Their sum, exact."""
         return int(np.dot(self.values, self.counts))
 
-    def quantile(self, probabilities: np.ndarray) -> np.ndarray:
+    def quantile(self, probabilities: ArrayLike) -> np.ndarray:
         """Order statistics at ``probabilities`` (in [0, 1]), as
         ``np.quantile(self.expand(), probabilities, method="inverted_cdf")`` gives them.
 
