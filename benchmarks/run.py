@@ -138,10 +138,9 @@ def host_rates(design: str, duration_ms: float, params: dict[str, Any]) -> tuple
 # -- 3. memory per event -----------------------------------------------------------
 
 
-def bytes_per_event(duration_ms: float, metrics_only: bool = False) -> tuple[float, int]:
-    """Peak traced bytes over the events of the run (a metrics-only run keeps none).
-    Returns (bytes per event, events)."""
-    peak, events = peak_bytes(duration_ms, metrics_only)
+def bytes_per_event(duration_ms: float) -> tuple[float, int]:
+    """Peak traced bytes over the events of the run. Returns (bytes per event, events)."""
+    peak, events = peak_bytes(duration_ms)
     return peak / events, events
 
 

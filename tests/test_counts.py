@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskletsim.metrics.counts import KeyedCounts, ValueCounts
-from taskletsim.metrics.latency import Latency
+from taskletsim.metrics.latency import PERCENTILES, Latency
 from taskletsim.metrics.runstates import IntervalSummary
 from taskletsim.runner.compare import CURVE_PROBABILITIES
 
@@ -27,16 +27,20 @@ def test_quantiles_are_numpys_inverted_cdf(values: list[int]) -> None:
 
 
 @given(st.one_of(samples, few_values))
-def test_summaries_from_counts_equal_those_from_samples(values: list[int]) -> None:
+def test_summaries_are_numpys_order_statistics_and_exact_means(values: list[int]) -> None:
     x = np.array(values, dtype=np.int64)
-    assert Latency.of_counts(ValueCounts.of(x)) == Latency.of(x)
-    assert IntervalSummary.of_counts(ValueCounts.of(x)) == IntervalSummary.of(x)
+    p = np.percentile(x, PERCENTILES, method="inverted_cdf")
+    expected = Latency(len(x), float(x.mean()), *map(float, p), float(x.max()))
+    assert Latency.of(x) == Latency.of_counts(ValueCounts.of(x)) == expected
+    q = np.percentile(x, (5.0, 50.0, 95.0), method="inverted_cdf")
+    spans = IntervalSummary(len(x), int(x.sum()), *map(float, q))
+    assert IntervalSummary.of(x) == IntervalSummary.of_counts(ValueCounts.of(x)) == spans
 
 
 def test_empty_counts_give_empty_summaries() -> None:
     empty = ValueCounts.of(np.empty(0, dtype=np.int64))
-    assert Latency.of_counts(empty) == Latency.of(np.empty(0, dtype=np.int64))
-    assert IntervalSummary.of_counts(empty) == IntervalSummary.of(np.empty(0, dtype=np.int64))
+    assert Latency.of_counts(empty) == Latency(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert IntervalSummary.of_counts(empty) == IntervalSummary(0, 0, 0.0, 0.0, 0.0)
     assert ValueCounts.merged(()) == empty
     with pytest.raises(ValueError, match="empty"):
         empty.quantile(np.array([0.5]))

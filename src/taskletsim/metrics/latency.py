@@ -33,22 +33,13 @@ class Latency:
 
     @classmethod
     def of(cls, values: np.ndarray) -> Latency:
-        if len(values) == 0:
-            return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        p = np.percentile(values, PERCENTILES, method="inverted_cdf")
-        return cls(
-            len(values),
-            float(values.mean()),
-            float(p[0]),
-            float(p[1]),
-            float(p[2]),
-            float(p[3]),
-            float(values.max()),
-        )
+        """The summary of an array of latencies (see :meth:`of_counts`)."""
+        return cls.of_counts(ValueCounts.of(values))
 
     @classmethod
     def of_counts(cls, samples: ValueCounts) -> Latency:
-        """The same summary from the samples' value counts."""
+        """The summary of latencies held as value counts: the order statistics numpy's
+        ``percentile(..., method="inverted_cdf")`` gives, the mean from the exact total."""
         n = samples.count
         if not n:
             return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

@@ -25,14 +25,13 @@ class IntervalSummary:
 
     @classmethod
     def of(cls, values: np.ndarray) -> IntervalSummary:
-        if len(values) == 0:
-            return cls(0, 0, 0.0, 0.0, 0.0)
-        p = np.percentile(values, (5.0, 50.0, 95.0), method="inverted_cdf")
-        return cls(len(values), int(values.sum()), float(p[0]), float(p[1]), float(p[2]))
+        """The summary of an array of interval lengths (see :meth:`of_counts`)."""
+        return cls.of_counts(ValueCounts.of(values))
 
     @classmethod
     def of_counts(cls, spans: ValueCounts) -> IntervalSummary:
-        """The same summary from the intervals' value counts."""
+        """The summary of interval lengths held as value counts (order statistics as
+        numpy's ``percentile(..., method="inverted_cdf")``)."""
         n = spans.count
         if not n:
             return cls(0, 0, 0.0, 0.0, 0.0)
