@@ -19,18 +19,21 @@ TOPO = ts.Topology(sockets=2, cores_per_socket=2)
 
 
 def drive(
-    lock_kind: str,
+    lock_kind: str | type[ts.SpinLock],
     requests: list[tuple[int, int, int, bool]],
     topology: ts.Topology = TOPO,
     seed: int = 0,
     prepare: Callable[[ts.SpinLock], None] | None = None,
     **options: float,
 ) -> ts.Trace:
-    """Run ``(time, cpu, hold, irqs_off)`` requests against one lock to completion
-    (``prepare`` gets the lock first)."""
+    """Run ``(time, cpu, hold, irqs_off)`` requests against one lock (a kind, or a lock
+    class) to completion (``prepare`` gets the lock first)."""
     sim = Simulation(seed)
     sim.trace.meta.cpu_socket = topology.socket_list
-    lock = ts.make_lock(lock_kind, sim, "lock", topology, **options)
+    if isinstance(lock_kind, str):
+        lock = ts.make_lock(lock_kind, sim, "lock", topology, **options)
+    else:
+        lock = lock_kind(sim, "lock", topology, **options)
     if prepare is not None:
         prepare(lock)
     for at, cpu, hold, irqs_off in requests:
@@ -152,16 +155,25 @@ def test_free_transfers_price_no_waiter() -> None:
     free = ts.Topology(2, 2, costs=ts.TransferCosts.uniform(0))
     requests = [(0, 0, 500, True), (1, 1, 7, True), (2, 2, 9, False), (3, 3, 11, True)]
 
-    def boom(*_args: object) -> int:
+    def boom(*_args: object) -> float:
         raise AssertionError("priced a waiter with free transfers")
 
-    def unpriced(lock: ts.SpinLock) -> None:
+    # subclasses, not patched instances: a compiled build's locks take no new methods
+    class UnpricedTicket(ts.TicketLock):
+        def _socket_spread_cost(self, releaser: int) -> int:
+            return int(boom())
+
+    class UnpricedTtas(ts.TTASLock):
+        def _socket_spread_cost(self, releaser: int) -> int:
+            return int(boom())
+
+    def no_position(lock: ts.SpinLock) -> None:
         if lock.kind == "ticket":
             lock._u = boom  # type: ignore[attr-defined]  # the next owner's position
-        lock._socket_spread_cost = boom  # type: ignore[method-assign]
 
     traces = {
-        kind: rows(drive(kind, requests, free, prepare=unpriced)) for kind in ("ticket", "ttas")
+        kind: rows(drive(cls, requests, free, prepare=no_position))
+        for kind, cls in (("ticket", UnpricedTicket), ("ttas", UnpricedTtas))
     }
     traces["mcs"] = rows(drive("mcs", requests, free))
     assert traces["ticket"] == traces["mcs"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from .cpu import ExitReason
 
@@ -81,9 +81,9 @@ class GuestWork:
     guest keeps its tick that way. ``BURST``: other guest work.
     """
 
-    ISR = 0
-    TICK = 1
-    BURST = 2
+    ISR: ClassVar[int] = 0
+    TICK: ClassVar[int] = 1
+    BURST: ClassVar[int] = 2
 
     __slots__ = ("exit", "kind", "ns", "source")
 
