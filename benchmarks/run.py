@@ -20,6 +20,9 @@ compares across machines. Figures:
 6. a sweep of 8 runs on 1 and 2 worker processes: the speed-up, for runs of one
    size and for runs of uneven sizes (next to the best any order of them allows).
 
+The first line says which build ran (plain Python, or how many modules the
+optional mypyc build compiled: ``taskletsim.compiled_modules()``).
+
 Not a test; CI runs it with ``--quick`` so that it keeps working.
 
     python benchmarks/run.py [--quick] [--json]
@@ -290,8 +293,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     q = args.quick
-    out: dict[str, Any] = {"quick": q, "cpus": os.cpu_count()}
-    lines: list[str] = []
+    compiled = ts.compiled_modules()
+    out: dict[str, Any] = {"quick": q, "cpus": os.cpu_count(), "compiled_modules": compiled}
+    lines: list[str] = [
+        f"build: {len(compiled)} modules compiled (mypyc)" if compiled else "build: plain Python"
+    ]
 
     acq = 20_000 if q else 400_000
     floor = best_of(1 if q else 3, lambda: simpy_mm1(acq, 800_000, 1000))

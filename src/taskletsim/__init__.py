@@ -7,6 +7,7 @@ Public API::
     stats = ts.lock_stats(result.trace)
 """
 
+from .core.compiled import compiled_modules
 from .core.config import ConfigError, Param
 from .core.sim import Simulation
 from .core.trace import EventKind, IrqInfo, NameTable, Trace, TraceMeta, TraceRecorder, VcpuInfo
@@ -106,6 +107,7 @@ __all__ = [
     "check_trace",
     "chrome_trace_events",
     "compare",
+    "compiled_modules",
     "design_names",
     "device_arrivals",
     "document",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
 from simpy.events import Event
 
 from ..core.trace import IrqInfo
@@ -23,6 +24,7 @@ def _unbound(cpu: PCpu, seq: int) -> Generator[Event | int, Any, Any]:
     yield
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IrqSource:
     """An interrupt vector bound to ``cpu``: ``raise_irq`` delivers it there.
 

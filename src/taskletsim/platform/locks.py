@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from mypy_extensions import mypyc_attr
 from simpy.events import Event
 
 from ..core.config import ConfigError
@@ -54,6 +55,7 @@ _ACQUIRE = int(EventKind.LOCK_ACQUIRE)
 _RELEASE = int(EventKind.LOCK_RELEASE)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a lock kind subclasses it (compiled build)
 class SpinLock:
     """Base class of the lock models.
 
@@ -224,6 +226,7 @@ LOCK_KINDS: Registry[type[SpinLock]] = Registry(
 """The registry of lock kinds: ``LOCK_KINDS.register(MyLock)`` adds one."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MCSLock(SpinLock):
     """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
 
@@ -246,6 +249,7 @@ class MCSLock(SpinLock):
         return waiter
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TicketLock(SpinLock):
     """Xen 4.6 ticket lock: FIFO; the next owner reads the line after ~half the waiters."""
 
@@ -282,6 +286,7 @@ class TicketLock(SpinLock):
         return waiter
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TTASLock(SpinLock):
     """Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner."""
 

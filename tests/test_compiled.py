@@ -1,0 +1,47 @@
+"""The optional compiled build: which modules it compiles, and how an install says so."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+
+import pytest
+
+import taskletsim as ts
+
+COMPILED = {
+    "taskletsim.hv.cpu",
+    "taskletsim.hv.devices",
+    "taskletsim.hv.guests",
+    "taskletsim.hv.hvm",
+    "taskletsim.hv.irq",
+    "taskletsim.hv.machine",
+    "taskletsim.hv.sched_credit",
+    "taskletsim.hv.schedule",
+    "taskletsim.hv.softirq",
+    "taskletsim.hv.timers",
+    "taskletsim.platform.arrivals",
+    "taskletsim.platform.locks",
+}
+"""What pyproject.toml's mypyc hook compiles (docs/performance.md says the same)."""
+
+
+def test_compiled_modules_reads_where_each_module_loads_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".py"])
+    every = ts.compiled_modules()
+    assert set(every) > COMPILED  # every plain module "compiled": subpackages are walked
+    assert "taskletsim.core.sim" in every and every == sorted(every)
+    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".no-such-suffix"])
+    assert ts.compiled_modules() == []
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TASKLETSIM_EXPECT_COMPILED"),
+    reason="the plain Python install (.ci/run checks the compiled build)",
+)
+def test_the_compiled_build_compiles_the_hot_modules_and_no_extension_point() -> None:
+    """The model, locks and arrivals compiled; the seam, the costs (a dataclass users
+    take apart), the designs and the scenarios (classes users extend) stay Python."""
+    assert set(ts.compiled_modules()) == COMPILED
