@@ -29,9 +29,10 @@ COMPILED = {
 def test_compiled_modules_reads_where_each_module_loads_from(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".py"])
-    every = ts.compiled_modules()
-    assert set(every) > COMPILED  # every plain module "compiled": subpackages are walked
+    extensions = importlib.machinery.EXTENSION_SUFFIXES
+    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".py", *extensions])
+    every = ts.compiled_modules()  # every module, whichever build: subpackages are walked
+    assert set(every) > COMPILED
     assert "taskletsim.core.sim" in every and every == sorted(every)
     monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".no-such-suffix"])
     assert ts.compiled_modules() == []
