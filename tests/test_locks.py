@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import taskletsim as ts
 from taskletsim.core.sim import Simulation
 from taskletsim.core.trace import EventKind as K
+from taskletsim.platform.locks import Waiter
 
 # 2 sockets x 2 cores: CPUs 0, 1 on socket 0; CPUs 2, 3 on socket 1.
 TOPO = ts.Topology(sockets=2, cores_per_socket=2)
@@ -259,6 +260,56 @@ def test_ttas_scan_and_fenwick_tree_pick_the_same_winners(
         assert _contentions(result) > 100
         digests.append(result.digest)
     assert digests[0] == digests[1]
+
+
+class ReferenceTtas(ts.TTASLock):
+    """TTAS's pick as documented, nothing inlined or short-cut: the remote winner's
+    socket found by the general scan (prefix and cumulative counts), the winner taken
+    by ``_take``."""
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        home = self._socket_of[releaser]
+        here = self._nsock[home]
+        local = here * self.numa_bias
+        remote = self._nsum - here
+        x = self._u() * (local + remote)
+        if x < local or not remote:
+            socket = home
+        else:
+            x = min(x - local, remote - 1)
+            if x >= sum(self._nsock[:home]):
+                x += here
+            for socket, count in enumerate(self._nsock):  # noqa: B007
+                if x < count:
+                    break
+                x -= count
+        waiter = self._take(socket, int(self._u() * len(self._spinners[socket])))
+        cost = self._cost[releaser][waiter[0]]
+        if self.nwait > 1 and self.spinner_share and self._priced:
+            cost += round(self.spinner_share * self._socket_spread_cost(releaser))
+        return waiter, cost
+
+
+@pytest.mark.parametrize("sockets", [2, 3])
+@pytest.mark.parametrize("bias", [1.0, 3.0])
+def test_ttas_pick_is_the_documented_one(sockets: int, bias: float) -> None:
+    """The pick TTAS runs (inlined, two sockets short-cut) gives the trace of the pick
+    written as documented, on random requests from every socket with many spinners."""
+    topology = ts.Topology(sockets, 3)
+    rng = np.random.default_rng(sockets)
+    cpus = rng.integers(0, 3 * sockets, 400)
+    at = np.cumsum(rng.integers(0, 150, 400))
+    requests = [(int(t), int(c), 200, bool(c % 2)) for t, c in zip(at, cpus, strict=True)]
+    ours, reference = (
+        drive(kind, requests, topology, numa_bias=bias) for kind in ("ttas", ReferenceTtas)
+    )
+    assert _contentions_of(ours) > 300
+    assert rows(ours) == rows(reference)
+    assert np.array_equal(ours.arg, reference.arg)
+
+
+def _contentions_of(trace: ts.Trace) -> int:
+    return int(np.count_nonzero(trace.kind == K.LOCK_CONTEND))
 
 
 def _contentions(result: ts.RunResult) -> int:

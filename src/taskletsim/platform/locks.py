@@ -113,7 +113,13 @@ class SpinLock:
             self.busy = True
             last = self.last_cpu
             cost = self._cost[last][cpu] if last >= 0 else self._cost[cpu][cpu]
-            self._hand_over((cpu, granted, -1, irqs_off), cost)
+            if cost:
+                self._pending = (cpu, granted, -1, irqs_off)
+                self._call_later(cost, self._handoff_done)
+            else:  # _hand_over -> _grant, inlined: this runs at every acquisition
+                self._emit((self._env._now, cpu, _ACQUIRE, self.id, -1))
+                self.holder = cpu
+                granted()
             return
         since = self._env._now
         self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
@@ -130,7 +136,8 @@ class SpinLock:
         """``spin_unlock`` from ``cpu``, which must hold the lock."""
         if cpu != self.holder:
             raise RuntimeError(f"{self.name}: CPU {cpu} releases a lock held by {self.holder}")
-        self._emit((self._env._now, cpu, _RELEASE, self.id, 0))
+        emit, now = self._emit, self._env._now
+        emit((now, cpu, _RELEASE, self.id, 0))
         self.holder = -1
         self.last_cpu = cpu
         if not self.nwait:
@@ -138,7 +145,14 @@ class SpinLock:
             return
         waiter, cost = self._pick_next(cpu)
         self.nwait -= 1
-        self._hand_over(waiter, cost)
+        if cost:
+            self._pending = waiter
+            self._call_later(cost, self._handoff_done)
+            return
+        next_cpu = waiter[0]  # _hand_over -> _grant, inlined: this runs at every release
+        emit((now, next_cpu, _ACQUIRE, self.id, waiter[2]))
+        self.holder = next_cpu
+        waiter[1]()
 
     def withdraw(self, cpu: int) -> Waiter:
         """Take ``cpu``'s waiter out of the queue.
@@ -311,6 +325,7 @@ class TTASLock(SpinLock):
         self._spinners: list[list[Waiter]] = [[] for _ in range(topology.sockets)]
         # beyond a few sockets, a Fenwick tree of the per-socket counts keeps a pick O(log)
         self._fenwick = topology.sockets > self.FENWICK_FROM
+        self._two = topology.sockets == 2
         self._tree = [0] * (topology.sockets + 1)
         self._u = sim.uniform(f"lock:{name}")
 
@@ -381,23 +396,47 @@ class TTASLock(SpinLock):
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
         """One draw picks the winner's socket: a spinner on the releaser's weighs
         ``numa_bias``, the others 1, the remote ones taken in socket order (O(log
-        sockets)); a second draw picks the winner among that socket's spinners."""
+        sockets)); a second draw picks the winner among that socket's spinners.
+
+        It runs at every contended release, so :meth:`_take` and :meth:`_count` are
+        inlined, and with two sockets the remote one is the other (the same pick)."""
         u = self._u
+        nsock = self._nsock
         home = self._socket_of[releaser]
-        here = self._nsock[home]
-        local = here * self.numa_bias
+        here = nsock[home]
         remote = self._nsum - here
-        x = u() * (local + remote)
-        if x < local or not remote:
+        if not remote:
+            u()  # drawn all the same: the draws do not depend on where the spinners are
             socket = home
         else:
-            x = min(x - local, remote - 1)
-            if x >= self._prefix(home):
-                x += here
-            socket = self._find(x)
-        waiter = self._take(socket, int(u() * len(self._spinners[socket])))
+            local = here * self.numa_bias
+            x = u() * (local + remote)
+            if x < local:
+                socket = home
+            elif self._two:
+                socket = 1 - home
+            else:
+                x = min(x - local, remote - 1)
+                if x >= self._prefix(home):
+                    x += here
+                socket = self._find(x)
+        spinners = self._spinners[socket]
+        last = len(spinners) - 1
+        k = int(u() * (last + 1))
+        waiter = spinners[k]
+        if k < last:
+            spinners[k] = spinners[last]
+        del spinners[last]
+        nsock[socket] -= 1
+        self._nsum -= 1
+        if self._fenwick:
+            i, tree = socket + 1, self._tree
+            n = len(tree)
+            while i < n:
+                tree[i] -= 1
+                i += i & -i
         cost = self._cost[releaser][waiter[0]]
-        if self.nwait > 1 and self.spinner_share and self._priced:
+        if self._priced and self.spinner_share and self.nwait > 1:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
         return waiter, cost
 
