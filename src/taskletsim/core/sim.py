@@ -124,13 +124,14 @@ class Process:
         self.target: Event | str | None = start
 
     def _resume(self, event: Event) -> None:
-        self._step(event._value)
+        self._woken((self._wake, self.ticket, event._value))
 
     def _woken(self, entry: tuple[Callback, int, Any]) -> None:
-        if entry[1] == self.ticket:  # else redirected meanwhile: a stale wake-up
-            self._step(entry[2])
-
-    def _step(self, value: Any) -> None:
+        """Run the generator from a wake-up ``(callback, ticket, value)`` until it parks;
+        nothing if the ticket is stale (the process was redirected meanwhile)."""
+        if entry[1] != self.ticket:
+            return
+        value = entry[2]
         send = self.gen.send
         env, queue, sim = self._env, self._queue, self._sim
         while True:
@@ -141,13 +142,12 @@ class Process:
                 return
             if target.__class__ is int:
                 wake = env._now + target
-                if env._now < wake < sim.horizon and (not queue or queue[0][0] > wake):
+                if target > 0 and wake < sim.horizon and (not queue or queue[0][0] > wake):
                     env._now = wake  # the wake-up would be the next entry: go on now
                     value = None
                     continue
                 self.ticket = ticket = self.ticket + 1
-                entry = (self._wake, ticket, None)
-                heappush(self._queue, (self._env._now + target, NORMAL, next(self._eid), entry))
+                heappush(queue, (wake, NORMAL, next(self._eid), (self._wake, ticket, None)))
                 self.target = TIMED
                 return
             if not isinstance(target, Event):
