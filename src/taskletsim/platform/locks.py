@@ -374,14 +374,11 @@ class TTASLock(SpinLock):
     def _enqueue(self, waiter: Waiter) -> None:
         socket = self._socket_of[waiter[0]]
         self._spinners[socket].append(waiter)
-        self._nsock[socket] += 1  # _count(socket, 1), inlined: it runs per contention
-        self._nsum += 1
         if self._fenwick:
-            i, tree = socket + 1, self._tree
-            n = len(tree)
-            while i < n:
-                tree[i] += 1
-                i += i & -i
+            self._count(socket, 1)
+        else:  # _count(socket, 1), inlined: it runs per contention
+            self._nsock[socket] += 1
+            self._nsum += 1
 
     def _take(self, socket: int, k: int) -> Waiter:
         """Remove and return spinner ``k`` of ``socket`` (swap with the last)."""
@@ -427,14 +424,11 @@ class TTASLock(SpinLock):
         if k < last:
             spinners[k] = spinners[last]
         del spinners[last]
-        nsock[socket] -= 1
-        self._nsum -= 1
         if self._fenwick:
-            i, tree = socket + 1, self._tree
-            n = len(tree)
-            while i < n:
-                tree[i] -= 1
-                i += i & -i
+            self._count(socket, -1)
+        else:
+            nsock[socket] -= 1
+            self._nsum -= 1
         cost = self._cost[releaser][waiter[0]]
         if self._priced and self.spinner_share and self.nwait > 1:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
