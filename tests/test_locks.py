@@ -305,7 +305,6 @@ def test_ttas_pick_is_the_documented_one(sockets: int, bias: float) -> None:
     )
     assert _contentions_of(ours) > 300
     assert rows(ours) == rows(reference)
-    assert np.array_equal(ours.arg, reference.arg)
 
 
 def _contentions_of(trace: ts.Trace) -> int:
