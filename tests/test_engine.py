@@ -46,13 +46,15 @@ def test_redirect_resumes_a_sleeping_process_once_with_the_value() -> None:
     def sleeper() -> Generator[Event | int, Any, None]:
         value = yield 100
         log.append((sim.now, value))
-        value = yield 50
+        value = yield 150
         log.append((sim.now, value))
 
     proc = sim.process(sleeper())
     sim.call_later(10, lambda _e: proc.redirect("irq"))
     sim.run(1000)
-    assert log == [(10, "irq"), (60, None)]  # the stale wake-up at 100 did nothing
+    # the first sleep's wake-up, stale since the redirect, comes at 100 while the process
+    # sleeps again: it does nothing
+    assert log == [(10, "irq"), (160, None)]
 
 
 def test_redirect_of_a_process_waiting_on_an_event() -> None:
