@@ -178,7 +178,9 @@ def test_free_transfers_price_no_waiter() -> None:
     }
     traces["mcs"] = rows(drive("mcs", requests, free))
     assert traces["ticket"] == traces["mcs"]
-    assert [r[1] for r in traces["mcs"] if r[2] == "LOCK_ACQUIRE"] == [0, 1, 2, 3]
+    # granted at once, each dated from when it began to wait (-1: uncontended)
+    acquired = [(r[0], r[1], r[3]) for r in traces["mcs"] if r[2] == "LOCK_ACQUIRE"]
+    assert acquired == [(0, 0, -1), (500, 1, 1), (507, 2, 2), (516, 3, 3)]
     assert sum(r[2] == "LOCK_ACQUIRE" for r in traces["ttas"]) == 4
 
 
