@@ -39,6 +39,47 @@ def test_an_int_sleep_takes_the_place_a_timeout_would() -> None:
     ]
 
 
+def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call() -> None:
+    """``sim.later(draw, cb)()`` is ``call_later(draw(), cb)``: the delay is drawn when it
+    is called, and ties at one time go by scheduling order, as call_later's do."""
+
+    def loop(use_later: bool) -> list[tuple[int, str]]:
+        sim = Simulation(0)
+        log: list[tuple[int, str]] = []
+        delays = iter([30, 0, 20, 10, 30, 0, 1000])
+
+        def tick(_e: object) -> None:
+            log.append((sim.now, "tick"))
+            sim.call_later(10, lambda _e: log.append((sim.now, "other")))
+            if use_later:
+                again()
+            else:
+                sim.call_later(next(delays), tick)
+
+        again = sim.later(lambda: next(delays), tick)
+        sim.call_later(0, tick)
+        sim.run(1000)
+        return log
+
+    assert loop(False) == [
+        (0, "tick"),
+        (10, "other"),  # scheduled before the tick at 30 rescheduled itself
+        (30, "tick"),
+        (30, "tick"),  # a delay of 0: the same time, after the tick that drew it
+        (40, "other"),
+        (40, "other"),
+        (50, "tick"),
+        (60, "other"),  # queued by the tick at 50 before it rescheduled itself
+        (60, "tick"),
+        (70, "other"),
+        (90, "tick"),
+        (90, "tick"),
+        (100, "other"),
+        (100, "other"),
+    ]
+    assert loop(True) == loop(False)
+
+
 def test_redirect_resumes_a_sleeping_process_once_with_the_value() -> None:
     sim = Simulation(0)
     log: list[tuple[int, Any]] = []

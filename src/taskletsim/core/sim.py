@@ -279,6 +279,20 @@ class Simulation:
         """
         heappush(self._queue, (self.env._now + delay_ns, NORMAL, next(self._eid), (callback,)))
 
+    def later(self, delay: Callable[[], int], callback: Callback) -> Callable[[], None]:
+        """A callable that, each time it is called, queues ``callback`` after ``delay()``
+        ns: ``call_later(delay(), callback)`` in one call, with one entry tuple for all.
+
+        For the loops that draw their next delay where they run (an arrival stream's
+        gap, a lock's hold time): the same draws, ids and order as ``call_later``.
+        """
+        queue, eid, env, entry = self._queue, self._eid, self.env, (callback,)
+
+        def schedule() -> None:
+            heappush(queue, (env._now + delay(), NORMAL, next(eid), entry))
+
+        return schedule
+
     def order(self) -> int:
         """A place in the queue among entries due at the same time: the one an entry
         scheduled now would take (SimPy's event id). See :meth:`call_at`."""

@@ -69,9 +69,10 @@ class Poisson:
 
         def arrive(_event: object) -> None:
             fire()
-            sim.call_later(gap(), arrive)
+            again()
 
-        sim.call_later(gap(), arrive)
+        again = sim.later(gap, arrive)
+        again()
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class LockOpen(Scenario):
         gap: DrawStream = sim.exponential("arrivals", 1e9 / params["rate_per_s"])
         which_cpu = sim.integers("arrival-cpu", params["cpus"])
         hold = hold_stream(sim, params)
-        call_later, clock = sim.call_later, sim.clock
+        clock = sim.clock
         per_cpu = params["spinners"] == "cpus"
         queued: list[deque[int]] = [deque() for _ in range(params["cpus"])]
         active = [False] * params["cpus"]
@@ -155,9 +155,6 @@ class LockOpen(Scenario):
             else:
                 active[cpu] = False
 
-        def granted() -> None:
-            call_later(hold(), release)
-
         def arrival(_event: object) -> None:
             cpu = which_cpu()
             if not per_cpu:
@@ -167,9 +164,11 @@ class LockOpen(Scenario):
             else:
                 active[cpu] = True
                 lock.acquire(cpu, granted)
-            call_later(gap(), arrival)
+            next_arrival()
 
-        call_later(gap(), arrival)
+        granted = sim.later(hold, release)  # the hold runs from the grant
+        next_arrival = sim.later(gap, arrival)
+        next_arrival()
         offered = params["rate_per_s"] * params["hold_ns"] * 1e-9
 
         def info() -> dict[str, Any]:
@@ -185,27 +184,23 @@ class LockOpen(Scenario):
 class _LoopingCpu:
     """One CPU of ``lock-closed``: think -> acquire -> hold -> release, as callbacks."""
 
-    __slots__ = ("_call_later", "_hold", "_lock", "_think", "cpu")
+    __slots__ = ("_lock", "_thinks", "cpu", "granted")
 
     def __init__(
         self, sim: Simulation, cpu: int, lock: SpinLock, think: DrawStream, hold: Callable[[], int]
     ) -> None:
         self.cpu = cpu
         self._lock = lock
-        self._think = think
-        self._hold = hold
-        self._call_later = sim.call_later
-        self._call_later(think(), self.thought)
+        self.granted = sim.later(hold, self.release)  # the hold runs from the grant
+        self._thinks = sim.later(think, self.thought)  # the think time, from the release
+        self._thinks()
 
     def thought(self, _event: object) -> None:
         self._lock.acquire(self.cpu, self.granted)
 
-    def granted(self) -> None:
-        self._call_later(self._hold(), self.release)
-
     def release(self, _event: object) -> None:
         self._lock.release(self.cpu)
-        self._call_later(self._think(), self.thought)
+        self._thinks()
 
 
 @register_scenario
