@@ -63,7 +63,7 @@ def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call() -> None:
 
     assert loop(False) == [
         (0, "tick"),
-        (10, "other"),  # scheduled before the tick at 30 rescheduled itself
+        (10, "other"),  # queued by the tick at 0, before its next tick (at 30)
         (30, "tick"),
         (30, "tick"),  # a delay of 0: the same time, after the tick that drew it
         (40, "other"),
