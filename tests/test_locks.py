@@ -265,23 +265,24 @@ def test_ttas_scan_and_fenwick_tree_pick_the_same_winners(
 
 
 class ReferenceTtas(ts.TTASLock):
-    """TTAS's pick as documented, nothing inlined or short-cut: the remote winner's
-    socket found by the general scan (prefix and cumulative counts), the winner taken
-    by ``_take``."""
+    """TTAS's pick as documented, nothing inlined or short-cut: the spinners counted
+    from the lists themselves, the remote winner's socket found by the general scan
+    (prefix and cumulative counts), the winner taken by ``_take``."""
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        counts = [len(spinners) for spinners in self._spinners]
         home = self._socket_of[releaser]
-        here = self._nsock[home]
+        here = counts[home]
         local = here * self.numa_bias
-        remote = self._nsum - here
+        remote = sum(counts) - here
         x = self._u() * (local + remote)
         if x < local or not remote:
             socket = home
         else:
             x = min(x - local, remote - 1)
-            if x >= sum(self._nsock[:home]):
+            if x >= sum(counts[:home]):
                 x += here
-            for socket, count in enumerate(self._nsock):  # noqa: B007
+            for socket, count in enumerate(counts):  # noqa: B007
                 if x < count:
                     break
                 x -= count
@@ -292,12 +293,14 @@ class ReferenceTtas(ts.TTASLock):
         return waiter, cost
 
 
+@pytest.mark.parametrize("free", [False, True])
 @pytest.mark.parametrize("sockets", [2, 3])
 @pytest.mark.parametrize("bias", [1.0, 3.0])
-def test_ttas_pick_is_the_documented_one(sockets: int, bias: float) -> None:
-    """The pick TTAS runs (inlined, two sockets short-cut) gives the trace of the pick
-    written as documented, on random requests from every socket with many spinners."""
-    topology = ts.Topology(sockets, 3)
+def test_ttas_pick_is_the_documented_one(sockets: int, bias: float, free: bool) -> None:
+    """The pick TTAS runs (inlined, two sockets short-cut: counted by the lists' lengths
+    when no transfer is priced) gives the trace of the pick written as documented, on
+    random requests from every socket with many spinners, transfers priced or free."""
+    topology = ts.Topology(sockets, 3, costs=ts.TransferCosts.uniform(0) if free else None)
     rng = np.random.default_rng(sockets)
     cpus = rng.integers(0, 3 * sockets, 400)
     at = np.cumsum(rng.integers(0, 150, 400))
@@ -346,3 +349,16 @@ def test_a_withdrawn_waiter_is_skipped_until_it_resumes(kind: str) -> None:
     trace = sim.trace.finish()
     acquired = trace.rows(K.LOCK_ACQUIRE)
     assert trace.cpu[acquired][-1] == 2 and trace.arg[acquired][-1] == 0  # waited since t=0
+
+
+@pytest.mark.parametrize("kind", ["mcs", "ticket", "ttas"])
+@pytest.mark.parametrize("sockets", [2, 16])
+def test_a_lock_leaves_room_in_cpythons_shared_attribute_layout(kind: str, sockets: int) -> None:
+    """CPython 3.11 keeps up to 29 of an instance's attributes in its class's shared
+    layout; one more slows every method call on the lock (SpinLock's docstring): the
+    built-in kinds hold at most 27, leaving a subclass two. A compiled lock has no
+    instance dict (mypyc's native layout): nothing to check there."""
+    lock = ts.make_lock(kind, Simulation(0), "lock", ts.Topology(sockets, 2))
+    if not hasattr(lock, "__dict__"):
+        pytest.skip("a compiled lock keeps its attributes in a native layout")
+    assert len(vars(lock)) <= 27

@@ -63,6 +63,13 @@ class SpinLock:
     :meth:`_enqueue` (store a waiter; keep ``_nsock`` up to date if the cost
     model uses it) and :meth:`_pick_next` (remove the next owner, return it
     and the handoff cost in ns). ``nwait`` is kept by the base class.
+
+    A lock's methods run at every acquisition. CPython 3.11 keeps up to 29 of an
+    instance's attributes in its class's shared layout; from the 30th on, each
+    method call on the instance and each attribute store take a slower path
+    (``lock-open`` with TTAS: 10% fewer acquisitions per second with one attribute
+    more than 29). The built-in kinds use at most 27; a subclass that needs more
+    state keeps it in one object.
     """
 
     kind: ClassVar[str] = ""
@@ -76,20 +83,20 @@ class SpinLock:
         self.topology = topology
         self._cost = topology.cost
         self._socket_of = topology.socket_list
-        self._socket_cost = topology.socket_cost
         self._nsock = [0] * topology.sockets
         self._nsum = 0  # sum of _nsock
         costs = topology.costs
-        self._same_ns = costs.of(Distance.SAME_SOCKET)
-        self._other_ns = costs.of(Distance.OTHER_SOCKET)
-        self._far_ns = costs.of(Distance.FAR_SOCKET)
-        self._priced = bool(self._same_ns or self._other_ns or self._far_ns)
+        same = costs.of(Distance.SAME_SOCKET)
+        other, far = costs.of(Distance.OTHER_SOCKET), costs.of(Distance.FAR_SOCKET)
+        self._spread_ns = (same, other, far)
+        """A line transfer's cost to a CPU on the same, a neighbouring, a farther socket."""
+        self._priced = bool(same or other or far)
         """Whether a line transfer between CPUs costs anything: with every one free (a
         textbook FIFO server, ``transfer_ns=0``) what only prices waiters (a ticket
         holder's position, the spinners' traffic) is neither drawn nor counted."""
         hops = topology.socket_hops
         self._near: list[list[int]] | None = None
-        if any(h > 1 for row in hops for h in row) and self._far_ns != self._other_ns:
+        if any(h > 1 for row in hops for h in row) and far != other:
             self._near = [[t for t, h in enumerate(row) if h == 1] for row in hops]
         self._env = sim.clock
         self._emit = sim.emit
@@ -208,10 +215,11 @@ class SpinLock:
         nsock = self._nsock
         here = nsock[socket]
         rest = self._nsum - here
+        same, other, far = self._spread_ns
         if self._near is None:
-            return self._same_ns * here + self._other_ns * rest
+            return same * here + other * rest
         near = sum(nsock[t] for t in self._near[socket])
-        return self._same_ns * here + self._other_ns * near + self._far_ns * (rest - near)
+        return same * here + other * near + far * (rest - near)
 
     def _count(self, socket: int, delta: int) -> None:
         self._nsock[socket] += delta
@@ -326,6 +334,9 @@ class TTASLock(SpinLock):
         # beyond a few sockets, a Fenwick tree of the per-socket counts keeps a pick O(log)
         self._fenwick = topology.sockets > self.FENWICK_FROM
         self._two = topology.sockets == 2
+        self._counted = self._priced or not self._two
+        """Whether ``_nsock`` is kept: the pick over more than two sockets reads it, and so
+        does the spinners' traffic; over two sockets, the pick reads the lists' lengths."""
         self._tree = [0] * (topology.sockets + 1)
         self._u = sim.uniform(f"lock:{name}")
 
@@ -374,6 +385,8 @@ class TTASLock(SpinLock):
     def _enqueue(self, waiter: Waiter) -> None:
         socket = self._socket_of[waiter[0]]
         self._spinners[socket].append(waiter)
+        if not self._counted:
+            return
         if self._fenwick:
             self._count(socket, 1)
         else:  # _count(socket, 1), inlined: it runs per contention
@@ -387,7 +400,8 @@ class TTASLock(SpinLock):
         last = spinners.pop()
         if k < len(spinners):
             spinners[k] = last
-        self._count(socket, -1)
+        if self._counted:
+            self._count(socket, -1)
         return waiter
 
     def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
@@ -396,39 +410,51 @@ class TTASLock(SpinLock):
         sockets)); a second draw picks the winner among that socket's spinners.
 
         It runs at every contended release, so :meth:`_take` and :meth:`_count` are
-        inlined, and with two sockets the remote one is the other (the same pick)."""
+        inlined, and with two sockets the remote one is the other (the same pick), the
+        spinners counted by the lists' lengths and ``nwait``."""
         u = self._u
-        nsock = self._nsock
         home = self._socket_of[releaser]
-        here = nsock[home]
-        remote = self._nsum - here
-        if not remote:
-            u()  # drawn all the same: the draws do not depend on where the spinners are
+        if self._two:
+            spinners = self._spinners[home]
+            here = len(spinners)
+            remote = self.nwait - here
             socket = home
-        else:
-            local = here * self.numa_bias
-            x = u() * (local + remote)
-            if x < local:
-                socket = home
-            elif self._two:
-                socket = 1 - home
+            if not remote:
+                u()  # drawn all the same: the draws do not depend on where the spinners are
             else:
-                x = min(x - local, remote - 1)
-                if x >= self._prefix(home):
-                    x += here
-                socket = self._find(x)
-        spinners = self._spinners[socket]
-        last = len(spinners) - 1
-        k = int(u() * (last + 1))
-        waiter = spinners[k]
-        if k < last:
-            spinners[k] = spinners[last]
-        del spinners[last]
-        if self._fenwick:
-            self._count(socket, -1)
+                local = here * self.numa_bias
+                if u() * (local + remote) >= local:
+                    socket = 1 - home
+                    spinners = self._spinners[socket]
         else:
-            nsock[socket] -= 1
-            self._nsum -= 1
+            nsock = self._nsock
+            here = nsock[home]
+            remote = self._nsum - here
+            if not remote:
+                u()
+                socket = home
+            else:
+                local = here * self.numa_bias
+                x = u() * (local + remote)
+                if x < local:
+                    socket = home
+                else:
+                    x = min(x - local, remote - 1)
+                    if x >= self._prefix(home):
+                        x += here
+                    socket = self._find(x)
+            spinners = self._spinners[socket]
+        k = int(u() * len(spinners))
+        waiter = spinners[k]
+        last = spinners.pop()
+        if waiter is not last:
+            spinners[k] = last
+        if self._counted:
+            if self._fenwick:
+                self._count(socket, -1)
+            else:
+                self._nsock[socket] -= 1
+                self._nsum -= 1
         cost = self._cost[releaser][waiter[0]]
         if self._priced and self.spinner_share and self.nwait > 1:
             cost += round(self.spinner_share * self._socket_spread_cost(releaser))
