@@ -39,11 +39,13 @@ def test_an_int_sleep_takes_the_place_a_timeout_would() -> None:
     ]
 
 
-def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call() -> None:
+@pytest.mark.parametrize("way", ["later", "caller"])
+def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call(way: str) -> None:
     """``sim.later(draw, cb)()`` is ``call_later(draw(), cb)``: the delay is drawn when it
-    is called, and ties at one time go by scheduling order, as call_later's do."""
+    is called, and ties at one time go by scheduling order, as call_later's do.
+    ``sim.caller(cb)(delay)`` is ``call_later(delay, cb)`` the same way."""
 
-    def loop(use_later: bool) -> list[tuple[int, str]]:
+    def loop(how: str) -> list[tuple[int, str]]:
         sim = Simulation(0)
         log: list[tuple[int, str]] = []
         delays = iter([30, 0, 20, 10, 30, 0, 1000])
@@ -51,17 +53,20 @@ def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call() -> None:
         def tick(_e: object) -> None:
             log.append((sim.now, "tick"))
             sim.call_later(10, lambda _e: log.append((sim.now, "other")))
-            if use_later:
+            if how == "later":
                 again()
+            elif how == "caller":
+                after(next(delays))
             else:
                 sim.call_later(next(delays), tick)
 
         again = sim.later(lambda: next(delays), tick)
+        after = sim.caller(tick)
         sim.call_later(0, tick)
         sim.run(1000)
         return log
 
-    assert loop(False) == [
+    assert loop("call_later") == [
         (0, "tick"),
         (10, "other"),  # queued by the tick at 0, before its next tick (at 30)
         (30, "tick"),
@@ -77,7 +82,7 @@ def test_later_queues_as_call_later_with_the_delay_drawn_at_each_call() -> None:
         (100, "other"),
         (100, "other"),
     ]
-    assert loop(True) == loop(False)
+    assert loop(way) == loop("call_later")
 
 
 def test_redirect_resumes_a_sleeping_process_once_with_the_value() -> None:

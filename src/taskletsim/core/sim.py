@@ -110,10 +110,22 @@ class Process:
     can stop it.
     """
 
-    __slots__ = ("_eid", "_env", "_queue", "_sim", "_wake", "gen", "resume", "target", "ticket")
+    __slots__ = (
+        "_eid",
+        "_env",
+        "_queue",
+        "_send",
+        "_sim",
+        "_wake",
+        "gen",
+        "resume",
+        "target",
+        "ticket",
+    )
 
     def __init__(self, sim: Simulation, gen: Generator[Event | int, Any, Any]) -> None:
         self.gen = gen
+        self._send = gen.send  # held: CPython 3.11 builds a new bound method at each load
         self.resume: Callback = self._resume
         self._wake = self._woken
         self._sim = sim
@@ -132,7 +144,7 @@ class Process:
         if entry[1] != self.ticket:
             return
         value = entry[2]
-        send = self.gen.send
+        send = self._send
         env, queue, sim = self._env, self._queue, self._sim
         while True:
             try:
@@ -290,6 +302,17 @@ class Simulation:
 
         def schedule() -> None:
             heappush(queue, (env._now + delay(), NORMAL, next(eid), entry))
+
+        return schedule
+
+    def caller(self, callback: Callback) -> Callable[[int], None]:
+        """A callable that, each time it is called with a delay in ns, queues ``callback``
+        after it: ``call_later(delay, callback)`` with one entry tuple for all, for a
+        component that queues the same callback again and again (a lock's handoff)."""
+        queue, eid, env, entry = self._queue, self._eid, self.env, (callback,)
+
+        def schedule(delay_ns: int) -> None:
+            heappush(queue, (env._now + delay_ns, NORMAL, next(eid), entry))
 
         return schedule
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from .cpu import ExitReason
+from .cpu import EXIT_APIC_WRITE, EXIT_EXTERNAL_INTERRUPT, EXIT_HLT, EXIT_NONE, EXIT_VMCALL
 
 if TYPE_CHECKING:
     from ..platform.locks import SpinLock
@@ -87,7 +87,7 @@ class GuestWork:
 
     __slots__ = ("exit", "kind", "ns", "source")
 
-    def __init__(self, kind: int, ns: int, exit: ExitReason, source: IrqSource | None) -> None:
+    def __init__(self, kind: int, ns: int, exit: int, source: IrqSource | None) -> None:
         self.kind = kind
         self.ns = ns
         self.exit = exit
@@ -209,18 +209,18 @@ class VCpu:
             device = source.device
             ns = device.isr_ns(costs.guest_isr_ns) if device is not None else costs.guest_isr_ns
             eoi_exit = source.needs_eoi_exit and not machine.apicv
-            exit = ExitReason.APIC_WRITE if eoi_exit else ExitReason.NONE
+            exit = EXIT_APIC_WRITE if eoi_exit else EXIT_NONE
             self.todo.append(GuestWork(GuestWork.ISR, ns, exit, source))
             return
         if source.kind != "timer":
             return
         rearm = self.tick_mode == "singleshot" and source is self.tick
-        exit = ExitReason.VMCALL if rearm else ExitReason.NONE
+        exit = EXIT_VMCALL if rearm else EXIT_NONE
         self.todo.append(GuestWork(GuestWork.TICK, costs.guest_tick_ns, exit, source))
         if self.workload == "idle" and self.burst_ns:
-            self.todo.append(GuestWork(GuestWork.BURST, self.burst_ns, ExitReason.NONE, None))
+            self.todo.append(GuestWork(GuestWork.BURST, self.burst_ns, EXIT_NONE, None))
         elif self.workload == "mixed" and self.draw_run is not None:
-            self.todo.append(GuestWork(GuestWork.BURST, self.draw_run(), ExitReason.NONE, None))
+            self.todo.append(GuestWork(GuestWork.BURST, self.draw_run(), EXIT_NONE, None))
 
     def extend_isr(self, source: IrqSource, ns: int) -> bool:
         """A NAPI poll takes one more arrival of ``source``: its running or queued ISR
@@ -236,15 +236,16 @@ class VCpu:
         if self.workload == "mixed" and self.oneshot is not None and self.draw_block is not None:
             self.oneshot.set_timer(self.draw_block())
 
-    def guest_work(self) -> tuple[int | None, ExitReason]:
+    def guest_work(self) -> tuple[int | None, int]:
         """How long the guest runs before its current piece of work ends, and how it ends
         (``None``: a busy guest with nothing queued runs until an interrupt)."""
         if self.todo:
             work = self.todo[0]
-            return max(work.ns, 0), work.exit
+            ns = work.ns
+            return (ns if ns > 0 else 0), work.exit
         if self.workload == "busy":
-            return None, ExitReason.EXTERNAL_INTERRUPT
-        return 0, ExitReason.HLT
+            return None, EXIT_EXTERNAL_INTERRUPT
+        return 0, EXIT_HLT
 
     def guest_ran(self, ns: int) -> None:
         """``ns`` of guest mode went to the current piece of work; finish it if done."""
@@ -255,13 +256,13 @@ class VCpu:
         if work.ns > 0:
             return
         self.todo.pop(0)
-        if work.kind == GuestWork.TICK and work.exit == ExitReason.VMCALL:
+        if work.kind == GuestWork.TICK and work.exit == EXIT_VMCALL:
             self.tick_deadline_ns = self.next_tick_ns(self.machine.sim.clock._now)
         elif work.kind == GuestWork.ISR and work.source is not None:
             device = work.source.device
             if device is not None:
                 device.end_of_isr()
-                if work.exit == ExitReason.NONE:
+                if work.exit == EXIT_NONE:
                     device.eoi()
                 else:
                     self.eoi_queue.append(work.source)

@@ -23,7 +23,7 @@ from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
 from .costs import HvCosts
-from .cpu import ExitReason, PCpu
+from .cpu import EXIT_NONE, PCpu
 from .devices import DEVICE_MODELS, PassthroughDevice
 from .guests import WORKLOADS, Domain, GuestWork, Pirq, Runstate, VCpu
 from .hvm import (
@@ -168,7 +168,7 @@ class Machine:
             v.draw_block = self.sim.exponential(f"block:{name}", block_ns)
             v.oneshot = Timer(self, f"{name}:oneshot", cpu, vcpu_singleshot_timer_fn, "timer")
             v.oneshot.source.owner = v
-            v.todo.append(GuestWork(GuestWork.BURST, v.draw_run(), ExitReason.NONE, None))
+            v.todo.append(GuestWork(GuestWork.BURST, v.draw_run(), EXIT_NONE, None))
         pcpu = self.cpus[cpu]
         if v.runstate == Runstate.RUNNABLE and pcpu.current.is_idle and not self.sched.runq[cpu]:
             v.runstate = Runstate.RUNNING

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .seam import Proc
 
 _RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
+_RUNNING = int(Runstate.RUNNING)  # compared at every kick: an IntEnum member loads slowly
 
 
 def vcpu_runstate_change(cpu: PCpu, v: VCpu, new: Runstate) -> None:
@@ -45,7 +46,7 @@ def vcpu_unblock(cpu: PCpu, v: VCpu) -> Proc:
 
 def vcpu_kick(cpu: PCpu, v: VCpu) -> Proc:
     """``vcpu_kick``: unblock; if it runs on another CPU, ``VCPU_KICK_SOFTIRQ`` there (an IPI)."""
-    running = v.runstate == Runstate.RUNNING
+    running = v.runstate == _RUNNING
     yield from vcpu_unblock(cpu, v)
     if running and v is not cpu.current:
         yield from cpu.cpu_raise_softirq(v.processor, cpu.machine.softirq_nr["VCPU_KICK_SOFTIRQ"])

@@ -100,7 +100,7 @@ class SpinLock:
             self._near = [[t for t, h in enumerate(row) if h == 1] for row in hops]
         self._env = sim.clock
         self._emit = sim.emit
-        self._call_later = sim.call_later
+        self._hand_later = sim.caller(self._handoff_done)  # _handoff_done after a delay
         self.busy = False
         self.holder = -1
         self.last_cpu = -1
@@ -122,7 +122,7 @@ class SpinLock:
             cost = self._cost[last][cpu] if last >= 0 else self._cost[cpu][cpu]
             if cost:
                 self._pending = (cpu, granted, -1, irqs_off)
-                self._call_later(cost, self._handoff_done)
+                self._hand_later(cost)
             else:  # _hand_over -> _grant, inlined: this runs at every acquisition
                 self._emit((self._env._now, cpu, _ACQUIRE, self.id, -1))
                 self.holder = cpu
@@ -154,7 +154,7 @@ class SpinLock:
         self.nwait -= 1
         if cost:
             self._pending = waiter
-            self._call_later(cost, self._handoff_done)
+            self._hand_later(cost)
             return
         next_cpu = waiter[0]  # _hand_over -> _grant, inlined: this runs at every release
         emit((now, next_cpu, _ACQUIRE, self.id, waiter[2]))
@@ -191,7 +191,7 @@ class SpinLock:
         this call) when the handoff costs nothing."""
         if cost:
             self._pending = waiter
-            self._call_later(cost, self._handoff_done)
+            self._hand_later(cost)
         else:
             self._grant(waiter)
 
