@@ -447,7 +447,7 @@ class TTASLock(SpinLock):
         k = int(u() * len(spinners))
         waiter = spinners[k]
         last = spinners.pop()
-        if waiter is not last:
+        if k < len(spinners):  # not "waiter is not last": a compiled build copies tuples
             spinners[k] = last
         if self._counted:
             if self._fenwick:
