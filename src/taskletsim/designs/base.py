@@ -113,7 +113,7 @@ class TaskletDesign(DesignHooks):
         """A locked bit operation on ``t->state``: the line comes from its last toucher."""
         last = t.last_cpu if t.last_cpu >= 0 else cpu.id
         t.last_cpu = cpu.id
-        yield from cpu.work(self._cost[last][cpu.id])
+        return cpu.work(self._cost[last][cpu.id])
 
     # -- what every design must provide (contracts: taskletsim.hv.seam.DesignHooks) --
 
@@ -135,7 +135,7 @@ class TaskletDesign(DesignHooks):
         return Tasklet(self.sim.trace.names.add("tasklet", name), name, func, is_softirq)
 
     def tasklet_schedule(self, cpu: Cpu, t: Tasklet, cause: int = -1) -> Proc:
-        yield from self.tasklet_schedule_on_cpu(cpu, t, cpu.id, cause)
+        return self.tasklet_schedule_on_cpu(cpu, t, cpu.id, cause)  # its generator itself
 
     def dirq_init(self, domain: DomainView, func: TaskletFunc) -> None:
         domain.dirq_tasklet = self.tasklet_init(f"{domain.name}:dirq_tasklet", func)
@@ -143,7 +143,7 @@ class TaskletDesign(DesignHooks):
     def hvm_do_IRQ_dpci(self, cpu: Cpu, pirq: PirqView) -> Proc:
         domain = pirq.domain
         assert domain.dirq_tasklet is not None
-        yield from self.tasklet_schedule(cpu, domain.dirq_tasklet, pirq.source.id)
+        return self.tasklet_schedule(cpu, domain.dirq_tasklet, pirq.source.id)
 
     def kill_by_state_bits(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``tasklet_kill`` of the bit-based designs (Linux, and the RFC's copy of it):

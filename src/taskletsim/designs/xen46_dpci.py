@@ -70,7 +70,7 @@ class Xen46Dpci(Xen44Global):
 
     def hvm_do_IRQ_dpci(self, cpu: Cpu, pirq: PirqView) -> Proc:
         """``hvm_do_IRQ_dpci``: ``raise_softirq_for(pirq_dpci)``."""
-        yield from self.raise_softirq_for(cpu, self.pirq_dpci(pirq), pirq.source.id)
+        return self.raise_softirq_for(cpu, self.pirq_dpci(pirq), pirq.source.id)
 
     def raise_softirq_for(self, cpu: Cpu, t: Tasklet, cause: int) -> Proc:
         """``raise_softirq_for``: SCHED already set? nothing. Else queue here and raise."""

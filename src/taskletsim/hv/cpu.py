@@ -371,12 +371,12 @@ class PCpu:
     def spin_lock_irq(self, lock: SpinLock) -> Proc:
         """``_spin_lock_irq``: returns with interrupts disabled."""
         self.irqs_enabled = False
-        yield from self._acquire(lock, True)
+        return self._acquire(lock, True)
 
     def spin_unlock_irq(self, lock: SpinLock) -> Proc:
         """``_spin_unlock_irq``: unlock, then enable interrupts."""
         lock.release(self.id)
-        yield from self.local_irq_enable()
+        return self.local_irq_enable()
 
     def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event | int, Any, bool]:
         """``_spin_lock_irqsave``: returns the saved interrupt flag."""
@@ -387,7 +387,7 @@ class PCpu:
     def spin_unlock_irqrestore(self, lock: SpinLock, flags: bool) -> Proc:
         """``_spin_unlock_irqrestore``."""
         lock.release(self.id)
-        yield from self.local_irq_restore(flags)
+        return self.local_irq_restore(flags)
 
     # -- softirqs (xen/common/softirq.c) --------------------------------------
 
@@ -410,9 +410,9 @@ class PCpu:
 
     def do_softirq(self) -> Proc:
         """``do_softirq``: the design's softirq engine (Xen's :meth:`xen_do_softirq` unless
-        the design brings its own, as ``linux`` does)."""
+        the design brings its own, as ``linux`` does): the engine's generator itself."""
         engine = self.softirq_engine
-        yield from (self.xen_do_softirq() if engine is None else engine(self))
+        return self.xen_do_softirq() if engine is None else engine(self)
 
     def xen_do_softirq(self) -> Proc:
         """``__do_softirq``: run the lowest pending softirq, re-read the mask, until none.

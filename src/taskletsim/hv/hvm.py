@@ -44,12 +44,12 @@ def event_check_interrupt(cpu: PCpu, seq: int) -> Proc:
 
 def vcpu_singleshot_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
     """``vcpu_singleshot_timer_fn`` -> ``send_timer_event``: VIRQ_TIMER to the vCPU."""
-    yield from send_guest_vcpu_virq(cpu, source.owner, source)
+    return send_guest_vcpu_virq(cpu, source.owner, source)
 
 
 def vcpu_periodic_timer_fn(cpu: PCpu, source: IrqSource) -> Proc:
     """``vcpu_periodic_timer_fn`` (common/schedule.c): ``vcpu_periodic_timer_work``."""
-    yield from vcpu_periodic_timer_work(cpu, source.owner)
+    return vcpu_periodic_timer_work(cpu, source.owner)
 
 
 def vcpu_periodic_timer_work(cpu: PCpu, v: VCpu) -> Proc:
@@ -129,7 +129,7 @@ def hvm_do_hypercall(cpu: PCpu, v: VCpu) -> Proc:
 def do_IRQ_guest(cpu: PCpu, pirq: Pirq, seq: int) -> Proc:
     """``__do_IRQ_guest`` -> ``hvm_do_IRQ_dpci``: mark the pirq, defer the delivery."""
     pirq.masked = True
-    yield from cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq)
+    return cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq)
 
 
 def hvm_dirq_assist(cpu: PCpu, d: Domain) -> Proc:
