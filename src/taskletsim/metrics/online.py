@@ -180,7 +180,7 @@ class OnlineMetrics:
             wanted = self._wanted = [s.kind in LATENCY_KINDS for s in self.meta.irq]
         start, end = self.start, self.end
         add = self.samples.add
-        vcpus = self.vcpus
+        vcpus, counts = self.vcpus, self.counts
         # the branches in the order of how often the kinds come
         for t, cpu, kind, subject, arg in zip(
             columns["time_ns"].tolist(),
@@ -195,8 +195,12 @@ class OnlineMetrics:
                 v.entry = t
             elif kind == _VM_EXIT:
                 v = vcpus.get(subject) or self._vcpu(subject)
-                if v.entry >= 0:
-                    v.guest += self._clip(v.entry, t)
+                entry = v.entry
+                if entry >= 0:  # _clip(entry, t) inlined, without min/max: it runs per exit
+                    lo = entry if entry > start else start
+                    hi = t if t < end else end
+                    if hi > lo:
+                        v.guest += hi - lo
                     v.entry = -1
             elif kind == _ACQUIRE:
                 self._acquire(t, cpu, subject, arg, start <= t < end, socket_of)
@@ -208,7 +212,8 @@ class OnlineMetrics:
                     lock.open = None
             elif kind == _RAISE:
                 if start <= t < end:
-                    self._count(subject, 0)
+                    key = (subject, 0)  # _count(subject, 0), inlined
+                    counts[key] = counts.get(key, 0) + 1
                     if subject < len(wanted) and wanted[subject]:
                         self.wait_entry[(subject, arg)] = t
             elif kind == _ENTRY:
@@ -295,8 +300,9 @@ class OnlineMetrics:
         lock.open = (t, inside)
         if since >= 0:
             c = self._cpu(cpu)
-            c.open = max(c.open - 1, 0)
-            a, b = max(since, self.start), min(t, self.end)
+            c.open = c.open - 1 if c.open > 0 else 0
+            a = since if since > self.start else self.start
+            b = t if t < self.end else self.end
             if b > a:
                 spins = c.spins
                 while spins and spins[-1][1] >= a:  # merge what this spin covers or touches
