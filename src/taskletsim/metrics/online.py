@@ -212,8 +212,8 @@ class OnlineMetrics:
                     lock.open = None
             elif kind == _RAISE:
                 if start <= t < end:
-                    key = (subject, 0)  # _count(subject, 0), inlined
-                    counts[key] = counts.get(key, 0) + 1
+                    raise_key = (subject, 0)  # _count(subject, 0), inlined
+                    counts[raise_key] = counts.get(raise_key, 0) + 1
                     if subject < len(wanted) and wanted[subject]:
                         self.wait_entry[(subject, arg)] = t
             elif kind == _ENTRY:
