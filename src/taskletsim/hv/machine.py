@@ -335,8 +335,8 @@ class Machine:
         dying.go_offline()
         self.cpus[on].call_on_cpu(lambda cpu: self.design.migrate_tasklets_from_cpu(cpu, dead))
 
-    # The exit handlers hand back their path's generator rather than wrapping it in one of
-    # their own: one generator less per exit, one level less for each yield inside it.
+    # These hand back their path's generator rather than wrapping it in one of their own:
+    # one generator fewer per call, one level fewer for each yield inside it.
 
     def hvm_hlt(self, cpu: PCpu, v: VCpu) -> Proc:
         """The HLT exit handler."""
