@@ -320,15 +320,18 @@ def _contentions(result: ts.RunResult) -> int:
     return ts.lock_stats(result.trace)["lock"].contentions
 
 
+@pytest.mark.parametrize("free", [False, True])
 @pytest.mark.parametrize("kind", ["mcs", "ticket", "ttas"])
-def test_a_withdrawn_waiter_is_skipped_until_it_resumes(kind: str) -> None:
+def test_a_withdrawn_waiter_is_skipped_until_it_resumes(kind: str, free: bool) -> None:
     """CPU0 holds the lock; CPUs 1, 2, 3 wait. CPU2 leaves its spin loop to take an
     interrupt (``withdraw``): the next two releases go to CPUs 1 and 3, whatever the
     kind's order; back (``resume``), CPU2 gets the lock last, its ``LOCK_ACQUIRE``
-    still dated from when it began to wait."""
+    still dated from when it began to wait. With free transfers too (TTAS over two
+    sockets then counts its spinners from its lists and ``nwait``)."""
+    topology = ts.Topology(2, 2, costs=ts.TransferCosts.uniform(0)) if free else TOPO
     sim = Simulation(0)
-    sim.trace.meta.cpu_socket = TOPO.socket_list
-    lock = ts.make_lock(kind, sim, "lock", TOPO)
+    sim.trace.meta.cpu_socket = topology.socket_list
+    lock = ts.make_lock(kind, sim, "lock", topology)
     order: list[int] = []
     for cpu in range(4):
         lock.acquire(cpu, lambda cpu=cpu: order.append(cpu))
