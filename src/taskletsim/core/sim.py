@@ -95,7 +95,7 @@ class Process:
 
     The generator yields an event to wait for it, or an int ``ns`` to sleep that
     long: the wake-up takes its place in the queue exactly as a timeout of ``ns``
-    would, without an event object (a ``(callback, ticket, value)`` entry that
+    would, without an event object (a ``(callback, value)`` entry that
     :meth:`Simulation.run` calls). ``target`` is the event waited for, or
     :data:`TIMED`; :meth:`redirect` resumes a parked process at once with a value
     (how :class:`taskletsim.hv.cpu.PCpu` takes an interrupt), whatever it waits for.
@@ -113,14 +113,15 @@ class Process:
     __slots__ = (
         "_eid",
         "_env",
+        "_live",
         "_queue",
         "_send",
         "_sim",
+        "_sleep",
         "_wake",
         "gen",
         "resume",
         "target",
-        "ticket",
     )
 
     def __init__(self, sim: Simulation, gen: Generator[Event | int, Any, Any]) -> None:
@@ -130,20 +131,24 @@ class Process:
         self._wake = self._woken
         self._sim = sim
         self._env, self._queue, self._eid = sim.env, sim._queue, sim._eid
-        self.ticket = 0
+        self._sleep = (self._wake, None)
+        """The queue entry of a sleep; a new one after each :meth:`redirect`."""
+        self._live: tuple[Any, ...] | None = None
+        """The entry whose wake-up is the process's own (others in the queue are stale)."""
         start = _Call(sim.env, [self.resume])
         heappush(sim._queue, (sim.env._now, URGENT, next(sim._eid), start))
         self.target: Event | str | None = start
 
     def _resume(self, event: Event) -> None:
-        self._woken((self._wake, self.ticket, event._value))
+        self._live = entry = (self._wake, event._value)
+        self._woken(entry)
 
-    def _woken(self, entry: tuple[Callback, int, Any]) -> None:
-        """Run the generator from a wake-up ``(callback, ticket, value)`` until it parks;
-        nothing if the ticket is stale (the process was redirected meanwhile)."""
-        if entry[1] != self.ticket:
+    def _woken(self, entry: tuple[Any, ...]) -> None:
+        """Run the generator from a wake-up ``(callback, value)`` until it parks; nothing
+        if the entry is stale (the process was redirected meanwhile)."""
+        if entry is not self._live:
             return
-        value = entry[2]
+        value = entry[1]
         send = self._send
         env, queue, sim = self._env, self._queue, self._sim
         while True:
@@ -158,8 +163,8 @@ class Process:
                     env._now = wake  # the wake-up would be the next entry: go on now
                     value = None
                     continue
-                self.ticket = ticket = self.ticket + 1
-                heappush(queue, (wake, NORMAL, next(self._eid), (self._wake, ticket, None)))
+                self._live = entry = self._sleep
+                heappush(queue, (wake, NORMAL, next(self._eid), entry))
                 self.target = TIMED
                 return
             if not isinstance(target, Event):
@@ -181,8 +186,8 @@ class Process:
             if target.callbacks is None:  # fired: the process resumes anyway
                 return
             target.callbacks.remove(self.resume)
-        self.ticket = ticket = self.ticket + 1
-        entry = (self._wake, ticket, value)
+        self._sleep = (self._wake, None)  # the queued sleep's entry, if any, is stale now
+        self._live = entry = (self._wake, value)
         heappush(self._queue, (self._env._now, NORMAL, next(self._eid), entry))
         self.target = TIMED
 
