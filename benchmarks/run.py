@@ -58,12 +58,18 @@ def best_of(repeat: int, fn: Callable[[], float]) -> float:
 # -- 1. lock-open vs a callback-only M/M/1 ----------------------------------------
 
 
-def simpy_mm1(acquisitions: int, rate_per_s: float, hold_ns: float) -> float:
-    """A callback-only SimPy M/M/1: arrivals and departures as bare events."""
-    env = simpy.Environment()
+def mm1_draws(acquisitions: int, rate_per_s: float, hold_ns: float) -> tuple[list[int], list[int]]:
+    """The M/M/1's gaps and holds, drawn before its clock starts."""
     rng = np.random.default_rng(1)
     gaps = np.rint(rng.exponential(1e9 / rate_per_s, acquisitions)).astype(np.int64).tolist()
     holds = np.rint(rng.exponential(hold_ns, acquisitions)).astype(np.int64).tolist()
+    return gaps, holds
+
+
+def simpy_mm1(acquisitions: int, rate_per_s: float, hold_ns: float) -> float:
+    """A callback-only SimPy M/M/1: arrivals and departures as bare events."""
+    env = simpy.Environment()
+    gaps, holds = mm1_draws(acquisitions, rate_per_s, hold_ns)
     queue: list[int] = []
     state = {"busy": False, "next": 0, "done": 0}
 

@@ -1,0 +1,67 @@
+"""benchmarks/instructions.py: what it reads from cachegrind, how it divides, what a child runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("instructions", BENCHMARKS / "instructions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SUMMARY = """==12== Cachegrind, a cache and branch-prediction profiler
+==12== Command: python instructions.py --child host rfc-percpu 2
+==12==
+==12== I   refs:      1,340,062,918
+"""
+
+
+def test_parse_refs_reads_the_summary(script: ModuleType) -> None:
+    assert script.parse_refs(SUMMARY) == 1_340_062_918
+    assert script.parse_refs("==7== I refs: 12") == 12
+    with pytest.raises(ValueError, match="I refs"):
+        script.parse_refs("==12== Command: python\n")
+
+
+def test_per_unit_is_the_slope_between_two_runs(script: ModuleType) -> None:
+    assert script.per_unit((1_000, 10), (4_000, 40)) == 100.0
+    with pytest.raises(ValueError, match="no more units"):
+        script.per_unit((1_000, 10), (4_000, 10))
+
+
+@pytest.mark.parametrize(
+    ("workload", "units"),
+    [
+        (["mm1", "-", "0.5"], 400),
+        (["mm1-draws", "-", "0.5"], 400),
+        (["timeouts", "-", "1000"], 960),
+        (["lock", "ticket", "0.5"], None),
+        (["host", "rfc-percpu", "0.2"], None),
+    ],
+)
+def test_a_child_runs_its_workload_and_prints_its_units(
+    script: ModuleType,
+    workload: list[str],
+    units: int | None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the child puts benchmarks/ first
+    script.child(workload)
+    printed = int(capsys.readouterr().out.split()[-1])
+    if units is not None:
+        assert printed == units
+    else:
+        assert printed > 50  # acquisitions or trace events of a short run
