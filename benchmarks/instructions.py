@@ -1,4 +1,4 @@
-"""Figures 1 and 2 of ``run.py`` counted in instructions instead of wall time.
+"""Figures 1 and 2 of ``run.py`` (and the model's skeleton) counted in instructions.
 
 On a shared or virtual machine the wall-clock figures move by tens of percent
 from one run to the next (the floor with them, not always in step). The
@@ -107,6 +107,10 @@ def child(workload: list[str]) -> None:
             check=False,
         )
         print(ts.lock_stats(result.trace)["lock"].acquisitions)
+    elif kind == "skeleton":
+        per_cpu = int(size)
+        bench.skeleton_rate(per_cpu, flat=name == "flat", cpus=32)
+        print(32 * per_cpu)
     else:
         result = ts.run(SEED_HOST, design=name, seed=1, duration_ms=float(size), check=False)
         print(len(result.trace))
@@ -147,6 +151,15 @@ def main() -> None:
         ours = figure(["host", design], short, long)
         host[design] = {"per_event": ours, "ratio": floor / ours}
         lines.append(f"   {SEED_HOST} {design:<15} {ours:10,.0f}   ratio {floor / ours:.2f}")
+    small, large = ("500", "1500") if q else ("2000", "6000")
+    for shape in ("chain", "flat"):
+        ours = figure(["skeleton", shape], small, large)
+        out["skeleton" if shape == "chain" else "skeleton_flat"] = {
+            "per_event": ours,
+            "ratio": floor / ours,
+        }
+        label = "the model's skeleton" if shape == "chain" else "one generator per CPU"
+        lines.append(f"   {label:<39} {ours:10,.0f}   ratio {floor / ours:.2f}")
     print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
 
 

@@ -1,4 +1,5 @@
-"""benchmarks/instructions.py: what it reads from cachegrind, how it divides, what a child runs."""
+"""benchmarks/: what instructions.py reads from cachegrind, how it divides, what a child runs;
+run.py's skeleton of the model."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def test_per_unit_is_the_slope_between_two_runs(script: ModuleType) -> None:
         (["mm1", "-", "0.5"], 400),
         (["mm1-draws", "-", "0.5"], 400),
         (["timeouts", "-", "1000"], 960),
+        (["skeleton", "chain", "20"], 640),
+        (["skeleton", "flat", "20"], 640),
         (["lock", "ticket", "0.5"], None),
         (["host", "rfc-percpu", "0.2"], None),
     ],
@@ -65,3 +68,24 @@ def test_a_child_runs_its_workload_and_prints_its_units(
         assert printed == units
     else:
         assert printed > 50  # acquisitions or trace events of a short run
+
+
+def test_the_skeleton_does_the_same_work_in_both_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/run.py's skeleton: every CPU emits its events, and the chain of
+    generators and the flat generator give the same trace (only their shape differs)."""
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    import run as bench
+
+    from taskletsim.core.sim import Simulation
+
+    traces = []
+    for flat in (False, True):
+        sim = Simulation(1)
+        bench.build_skeleton(sim, 300, flat, 4)
+        sim.run(300 * 1000)
+        traces.append(sim.trace.finish())
+    chain, flat_trace = traces
+    assert len(chain) == len(flat_trace) == 4 * 300
+    for column in ("time_ns", "cpu"):
+        assert (chain.columns[column] == flat_trace.columns[column]).all()
+    assert chain.time_ns[-1] > 300 * 37  # each event came after a sleep
