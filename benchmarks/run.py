@@ -10,7 +10,7 @@ compares across machines. Figures:
    vs plain SimPy timeouts (one process per CPU yielding timeouts), and
    passthrough interrupts (arrivals) per wall second; next to them, the
    model's skeleton: the engine and the shape of the model's generators
-   without its logic (what no design can beat in this form);
+   without its logic (how much of the floor the shape alone leaves);
 3. peak traced memory per trace event of a long run (``tracemalloc``), what each
    further event adds (the slope between two lengths), and the same runs
    metrics-only (per event simulated, none kept, and per further event);
