@@ -89,3 +89,22 @@ def test_the_skeleton_does_the_same_work_in_both_shapes(monkeypatch: pytest.Monk
     for column in ("time_ns", "cpu"):
         assert (chain.columns[column] == flat_trace.columns[column]).all()
     assert chain.time_ns[-1] > 300 * 37  # each event came after a sleep
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_the_skeleton_sleeps_as_documented(flat: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each event comes after its drawn gap, and every third event is followed by a
+    50 ns sleep more (1.33 sleeps per event): a CPU's last row is at their sum."""
+    monkeypatch.setattr(sys, "path", [str(BENCHMARKS), *sys.path])
+    import run as bench
+
+    from taskletsim.core.sim import Simulation
+
+    sim = Simulation(1)
+    bench.build_skeleton(sim, 300, flat, 4)
+    sim.run(300 * 1000)
+    trace = sim.trace.finish()
+    for cpu in range(4):
+        gaps = sum(37 + (i * 7919 + cpu * 104729) % 300 for i in range(300))
+        extra = 50 * sum(1 for i in range(299) if i % 3 == 0)
+        assert trace.time_ns[trace.cpu == cpu][-1] == gaps + extra
