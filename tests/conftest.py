@@ -1,32 +1,22 @@
-"""Shared helpers for the tests."""
+"""Fixtures and settings for the tests (shared functions are in ``helpers.py``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from typing import Any
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 import taskletsim as ts
-from taskletsim.metrics import LockStats
+
+from .helpers import taskletsim_cli
 
 # Hypothesis: "ci" by default (at least 200 examples a property), "long" for a longer hunt
 # (pytest --hypothesis-profile=long). Failing examples go to .hypothesis/ (not in git).
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile("ci")
-
-WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
-
-
-def lock_run(
-    scenario: str, duration_ms: float, seed: int = 1, **params: Any
-) -> tuple[ts.RunResult, LockStats]:
-    """Run a lock scenario and return its result and the stats of its one lock."""
-    result = ts.run(scenario, seed=seed, duration_ms=duration_ms, params=params)
-    return result, ts.lock_stats(result.trace, start_ns=WARMUP_NS)["lock"]
 
 
 @pytest.fixture
@@ -35,8 +25,14 @@ def small_topology() -> ts.Topology:
     return ts.Topology(sockets=2, cores_per_socket=2, threads_per_core=2)
 
 
-def taskletsim_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m taskletsim ARGS`` in a fresh process, capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "taskletsim", *args], capture_output=True, text=True, check=False
-    )
+@pytest.fixture(scope="session")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """``compare --json --html`` of small-2socket: the page and the JSON document."""
+    folder = tmp_path_factory.mktemp("report")
+    page = folder / "report.html"
+    out = taskletsim_cli(
+        "compare", "small-2socket", "--seeds", "2", "--duration-ms", "8", "--json",
+        "--html", str(page), "--set", "irq_rate_per_s=60000",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return page, json.loads(out.stdout)

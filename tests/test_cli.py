@@ -9,7 +9,7 @@ import pytest
 import taskletsim as ts
 from taskletsim.cli import main
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 cli = taskletsim_cli
 

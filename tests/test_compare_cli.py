@@ -10,7 +10,7 @@ import pytest
 from taskletsim.cli import main
 from taskletsim.runner.compare import Estimate, t95
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 
 def test_compare_json_has_means_cis_and_ratios() -> None:

@@ -1,6 +1,6 @@
 """The per-CPU designs on the same tiny cases as the global one, and their common contract.
 
-Hosts and costs are those of ``hvhelpers.tiny()`` (see test_xen44_paths.py).
+Hosts and costs are those of ``helpers.tiny()`` (see test_xen44_paths.py).
 Bit operations on a tasklet's state word (``test_and_set_bit``...) cost one
 line transfer from the CPU that touched the word last: 7 ns when it is the
 same CPU, 102 ns within a socket.
@@ -23,8 +23,7 @@ from taskletsim.hv.machine import Machine
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Replay
 
-from .conftest import taskletsim_cli
-from .hvhelpers import HAND_COSTS, events, tiny
+from .helpers import HAND_COSTS, events, taskletsim_cli, tiny
 
 DESIGNS = ts.design_names(builtin=True)
 PER_CPU = [d for d in DESIGNS if d != "xen-4.4-global"]

@@ -13,7 +13,7 @@ import pytest
 import taskletsim as ts
 from taskletsim.output.export import chrome_trace_events, save_chrome_trace
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 Track = tuple[int, int]
 

@@ -13,7 +13,7 @@ from taskletsim.cli import _parser, main
 from taskletsim.output.formats import compare_csv, compare_markdown, render_compare
 from taskletsim.output.report import format_compare
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 DESIGNS = ts.design_names(builtin=True)
 

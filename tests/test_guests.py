@@ -20,7 +20,7 @@ from taskletsim.metrics import (
 )
 from taskletsim.platform.arrivals import Periodic
 
-from .hvhelpers import events, tiny
+from .helpers import events, tiny
 
 MS = 1_000_000
 

@@ -16,7 +16,7 @@ import taskletsim as ts
 from taskletsim import ConfigError
 from taskletsim.scenarios import HOST_PARAMS, dump_scenario, get_scenario, load_scenario
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "examples" / "hosts").glob("*.toml"))

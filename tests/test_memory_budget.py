@@ -13,7 +13,7 @@ from taskletsim.core.trace import MemoryBudget, TraceRecorder
 from taskletsim.metrics import InvariantError
 from taskletsim.runner import single
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 
 def _events(**kw: object) -> int:
@@ -199,7 +199,7 @@ def test_the_hosts_many_small_objects_carry_no_instance_dict() -> None:
     attributes made a 1.6 KB dict): they keep their attributes in slots."""
     from taskletsim.hv.timers import Timer
 
-    from .hvhelpers import tiny
+    from .helpers import tiny
 
     m = tiny()
     cpu = m.cpus[0]

@@ -17,7 +17,7 @@ from taskletsim.metrics.measure import LATENCY_KINDS
 from taskletsim.metrics.online import OnlineMetrics
 from taskletsim.output.report import format_run, run_json
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 DESIGNS = design_names(builtin=True)
 

@@ -15,7 +15,7 @@ from taskletsim.metrics.invariants import INVARIANTS, InvariantError, check_trac
 from taskletsim.platform.arrivals import Replay
 from taskletsim.platform.locks import LOCK_KINDS
 
-from .hvhelpers import tiny
+from .helpers import tiny
 from .mutants import (
     DESIGN_MUTANTS,
     GlobalDropsReschedule,

@@ -22,7 +22,7 @@ import taskletsim as ts
 from taskletsim.core.trace import EventKind
 from taskletsim.platform import theory
 
-from .conftest import lock_run
+from .helpers import lock_run
 
 HOLD_NS = 1000.0
 

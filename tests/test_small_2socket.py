@@ -11,7 +11,7 @@ import taskletsim as ts
 from taskletsim.core.trace import EventKind as K
 from taskletsim.metrics import check_trace
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from taskletsim.output.formats import render_compare, run_markdown
 from taskletsim.output.report import comparison_from_document, format_run, run_json
 from taskletsim.runner.compare import process_pool, run_curves, run_summary
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 DESIGNS = design_names(builtin=True)
 

@@ -15,7 +15,7 @@ from taskletsim.runner import sweep as sweep_module
 from taskletsim.runner.compare import t95
 from taskletsim.runner.sweep import dask_executor, load_runs, sweep
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 SCENARIO = "small-2socket"
 GRID = {"irq_rate_per_s": ["2000", "8000"]}

@@ -11,7 +11,7 @@ from taskletsim.hv.irq import IrqSource
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.timers import Timer
 
-from .hvhelpers import tiny
+from .helpers import tiny
 
 
 class _LoggedSource(IrqSource):

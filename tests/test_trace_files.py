@@ -25,7 +25,7 @@ from taskletsim.core.trace import (
     VcpuInfo,
 )
 
-from .conftest import taskletsim_cli
+from .helpers import taskletsim_cli
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 ints = st.integers(-(2**31), 2**31 - 1)

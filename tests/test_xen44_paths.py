@@ -1,6 +1,6 @@
 """The interrupt paths and Xen 4.4's global tasklets, on hand-worked event sequences.
 
-Every host here is ``hvhelpers.tiny()``: 2 sockets x 2 cores (CPUs 0, 1 on
+Every host here is ``helpers.tiny()``: 2 sockets x 2 cores (CPUs 0, 1 on
 socket 0; 2, 3 on socket 1), a TTAS ``tasklet_lock``, line transfers of 7 ns
 (same CPU), 102 ns (same socket), 443 ns (other socket), and the round
 costs of ``HAND_COSTS`` (IRQ entry 100, exit 50, softirq dispatch 10, list
@@ -23,7 +23,7 @@ from taskletsim.core.trace import EventKind as K
 from taskletsim.metrics import InvariantError, check_trace, irq_latency
 from taskletsim.platform.arrivals import Periodic, Replay
 
-from .hvhelpers import events, tiny
+from .helpers import events, tiny
 
 LOCKS = (K.LOCK_CONTEND, K.LOCK_ACQUIRE, K.LOCK_RELEASE)
 TASKLETS = (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)

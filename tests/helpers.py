@@ -1,14 +1,37 @@
-"""Tiny hand-checkable hosts for the hypervisor-model tests."""
+"""Helpers the tests share: the command in a fresh process, lock runs, tiny hand-checkable
+hosts and their events by name. (Fixtures live in ``conftest.py``.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import fields
+from typing import Any
 
 import taskletsim as ts
 from taskletsim.core.sim import Simulation
 from taskletsim.core.trace import EventKind as K
 from taskletsim.hv.costs import HvCosts
 from taskletsim.hv.machine import Machine
+from taskletsim.metrics import LockStats
+
+WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
+
+
+def taskletsim_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m taskletsim ARGS`` in a fresh process, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskletsim", *args], capture_output=True, text=True, check=False
+    )
+
+
+def lock_run(
+    scenario: str, duration_ms: float, seed: int = 1, **params: Any
+) -> tuple[ts.RunResult, LockStats]:
+    """Run a lock scenario and return its result and the stats of its one lock."""
+    result = ts.run(scenario, seed=seed, duration_ms=duration_ms, params=params)
+    return result, ts.lock_stats(result.trace, start_ns=WARMUP_NS)["lock"]
+
 
 # Round numbers, so that event times can be worked out by hand.
 HAND_COSTS = HvCosts(

@@ -1,4 +1,4 @@
-"""The loops that drive the paths, on hand-worked cases (hosts of ``hvhelpers.tiny()``).
+"""The loops that drive the paths, on hand-worked cases (hosts of ``helpers.tiny()``).
 
 - The local APIC keeps one request per vector: arrivals while it is pending merge.
 - Xen's event channels: a port already pending and an upcall already pending
@@ -27,7 +27,7 @@ from taskletsim.hv.cpu import ExitReason
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Periodic, Replay
 
-from .hvhelpers import events, tiny
+from .helpers import events, tiny
 
 
 def times(m: ts.Machine, kind: K, subject: str, arg: int | None = None) -> list[int]:

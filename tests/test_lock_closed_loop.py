@@ -14,7 +14,7 @@ import pytest
 
 from taskletsim.platform import theory
 
-from .conftest import lock_run
+from .helpers import lock_run
 
 THINK_NS = 20_000.0
 HOLD_NS = 1_000.0
