@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 LOCKS = ("ttas", "ticket", "mcs")
 
 
-def runs(duration_ms: float) -> list[tuple[str, str | None, dict[str, object]]]:
+def runs() -> list[tuple[str, str | None, dict[str, object]]]:
     """(scenario, design, params) of every run."""
     out: list[tuple[str, str | None, dict[str, object]]] = []
     hosts = sorted(str(p) for p in (HERE.parent / "examples" / "hosts").glob("*.toml"))
@@ -49,24 +49,22 @@ def main() -> None:
     parser.add_argument("--duration-ms", type=float, default=3.0)
     parser.add_argument("--seeds", type=int, default=1)
     args = parser.parse_args()
-    for (scenario, design, params), seed in itertools.product(
-        runs(args.duration_ms), range(1, args.seeds + 1)
-    ):
-        full = ts.run(
-            scenario, design=design, seed=seed, duration_ms=args.duration_ms, params=params
-        )
-        lean = ts.run(
-            scenario,
-            design=design,
-            seed=seed,
-            duration_ms=args.duration_ms,
-            params=params,
-            metrics_only=True,
-        )
-        assert full.digest == lean.digest, (scenario, design, params, seed)
-        name = Path(scenario).name
+    for (scenario, design, params), seed in itertools.product(runs(), range(1, args.seeds + 1)):
+        digests = [
+            ts.run(
+                scenario,
+                design=design,
+                seed=seed,
+                duration_ms=args.duration_ms,
+                warmup_ms=0,
+                params=params,
+                metrics_only=lean,
+            ).digest
+            for lean in (False, True)
+        ]
+        assert digests[0] == digests[1], (scenario, design, params, seed)
         given = ",".join(f"{k}={v}" for k, v in params.items()) or "-"
-        print(f"{name} {design or '-'} {given} {seed} {full.digest}", flush=True)
+        print(f"{Path(scenario).name} {design or '-'} {given} {seed} {digests[0]}", flush=True)
 
 
 if __name__ == "__main__":
