@@ -9,8 +9,8 @@ from dataclasses import fields
 from typing import Any
 
 import taskletsim as ts
+from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
-from taskletsim.core.trace import EventKind as K
 from taskletsim.hv.costs import HvCosts
 from taskletsim.hv.machine import Machine
 from taskletsim.metrics import LockStats

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import ClassVar
 
-from taskletsim.core.trace import EventKind
+from taskletsim.core.events import EventKind
 from taskletsim.designs.base import STATE_RUN, STATE_SCHED, Proc, Tasklet
 from taskletsim.designs.rfc_percpu import RfcPercpu
 from taskletsim.designs.xen44_global import Xen44Global

@@ -8,14 +8,14 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from taskletsim.core.trace import (
+from taskletsim.core.events import (
     COALESCE_DEVICE,
     COALESCE_LAPIC,
     COALESCE_POLLED,
     COALESCE_VIRTUAL,
     EventKind,
-    Trace,
 )
+from taskletsim.core.trace import Trace
 
 ACQUIRE, RELEASE = int(EventKind.LOCK_ACQUIRE), int(EventKind.LOCK_RELEASE)
 RUNSTATE = int(EventKind.RUNSTATE_CHANGE)

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
+from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
-from taskletsim.core.trace import EventKind as K
 from taskletsim.hv.machine import Machine
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Replay

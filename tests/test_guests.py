@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
+from taskletsim.core.events import EventKind as K
+from taskletsim.core.recorder import TraceRecorder
 from taskletsim.core.sim import Simulation
-from taskletsim.core.trace import EventKind as K
-from taskletsim.core.trace import Trace, TraceRecorder
+from taskletsim.core.trace import Trace
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.schedule import vcpu_kick
 from taskletsim.metrics import (

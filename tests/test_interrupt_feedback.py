@@ -16,13 +16,13 @@ import itertools
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import (
+from taskletsim.core.events import (
     COALESCE_DEVICE,
     COALESCE_LAPIC,
     COALESCE_POLLED,
     COALESCE_VIRTUAL,
 )
-from taskletsim.core.trace import EventKind as K
+from taskletsim.core.events import EventKind as K
 from taskletsim.hv.cpu import ExitReason
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Periodic, Replay

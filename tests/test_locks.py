@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taskletsim as ts
+from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
-from taskletsim.core.trace import EventKind as K
 from taskletsim.platform.locks import Waiter
 
 # 2 sockets x 2 cores: CPUs 0, 1 on socket 0; CPUs 2, 3 on socket 1.

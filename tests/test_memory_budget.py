@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from taskletsim import ConfigError, compare, run
-from taskletsim.core.trace import MemoryBudget, TraceRecorder
+from taskletsim.core.recorder import MemoryBudget, TraceRecorder
 from taskletsim.metrics import InvariantError
 from taskletsim.runner import single
 
@@ -155,7 +155,7 @@ def test_the_columns_end_within_one_percent_of_the_events(
     """The trace columns grow in place, in small steps and at most 1/8 ahead of the rate
     since the first millisecond: at the end of a seed-host run (a start-up burst, then a
     steady rate) they hold under 1% more rows than the events (peak memory is theirs)."""
-    from taskletsim.core.trace import TraceRecorder
+    from taskletsim.core.recorder import TraceRecorder
 
     seen: list[tuple[int, int]] = []
     finish = TraceRecorder.finish

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from taskletsim import ConfigError, design_names, measure, run
-from taskletsim.core.trace import EventKind
+from taskletsim.core.events import EventKind
 from taskletsim.metrics import LockStats, Measurements
 from taskletsim.metrics.counts import ValueCounts
 from taskletsim.metrics.measure import LATENCY_KINDS

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import EventKind as K
-from taskletsim.core.trace import IrqInfo, TraceRecorder
+from taskletsim.core.events import EventKind as K
+from taskletsim.core.recorder import TraceRecorder
+from taskletsim.core.trace import IrqInfo
 from taskletsim.hv.seam import DESIGNS
 from taskletsim.metrics.invariants import INVARIANTS, InvariantError, check_trace
 from taskletsim.platform.arrivals import Replay

@@ -209,7 +209,7 @@ def test_a_tick_sent_by_schedule_needs_no_interrupt(design: str, tmp_path: Path)
     """Found by the property test: with a periodic timer, ``schedule()`` sends a tick that
     fell due while the vCPU was descheduled (``vcpu_periodic_timer_work``), with no
     interrupt raised for it; ``virq-raised`` used to call that a broken invariant."""
-    from taskletsim.core.trace import EventKind
+    from taskletsim.core.events import EventKind
 
     path = tmp_path / "periodic.toml"
     path.write_text(PERIODIC)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import EventKind
+from taskletsim.core.events import EventKind
 from taskletsim.platform import theory
 
 from .helpers import lock_run

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from taskletsim import ConfigError, design_names, run
+from taskletsim.core.events import COALESCE_LAPIC, EventKind
+from taskletsim.core.recorder import TraceRecorder
 from taskletsim.core.sim import Simulation, draw_stream
-from taskletsim.core.trace import COALESCE_LAPIC, EventKind, Trace, TraceRecorder
+from taskletsim.core.trace import Trace
 
 DESIGNS = design_names(builtin=True)
 CASES = [("xen-8socket-passthrough", d, 2.0) for d in DESIGNS] + [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import EventKind as K
+from taskletsim.core.events import EventKind as K
 from taskletsim.metrics import check_trace
 
 from .helpers import taskletsim_cli

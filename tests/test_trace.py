@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import COLUMNS, EventKind, TraceRecorder
+from taskletsim.core.events import COLUMNS, EventKind
+from taskletsim.core.recorder import TraceRecorder
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskletsim import ConfigError, design_names, run
-from taskletsim.core.trace import (
-    COLUMNS,
-    SCHEMA_VERSION,
-    EventKind,
-    IrqInfo,
-    NameTable,
-    Trace,
-    TraceMeta,
-    VcpuInfo,
-)
+from taskletsim.core.events import COLUMNS, EventKind
+from taskletsim.core.trace import SCHEMA_VERSION, IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 
 from .helpers import taskletsim_cli
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import taskletsim as ts
-from taskletsim.core.trace import EventKind as K
+from taskletsim.core.events import EventKind as K
 from taskletsim.metrics import InvariantError, check_trace, irq_latency
 from taskletsim.platform.arrivals import Periodic, Replay
 

@@ -9,8 +9,10 @@ Public API::
 
 from .core.compiled import compiled_modules
 from .core.config import ConfigError, Param
+from .core.events import EventKind
+from .core.recorder import TraceRecorder
 from .core.sim import Simulation
-from .core.trace import EventKind, IrqInfo, NameTable, Trace, TraceMeta, TraceRecorder, VcpuInfo
+from .core.trace import IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
 from .hv.machine import IrqSource, Machine
 from .hv.seam import HvCosts

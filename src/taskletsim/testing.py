@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .core.events import EventKind
 from .core.sim import Simulation
-from .core.trace import EventKind, Trace
+from .core.trace import Trace
 from .designs.base import get_design
 from .hv.machine import Machine
 from .hv.seam import DESIGNS, Cpu, DesignHooks, Proc, Tasklet

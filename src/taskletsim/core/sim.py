@@ -22,7 +22,7 @@ import simpy
 from simpy.events import NORMAL, URGENT, Event
 
 from .config import ConfigError
-from .trace import TraceRecorder
+from .recorder import TraceRecorder
 
 Callback = Callable[[Any], None]
 

@@ -1,107 +1,32 @@
 """The event trace: the only thing the model hands to the metrics.
 
-An event is one row of five integers: ``time_ns`` (int64), ``cpu`` (int16),
-``kind`` (uint8, an :class:`EventKind`), ``subject`` (int32: a lock, tasklet,
-IRQ source or vCPU id, looked up in the name table) and ``arg`` (int64, whose
-meaning depends on the kind, see :class:`EventKind`).
-
-While a run is going, :class:`TraceRecorder` stages each event's five
-integers in one flat list and moves them, a fraction of a simulated
-millisecond at a time, into typed numpy columns: no Python object outlives
-that. :meth:`TraceRecorder.finish` turns the columns into a :class:`Trace`,
-which can be saved to and loaded from Parquet losslessly.
-What the trace was recorded from travels with it as a :class:`TraceMeta`.
+A :class:`Trace` holds the events' five typed columns
+(:mod:`taskletsim.core.events`), a :class:`NameTable` from ids to names, and
+what the trace was recorded from (:class:`TraceMeta`); it is saved to and
+loaded from Parquet losslessly, and its :meth:`~Trace.digest` is equal exactly
+when two traces are. :class:`~taskletsim.core.recorder.TraceRecorder` makes
+one from a run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .config import ConfigError
+from .events import COLUMNS, EventKind
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 2
 """2 added ``IRQ_COALESCE``; files of schema 1 still load."""
-
-
-class EventKind(IntEnum):
-    """Event kinds, after the tracepoints engineers already read.
-
-    ``arg`` by kind:
-
-    - ``LOCK_CONTEND``: 1 if the waiter spins with interrupts disabled, else 0
-      (Linux ``lock:contention_begin``).
-    - ``LOCK_ACQUIRE``: the time of this acquisition's ``LOCK_CONTEND``, or -1
-      when it was not contended (``lock:contention_end`` + acquire).
-    - ``LOCK_RELEASE``: 0.
-    - ``IRQ_*``: subject the IRQ source, arg the interrupt's sequence number.
-    - ``SOFTIRQ_*``: subject the softirq number (``meta.softirqs`` names
-      them); ``SOFTIRQ_RAISE``'s arg is the target CPU.
-    - ``RUNSTATE_CHANGE``: subject the vCPU, arg the new runstate (Xen
-      ``TRC_SCHED_RUNSTATE_CHANGE``).
-    - ``TASKLET_SCHEDULE``: subject the tasklet, arg the IRQ source whose
-      interrupt led to it (-1: none). ``TASKLET_ENTRY``: the tasklet is claimed
-      to run (``is_running``/RUN set); ``TASKLET_EXIT``: its function returned.
-    - ``VIRQ_INJECT``: subject the IRQ source, arg the vCPU it is injected into.
-    - ``VM_ENTRY``: the guest starts executing (after the entry cost); ``VM_EXIT``:
-      it stops (before the exit cost), arg the VMX exit reason; subject the
-      vCPU. Guest time is VM_ENTRY -> VM_EXIT; the rest of RUNNING is Xen's.
-    - ``IRQ_COALESCE``: an arrival of an IRQ source merged into a request
-      already pending, so it raises nothing of its own; arg the level
-      (:data:`COALESCE_LAPIC`: the vector is pending in the local APIC's IRR;
-      :data:`COALESCE_VIRTUAL`: the guest's vLAPIC vector or event channel is
-      still pending; :data:`COALESCE_DEVICE`: held by a device waiting for
-      the guest's EOI; :data:`COALESCE_POLLED`: taken by the guest's polling
-      while the device's interrupt is masked, NAPI-style).
-    """
-
-    IRQ_RAISE = 0
-    IRQ_ENTRY = 1
-    IRQ_EXIT = 2
-    SOFTIRQ_RAISE = 3
-    SOFTIRQ_ENTRY = 4
-    SOFTIRQ_EXIT = 5
-    TASKLET_SCHEDULE = 6
-    TASKLET_ENTRY = 7
-    TASKLET_EXIT = 8
-    LOCK_CONTEND = 9
-    LOCK_ACQUIRE = 10
-    LOCK_RELEASE = 11
-    RUNSTATE_CHANGE = 12
-    VIRQ_INJECT = 13
-    VM_EXIT = 14
-    VM_ENTRY = 15
-    IRQ_COALESCE = 16
-
-
-COALESCE_LAPIC = 0
-"""An arrival merged into the same vector pending in the local APIC (one per IRR bit)."""
-COALESCE_VIRTUAL = 1
-"""A delivery merged into the guest's pending vLAPIC vector or event-channel port."""
-COALESCE_DEVICE = 2
-"""An arrival held (or merged) by a device that waits for the guest's EOI."""
-COALESCE_POLLED = 3
-"""An arrival the guest takes by polling while the device's interrupt is masked."""
-
-
-COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
-    ("time_ns", np.int64),
-    ("cpu", np.int16),
-    ("kind", np.uint8),
-    ("subject", np.int32),
-    ("arg", np.int64),
-)
 
 
 class NameTable:
@@ -210,194 +135,6 @@ class TraceMeta:
     def copy(self) -> TraceMeta:
         """An independent copy."""
         return TraceMeta.from_dict(self.as_dict())
-
-
-SETTLED_NS = 1_000_000
-"""Simulated time after which a run's event rate is taken as its own (a host starts with a
-burst): the rate the columns are sized by and the memory budget projects is measured from
-the first flush at or after it."""
-
-
-@dataclass(frozen=True)
-class MemoryBudget:
-    """What a run may hold: refuse it, as early as its event rate shows, when the
-    events it is heading for would not fit (instead of being killed for memory).
-
-    ``bytes_per_event`` is what a run holds per event at its peak, metrics
-    included (an estimate: about 64 with the trace kept, 1 metrics-only);
-    ``limit_bytes`` what it may use; ``available_bytes`` what the machine had.
-    """
-
-    limit_bytes: int
-    bytes_per_event: int
-    available_bytes: int | None = None
-    metrics_only: bool = False
-
-    def check(self, events: int, now_ns: int, end_ns: int | None, since: tuple[int, int]) -> None:
-        """Raise :class:`ConfigError` if the run, ``events`` in by ``now_ns``, would need
-        more than ``limit_bytes`` by ``end_ns`` at the rate it has had since ``since``
-        (events, time: its first flush, after the start-up burst of a host)."""
-        if not end_ns:
-            return
-        base_events, base_ns = since
-        projected = float(events)
-        if now_ns > base_ns and end_ns > now_ns:
-            projected += (events - base_events) * (end_ns - now_ns) / (now_ns - base_ns)
-        need = projected * self.bytes_per_event
-        if need <= self.limit_bytes:
-            return
-        fit_ms = end_ns / 1e6 * self.limit_bytes / need
-        where = (
-            f"{_size(self.available_bytes)} available"
-            if self.available_bytes is not None
-            else "the limit set for it, max_memory_mb"
-        )
-        ways = f"a shorter run (at most ~{fit_ms:.3g} ms at this rate), fewer CPUs or guests"
-        if not self.metrics_only:
-            ways += ", or metrics-only (--metrics-only: ~1 byte an event, no trace kept)"
-        raise ConfigError(
-            "run size",
-            f"~{projected:.3g} events in {end_ns / 1e6:g} ms simulated, ~{_size(need)}",
-            f"a run within {_size(self.limit_bytes)} ({where}): {ways}",
-        )
-
-
-def _size(n: float) -> str:
-    """Bytes in KiB, MiB or GiB."""
-    if n >= 2**30:
-        return f"{n / 2**30:.1f} GiB"
-    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
-
-
-class TraceRecorder:
-    """Collects events during a run.
-
-    ``append((time_ns, cpu, kind, subject, arg))`` adds one event: it is the
-    ``extend`` of a flat list (the staging buffer), called directly from the
-    model so that recording costs one C call (``list.extend`` takes a tuple in
-    about a tenth of the time ``array.extend`` does: the ints are converted
-    once per flush, in bulk). Pass ``kinds`` to record only some event kinds.
-
-    :meth:`flush`, called by the simulation every
-    :attr:`~taskletsim.core.sim.Simulation.FLUSH_NS` of simulated time, moves
-    the staged events into typed column arrays (23 bytes an event; a value
-    that is not an int fails there), grown in place with ``realloc`` to the
-    size the run is heading for, so that a long run holds little more than
-    its final trace.
-    """
-
-    def __init__(
-        self,
-        kinds: Iterable[EventKind] | None = None,
-        sink: Callable[[dict[str, np.ndarray]], None] | None = None,
-        keep: bool = True,
-    ) -> None:
-        """``sink`` is called with every flushed chunk (the five columns of its events, in
-        order); with ``keep=False`` nothing else is kept: the trace comes out empty."""
-        self.names = NameTable()
-        self.meta = TraceMeta()
-        self._sink = sink
-        self._keep = keep
-        self._buf: list[int] = []
-        self._columns = [np.zeros(0, dtype=dtype) for _, dtype in COLUMNS]
-        self._rows = 0
-        self._seen = 0
-        self._since: tuple[int, int] | None = None
-        self.budget: MemoryBudget | None = None
-        self._shared = False  # a finished Trace holds the columns: never resize them in place
-        self.append: Callable[[tuple[int, int, int, int, int]], None] = self._buf.extend
-        if kinds is not None:
-            wanted = frozenset(int(k) for k in kinds)
-            extend = self._buf.extend
-
-            def append_some(row: tuple[int, int, int, int, int]) -> None:
-                if row[2] in wanted:
-                    extend(row)
-
-            self.append = append_some
-
-    def __len__(self) -> int:
-        return self._rows + len(self._buf) // 5
-
-    def flush(self, now_ns: int | None = None, min_rows: int = 0) -> None:
-        """Move the staged events into the columns. ``now_ns``, the simulated time
-        reached, lets the columns be sized for the whole run at once. With ``min_rows``,
-        nothing happens until that many events are staged (a flush has a fixed cost of
-        a few us: a sparse run need not pay it at every step)."""
-        staged = len(self._buf) // 5
-        if not staged or staged < min_rows:
-            return
-        self._seen += staged
-        end = self.meta.duration_ns
-        if self._since is None and now_ns and now_ns >= SETTLED_NS:
-            self._since = (self._seen, now_ns)
-        if self.budget is not None and now_ns and self._since is not None:
-            self.budget.check(self._seen, now_ns, end, self._since)
-        if not self._keep:
-            if self._sink is None:
-                self._buf.clear()
-                return
-            flat = self._take_staged()
-            self._sink({n: flat[:, i].astype(d) for i, (n, d) in enumerate(COLUMNS)})
-            return
-        need = self._rows + staged
-        capacity = len(self._columns[0])
-        if need > capacity:
-            grow = need + need // 256 + 1024  # realloc (mremap) grows in place: small steps
-            if now_ns and end and now_ns < end and self._since and now_ns > self._since[1]:
-                # the rate since the first flush (a host starts with a burst), to the end
-                seen, then = self._since
-                rate = (self._seen - seen) / (now_ns - then)
-                projected = int(need + rate * (end - now_ns) * 1.002) + 1024
-                # at most 1/8 ahead: an early rate (a host settling) must not size the end
-                grow = max(grow, min(projected, need + need // 8 + 1024))
-            if self._shared:
-                self._columns = [np.resize(c, grow) for c in self._columns]
-                self._shared = False
-            else:
-                for column in self._columns:
-                    column.resize(grow, refcheck=False)
-        flat = self._take_staged()
-        for i, column in enumerate(self._columns):
-            column[self._rows : need] = flat[:, i]
-        del flat
-        if self._sink is not None:
-            self._sink(
-                {
-                    n: col[self._rows : need]
-                    for (n, _), col in zip(COLUMNS, self._columns, strict=True)
-                }
-            )
-        self._rows = need
-
-    def _take_staged(self) -> np.ndarray:
-        """Empty the staging into an (n, 5) int64 array. ``struct`` packs a few hundred
-        ints in ~5 ns each (``array('q', list)`` takes ~12) and, like it, refuses a value
-        that is not an int (a float time would otherwise be truncated silently); the
-        list is emptied before packing, so that at most two copies of the rows exist."""
-        rows = tuple(self._buf)
-        self._buf.clear()
-        try:
-            packed = struct.Struct(f"{len(rows)}q").pack(*rows)
-        except struct.error as error:
-            raise TypeError(f"a trace row holds a value that is not an int64 ({error})") from None
-        return np.frombuffer(packed, dtype=np.int64).reshape(-1, 5)
-
-    def set_sink(self, sink: Callable[[dict[str, np.ndarray]], None] | None) -> None:
-        """Hand every chunk flushed from now on to ``sink`` (see ``__init__``)."""
-        self._sink = sink
-
-    def finish(self) -> Trace:
-        """Freeze what was recorded so far into a :class:`Trace` (recording may go on)."""
-        self.flush()
-        if not self._shared:
-            for column in self._columns:
-                column.resize(self._rows, refcheck=False)
-            self._shared = True
-        columns = {
-            name: col[: self._rows] for (name, _), col in zip(COLUMNS, self._columns, strict=True)
-        }
-        return Trace(columns=columns, names=NameTable(self.names.as_dict()), meta=self.meta.copy())
 
 
 class TraceDigest:

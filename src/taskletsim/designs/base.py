@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, overload
 
 from ..core.config import ConfigError, Param
-from ..core.trace import EventKind
+from ..core.events import EventKind
 from ..hv.seam import (
     DESIGNS,
     STATE_RUN,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
-from ..core.trace import COALESCE_LAPIC, EventKind
+from ..core.events import COALESCE_LAPIC, EventKind
 from ..platform.locks import SpinLock
 from .seam import Proc
 

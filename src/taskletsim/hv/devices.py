@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.trace import COALESCE_DEVICE, COALESCE_POLLED, EventKind
+from ..core.events import COALESCE_DEVICE, COALESCE_POLLED, EventKind
 
 if TYPE_CHECKING:
     from .guests import VCpu

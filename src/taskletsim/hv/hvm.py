@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.trace import COALESCE_VIRTUAL, EventKind
+from ..core.events import COALESCE_VIRTUAL, EventKind
 from .schedule import vcpu_block, vcpu_kick
 
 _COALESCE = int(EventKind.IRQ_COALESCE)

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import cast
 
+from ..core.events import EventKind
 from ..core.sim import Simulation
-from ..core.trace import EventKind, VcpuInfo
+from ..core.trace import VcpuInfo
 from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology

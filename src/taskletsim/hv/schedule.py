@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.trace import EventKind
+from ..core.events import EventKind
 from .guests import Runstate, VCpu
 
 if TYPE_CHECKING:

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace
+from ..core.events import EventKind
+from ..core.trace import Trace
 from .common import stable_order
 from .latency import irq_chains
 from .runstates import vcpu_times

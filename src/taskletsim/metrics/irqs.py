@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.trace import (
+from ..core.events import (
     COALESCE_DEVICE,
     COALESCE_LAPIC,
     COALESCE_POLLED,
     COALESCE_VIRTUAL,
     EventKind,
-    Trace,
 )
+from ..core.trace import Trace
 from .common import window_bounds
 
 

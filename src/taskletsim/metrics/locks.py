@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace
+from ..core.events import EventKind
+from ..core.trace import Trace
 from .common import Summary, stable_order, window_bounds
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace, TraceMeta
+from ..core.events import EventKind
+from ..core.trace import Trace, TraceMeta
 from .common import window_bounds
 from .counts import ValueCounts
 from .irqs import IrqCounts, irq_counts

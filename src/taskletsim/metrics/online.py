@@ -25,15 +25,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..core.config import ConfigError
-from ..core.trace import (
+from ..core.events import (
     COALESCE_DEVICE,
     COALESCE_LAPIC,
     COALESCE_POLLED,
     COALESCE_VIRTUAL,
     EventKind,
-    NameTable,
-    TraceMeta,
 )
+from ..core.trace import NameTable, TraceMeta
 from .common import Summary
 from .counts import VALUE_BITS, KeyedCounts, ValueCounts
 from .irqs import IrqCounts

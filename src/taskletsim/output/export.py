@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace
+from ..core.events import EventKind
+from ..core.trace import Trace
 from ..metrics.latency import irq_chains
 
 _SPACE = {

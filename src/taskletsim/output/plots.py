@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.trace import EventKind, Trace
+from ..core.events import EventKind
+from ..core.trace import Trace
 from ..metrics.locks import WAIT_EDGES_NS
 from ..runner.compare import CURVE_PROBABILITIES, Comparison
 

@@ -41,9 +41,9 @@ from mypy_extensions import mypyc_attr
 from simpy.events import Event
 
 from ..core.config import ConfigError
+from ..core.events import EventKind
 from ..core.registry import Registry
 from ..core.sim import Simulation
-from ..core.trace import EventKind
 from .topology import Distance, Topology
 
 Granted = Callable[[], Any]

@@ -16,8 +16,10 @@ from ..core.config import (
     check_seed,
     check_warmup_ms,
 )
+from ..core.events import EventKind
+from ..core.recorder import MemoryBudget, TraceRecorder
 from ..core.sim import Simulation
-from ..core.trace import EventKind, MemoryBudget, Trace, TraceDigest, TraceRecorder
+from ..core.trace import Trace, TraceDigest
 from ..designs import get_design
 from ..metrics.invariants import check_trace
 from ..metrics.online import OnlineMetrics
