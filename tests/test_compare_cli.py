@@ -8,7 +8,7 @@ import math
 import pytest
 
 from taskletsim.cli import main
-from taskletsim.runner.compare import Estimate, t95
+from taskletsim.runner.stats import Estimate, t95
 
 from .helpers import taskletsim_cli
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from taskletsim.metrics.counts import KeyedCounts, ValueCounts
 from taskletsim.metrics.latency import PERCENTILES, Latency
 from taskletsim.metrics.runstates import IntervalSummary
-from taskletsim.runner.compare import CURVE_PROBABILITIES
+from taskletsim.runner.summary import CURVE_PROBABILITIES
 
 samples = st.lists(st.integers(0, 10**7), min_size=1, max_size=400)
 few_values = st.lists(st.integers(0, 12), min_size=1, max_size=2000)

@@ -11,7 +11,7 @@ import pytest
 import taskletsim as ts
 from taskletsim.cli import _parser, main
 from taskletsim.output.formats import compare_csv, compare_markdown, render_compare
-from taskletsim.output.report import format_compare
+from taskletsim.output.tables import format_compare
 
 from .helpers import taskletsim_cli
 

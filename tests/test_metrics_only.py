@@ -15,7 +15,8 @@ from taskletsim.metrics import LockStats, Measurements
 from taskletsim.metrics.counts import ValueCounts
 from taskletsim.metrics.measure import LATENCY_KINDS
 from taskletsim.metrics.online import OnlineMetrics
-from taskletsim.output.report import format_run, run_json
+from taskletsim.output.documents import run_json
+from taskletsim.output.tables import format_run
 
 from .helpers import taskletsim_cli
 

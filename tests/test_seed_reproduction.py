@@ -20,7 +20,8 @@ from __future__ import annotations
 import pytest
 
 import taskletsim as ts
-from taskletsim.runner.compare import Comparison, compare, default_executor
+from taskletsim.runner.compare import Comparison, compare
+from taskletsim.runner.pool import default_executor
 
 DESIGNS = tuple(ts.design_names(builtin=True))
 

@@ -19,9 +19,11 @@ import pytest
 
 from taskletsim import ConfigError, compare, design_names, measure, run, scenario_names
 from taskletsim.core.trace import Trace
+from taskletsim.output.documents import comparison_from_document, run_json
 from taskletsim.output.formats import render_compare, run_markdown
-from taskletsim.output.report import comparison_from_document, format_run, run_json
-from taskletsim.runner.compare import process_pool, run_curves, run_summary
+from taskletsim.output.tables import format_run
+from taskletsim.runner.pool import process_pool
+from taskletsim.runner.summary import run_curves, run_summary
 
 from .helpers import taskletsim_cli
 

@@ -12,7 +12,7 @@ import pytest
 import taskletsim
 from taskletsim import ConfigError
 from taskletsim.runner import sweep as sweep_module
-from taskletsim.runner.compare import t95
+from taskletsim.runner.stats import t95
 from taskletsim.runner.sweep import dask_executor, load_runs, sweep
 
 from .helpers import taskletsim_cli

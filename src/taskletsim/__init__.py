@@ -30,21 +30,16 @@ from .metrics import (
     measure,
     vcpu_times,
 )
+from .output.documents import document, run_json
 from .output.export import chrome_trace_events, save_chrome_trace
-from .output.report import (
-    document,
-    format_compare,
-    format_comparison,
-    format_lock_stat,
-    format_xenlockprof,
-    run_json,
-)
+from .output.tables import format_compare, format_comparison, format_lock_stat, format_xenlockprof
 from .platform.arrivals import Moderated, OnOff, Periodic, Poisson, Replay
 from .platform.locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock, make_lock
 from .platform.topology import Distance, Topology, TransferCosts
-from .runner.compare import Comparison, Estimate, compare
+from .runner.compare import Comparison, compare
 from .runner.result import RunResult
 from .runner.single import run
+from .runner.stats import Estimate
 from .runner.sweep import SweepResult, sweep
 from .scenarios import (
     HOST_PARAMS,

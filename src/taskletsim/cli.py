@@ -31,11 +31,13 @@ from .core.config import (
 )
 from .designs import design_names, get_design
 from .metrics import InvariantError
+from .output.documents import sweep_document
 from .output.export import save_chrome_trace
 from .output.figures import KINDS as FIGURES
 from .output.formats import FORMATS, render_compare, render_run
-from .output.report import format_sweep, sweep_document, sweep_metrics
-from .runner.compare import compare, process_pool, worker_memory_mb
+from .output.tables import format_sweep, sweep_metrics
+from .runner.compare import compare
+from .runner.pool import process_pool, worker_memory_mb
 from .runner.single import run
 from .runner.sweep import dask_executor, sweep
 from .scenarios import (

@@ -61,8 +61,8 @@ class ContentionRegression:
         """Per design and seed: the run's digest, its event count, every figure of
         ``compare`` (``run_summary``) and each lock's integer totals."""
         from .designs import design_names, get_design
-        from .runner.compare import run_summary
         from .runner.single import run
+        from .runner.summary import run_summary
         from .scenarios import get_scenario
 
         spec = get_scenario(scenario)
@@ -201,7 +201,7 @@ class ContentionRegression:
 
 
 def _t95(df: int) -> float:
-    from .runner.compare import t95
+    from .runner.stats import t95
 
     return t95(df)
 

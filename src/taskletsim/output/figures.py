@@ -23,7 +23,8 @@ from ..metrics.measure import measure
 from ..runner.compare import Comparison, compare
 from ..runner.single import run
 from . import plots
-from .report import comparison_from_document, sweep_metrics
+from .documents import comparison_from_document
+from .tables import sweep_metrics
 
 if TYPE_CHECKING:
     import pandas as pd

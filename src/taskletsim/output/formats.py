@@ -13,17 +13,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..runner.compare import Comparison, run_summary
+from ..runner.compare import Comparison
 from ..runner.result import RunResult
-from .report import (
+from ..runner.summary import run_summary
+from .documents import compare_document, document, metric_order
+from .tables import (
     compare_cells,
-    compare_document,
-    document,
     format_compare,
     format_comparison,
     format_number,
     format_run,
-    metric_order,
     truncated_note,
     truncated_warning,
 )

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..runner.compare import Comparison
 from . import plots
-from .report import compare_cells
+from .tables import compare_cells
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

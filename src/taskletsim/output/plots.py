@@ -23,7 +23,8 @@ import numpy as np
 from ..core.events import EventKind
 from ..core.trace import Trace
 from ..metrics.locks import WAIT_EDGES_NS
-from ..runner.compare import CURVE_PROBABILITIES, Comparison
+from ..runner.compare import Comparison
+from ..runner.summary import CURVE_PROBABILITIES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,7 +1,7 @@
 """Parameter sweeps: the product of a grid, designs and seeds, run over any Executor.
 
 Each run goes to a worker and sends back only its summary
-(:func:`taskletsim.runner.compare.run_summary`) and digest, never its
+(:func:`taskletsim.runner.summary.run_summary`) and digest, never its
 trace. The rows are kept in the order of the product, whatever the executor
 and whatever order the runs finish in, so a sweep gives the same table on
 one process, a process pool or a Dask cluster
@@ -33,7 +33,9 @@ from ..core.config import (
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
-from .compare import Estimate, _replicate, progress_bar
+from .compare import _replicate
+from .pool import progress_bar
+from .stats import Estimate
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,0 +1,116 @@
+"""What a replication sends back: a run's flat summary of figures and its small curves.
+
+Each replication runs in a worker and sends back only these (never its trace):
+the figures a comparison or a sweep reads (:func:`run_summary`) and the
+distributions a report draws (:func:`run_curves`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics.counts import ValueCounts
+from .result import RunResult
+
+
+def run_summary(result: RunResult) -> dict[str, float]:
+    """The figures a comparison reads, flat, measured after the run's warm-up.
+
+    Keys: ``lock.CLASS.acquisitions_per_s`` / ``contention_pct`` /
+    ``wait_mean_ns`` / ``bounces_per_s`` per lock class (per-domain locks such
+    as ``busy3:event_lock`` pooled as ``event_lock``, as lock_stat does);
+    ``GUESTS.steal_pct`` / ``hv_pct`` / ``lock_wait_pct_of_running`` (the part of
+    RUNNING its pCPU spent spinning on a lock) / ``lock_wait_pct_of_wall`` (the
+    same time over the wall time) per guest class; ``offered_irq_per_s`` (the
+    scenario's), ``arrived_irq_per_s`` (passthrough arrivals in the run),
+    ``raised_irq_per_s`` (MSIs that reached a CPU's IRR), ``coalesced_irq_per_s``
+    (arrivals merged into a pending vector), ``held_irq_per_s`` and
+    ``polled_irq_per_s`` (absorbed by an ``eoi`` or ``napi`` device),
+    ``virq_coalesced_irq_per_s`` (merged into a pending virtual interrupt) and
+    ``delivered_irq_per_s`` (raised MSIs whose vIRQ reached the guest);
+    ``latency.KIND.STAGE.p50_ns`` / ``p99_ns``,
+    where an interrupt not yet through a stage counts with the time to the
+    end of the window (censored: a lower bound).
+
+    An empty window (a run stopped by ``max_wall_s`` before its warm-up ended)
+    gives 0 for every rate, share and percentile, as the metrics do for a
+    window without events; it never raises.
+    """
+    m = result.measured()
+    window_s = (m.end_ns - m.start_ns) / 1e9
+
+    def per_s(count: float) -> float:
+        return count / window_s if window_s > 0 else 0.0
+
+    out: dict[str, float] = {}
+    classes: dict[str, list[int]] = {}  # lock class: acquisitions, contentions, wait, bounces
+    for name, s in m.locks.items():
+        totals = classes.setdefault(name.rpartition(":")[2], [0, 0, 0, 0])
+        totals[0] += s.acquisitions
+        totals[1] += s.contentions
+        totals[2] += s.wait.total
+        totals[3] += s.bounces
+    for name, (acquisitions, contentions, wait, bounces) in classes.items():
+        if not acquisitions:
+            continue
+        out[f"lock.{name}.acquisitions_per_s"] = per_s(acquisitions)
+        out[f"lock.{name}.contention_pct"] = 100.0 * contentions / acquisitions
+        out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
+        out[f"lock.{name}.bounces_per_s"] = per_s(bounces)
+    workload = {n: v.workload for n, v in m.meta.vcpus.items()}
+    for cls, t in m.class_times().items():
+        out[f"{cls}.steal_pct"] = t.steal_pct
+        out[f"{cls}.hv_pct"] = t.hv_pct
+        spun = sum(ns for name, ns in m.lock_wait.items() if workload.get(name) == cls)
+        out[f"{cls}.lock_wait_pct_of_running"] = (
+            100.0 * spun / t.running_ns if t.running_ns else 0.0
+        )
+        out[f"{cls}.lock_wait_pct_of_wall"] = 100.0 * spun / t.window_ns if t.window_ns else 0.0
+    censored = m.latency_by_kind(censored=True)
+    device = m.latency_by_kind().get("device", {})
+    every = censored.get("device", {})
+    if "handler" in every:
+        out["raised_irq_per_s"] = per_s(every["handler"].count)
+        out["delivered_irq_per_s"] = per_s(device["virq"].count) if "virq" in device else 0.0
+    kinds = {s.name: s.kind for s in m.meta.irq}
+    counts = [c for name, c in m.irqs.items() if kinds[name] == "device"]
+    if counts:
+        for key in ("arrived", "coalesced", "held", "polled", "virq_coalesced"):
+            out[f"{key}_irq_per_s"] = per_s(sum(getattr(c, key) for c in counts))
+    if "offered_irq_per_s" in result.info:
+        out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
+    for kind, stages in censored.items():
+        for stage, lat in stages.items():
+            out[f"latency.{kind}.{stage}.p50_ns"] = lat.p50_ns
+            out[f"latency.{kind}.{stage}.p99_ns"] = lat.p99_ns
+    return out
+
+
+CURVE_PROBABILITIES = np.concatenate(
+    [np.linspace(0.0, 0.9, 91), 1 - np.geomspace(0.1, 0.0001, 61)[1:]]
+)
+"""Where :func:`run_curves` takes latency quantiles: every 1% to 90%, then denser
+towards the tail, up to 99.99%."""
+
+
+def run_curves(result: RunResult) -> dict[str, list[float]]:
+    """Small distributions a report draws, measured after the warm-up: for each kind of
+    interrupt source, ``latency.KIND`` (the end-to-end latency, to the vIRQ injection
+    or the last stage the source has; censored as in :func:`run_summary`) at
+    :data:`CURVE_PROBABILITIES`; and ``lock_wait`` (contended acquisitions of every
+    lock by wait, over :data:`~taskletsim.metrics.locks.WAIT_EDGES_NS`)."""
+    m = result.measured()
+    out: dict[str, list[float]] = {}
+    pooled: dict[str, list[ValueCounts]] = {}
+    kinds = {s.name: s.kind for s in m.meta.irq}
+    for source, stages in m.latency_value_counts(censored=True).items():
+        last = next(s for s in ("virq", "tasklet", "handler") if s in stages)
+        pooled.setdefault(kinds[source], []).append(stages[last])
+    for kind, parts in pooled.items():
+        counts = ValueCounts.merged(parts)
+        if counts.count:
+            q = counts.quantile(CURVE_PROBABILITIES)
+            out[f"latency.{kind}"] = [float(v) for v in q]
+    if m.lock_wait_hist:
+        out["lock_wait"] = [float(c) for c in np.sum(list(m.lock_wait_hist.values()), axis=0)]
+    return out
