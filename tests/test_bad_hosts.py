@@ -8,8 +8,14 @@ import pytest
 from taskletsim import ConfigError
 from taskletsim.core.sim import Simulation
 from taskletsim.scenarios import get_scenario, resolve_scenario_params
-from taskletsim.scenarios.hosts import build_host, spec_params
-from taskletsim.scenarios.hostspec import MAX_VCPUS, DeviceSpec, GuestSpec, HostSpec
+from taskletsim.scenarios.host import (
+    MAX_VCPUS,
+    DeviceSpec,
+    GuestSpec,
+    HostSpec,
+    build_host,
+    spec_params,
+)
 
 
 def _params() -> dict[str, object]:

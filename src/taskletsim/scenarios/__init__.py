@@ -15,21 +15,22 @@ from .base import (
     scenario_names,
     scenario_params,
 )
-from .hostfile import dump_scenario, load_scenario
-from .hosts import (
+from .host import (
     HOST_PARAMS,
     HostScenario,
     add_idle_guests,
     build_machine,
     device_arrivals,
+    dump_scenario,
     host_params,
+    load_scenario,
     tick_arrivals,
 )
 
 
 def get_scenario(name: str) -> Scenario:
     """The scenario ``name`` names: a registered name, ``package.module:Class``, or the
-    path of a ``.toml`` scenario file (:mod:`.hostfile`)."""
+    path of a ``.toml`` scenario file (:mod:`.host.toml`)."""
     if isinstance(name, str) and name.endswith(".toml"):
         return load_scenario(name)
     return SCENARIOS.resolve(name)()

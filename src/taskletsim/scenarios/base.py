@@ -7,7 +7,7 @@ into a :class:`~taskletsim.core.sim.Simulation`. To add one, subclass
 :meth:`Scenario.build`, and register the class with :func:`register_scenario`
 (or an entry point in the group ``taskletsim.scenarios``). A scenario that
 builds a Xen host takes a tasklet design (``takes_design``) and gets that
-design's options as parameters too; :mod:`taskletsim.scenarios.hosts` has the
+design's options as parameters too; :mod:`taskletsim.scenarios.host` has the
 helpers that build one.
 """
 

@@ -15,13 +15,16 @@ from typing import Any
 from ..core.config import ConfigError, Param
 from ..platform.topology import MAX_CPUS
 from .base import register_scenario
-from .hosts import HOST_PARAMS, HostScenario, idle_guests, spec_params
-from .hostspec import (
+from .host import (
+    HOST_PARAMS,
     MAX_VCPUS,
     MAX_VCPUS_PER_CPU,
     MAX_VECTORS_PER_VCPU,
     GuestSpec,
+    HostScenario,
     HostSpec,
+    idle_guests,
+    spec_params,
 )
 
 

@@ -1,8 +1,8 @@
 """A Xen host as data: its size, its parameters, its guests and their devices.
 
-:class:`HostSpec` is what a host file (TOML, :mod:`.hostfile`) describes and
+:class:`HostSpec` is what a host file (TOML, :mod:`.toml`) describes and
 what the built-in hypervisor scenarios produce from their parameters; one
-builder (:func:`taskletsim.scenarios.hosts.build_host`) turns it into a
+builder (:func:`taskletsim.scenarios.host.build.build_host`) turns it into a
 machine. Its :meth:`HostSpec.as_dict` is recorded in the trace metadata
 (``model``): two runs built from equal specs, with the same design and seed,
 give the same trace and the same digest, whatever file or scenario they came
@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..core.config import ConfigError, Param
-from ..hv.machine import DEVICE_MODELS, MSI_DELIVERY, WORKLOADS
-from ..platform.topology import MAX_CPUS
+from ...core.config import ConfigError, Param
+from ...hv.machine import DEVICE_MODELS, MSI_DELIVERY, WORKLOADS
+from ...platform.topology import MAX_CPUS
+from .params import HOST_PARAMS, host_params, offered_rate
 
 MAX_VCPUS = 16384
 """The most guest vCPUs a host may have in all (an assumption that keeps a host
@@ -359,3 +360,38 @@ def host_size(data: object, where: Where) -> tuple[int, int, int]:
     if size[0] * size[1] * size[2] > MAX_CPUS:
         raise where.error(dict(d), f"at most {MAX_CPUS} pCPUs (sockets x cores x threads)")
     return size
+
+
+def check_host(spec: HostSpec, where: Where | None = None) -> None:
+    """Check a :class:`HostSpec` built in Python as a host file is checked: every guest
+    and device key, the host's size and totals; a :class:`ConfigError` names the key
+    path (``host: guests[1].cpus[0]``)."""
+    where = where or Where("host")
+    host_size(spec.as_dict()["host"], where / "host")
+    specs = {p.name: p for p in HOST_PARAMS}
+    for i, guest in enumerate(spec.guests):
+        GuestSpec.from_dict(guest.as_dict(), spec.ncpus, specs, where / "guests" / i)
+    spec.check(where)
+
+
+def offered_irq_per_s(spec: HostSpec) -> float:
+    """Passthrough arrivals per second the host is offered, summed over its vectors
+    (moderation caps a vector at 1/ITR; a bursty one counts that rate for the mean
+    share of time it is on)."""
+    by_rate: dict[float, int] = {}
+    for guest in spec.guests:
+        p = host_params({**spec.params, **guest.overrides})
+        vectors = len(guest.cpus) * guest.devices_per_vcpu
+        if vectors:
+            rate = offered_rate(p)
+            by_rate[rate] = by_rate.get(rate, 0) + vectors
+        for device in guest.devices:
+            rate = device.rate_per_s if device.rate_per_s is not None else p["irq_rate_per_s"]
+            itr = device.itr_us if device.itr_us is not None else p["itr_us"]
+            if itr is not None:
+                rate = min(rate, 1e6 / itr)
+            if device.process == "onoff":
+                assert device.on_us is not None and device.off_us is not None
+                rate *= device.on_us / (device.on_us + device.off_us)
+            by_rate[rate] = by_rate.get(rate, 0) + device.count
+    return sum(count * rate for rate, count in by_rate.items())

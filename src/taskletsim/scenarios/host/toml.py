@@ -22,11 +22,12 @@ from typing import Any
 
 import tomli_w
 
-from ..core.config import ConfigError, Param
-from ..designs.base import design_names, get_design
-from .base import SCENARIOS, Scenario, resolve_scenario_params, scenario_params
-from .hosts import HOST_PARAMS, HostScenario, spec_params
-from .hostspec import GuestSpec, HostSpec, Where, host_size, toml_value, typed_param
+from ...core.config import ConfigError, Param
+from ...designs.base import design_names, get_design
+from ..base import SCENARIOS, Scenario, resolve_scenario_params, scenario_params
+from .build import HostScenario
+from .params import HOST_PARAMS, spec_params
+from .spec import GuestSpec, HostSpec, Where, host_size, toml_value, typed_param
 
 SCHEMA = 1
 """The host file schema this version reads and writes."""

@@ -1,4 +1,5 @@
-"""Public helpers to build a Xen host for a scenario of your own.
+"""Building a Xen host: from a :class:`~.spec.HostSpec`, or piece by piece for a scenario of
+your own.
 
 A hypervisor scenario subclasses :class:`HostScenario` (it takes a tasklet
 design, Xen 4.4's by default), declares :data:`HOST_PARAMS` (or only some of
@@ -25,160 +26,18 @@ devices and ticks::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
-from ..core.config import ConfigError, Param
-from ..core.sim import Simulation
-from ..designs.base import get_design
-from ..hv.machine import DEVICE_MODELS, MSI_DELIVERY, Domain, Machine
-from ..hv.seam import HvCosts
-from ..platform.arrivals import Arrivals, Moderated, OnOff, Periodic, Poisson
-from ..platform.topology import Topology
-from .base import Scenario
-from .hostspec import DeviceSpec, GuestSpec, HostSpec, Where, host_size
-from .lock_streams import LOCK_PARAMS, transfer_costs
-
-__all__ = [
-    "HOST_PARAMS",
-    "HostScenario",
-    "add_guest",
-    "add_idle_guests",
-    "add_ticks",
-    "build_guest",
-    "build_host",
-    "build_machine",
-    "check_host",
-    "device_arrivals",
-    "host_params",
-    "idle_guests",
-    "offered_irq_per_s",
-    "offered_rate",
-    "spec_params",
-    "tick_arrivals",
-]
-
-_LOCK_MODEL = tuple(
-    replace(
-        p,
-        default=None,
-        optional=True,
-        help="spinlock kind; none = the design's own (docs/model.md)",
-    )
-    if p.name == "lock"
-    else p
-    for p in LOCK_PARAMS
-    if p.name in ("lock", "transfer_costs", "transfer_ns", "numa_bias", "spinner_share")
-)
-
-HOST_PARAMS: tuple[Param, ...] = (
-    *_LOCK_MODEL,
-    Param(
-        "irq_rate_per_s",
-        "float",
-        20_000.0,
-        "arrival rate at each passthrough MSI(-X) vector, per s",
-        positive=True,
-    ),
-    Param(
-        "irq_process",
-        "choice",
-        "poisson",
-        "device arrivals",
-        choices=("poisson", "periodic"),
-    ),
-    Param(
-        "itr_us",
-        "float",
-        None,
-        "interrupt moderation interval (ITR), us; none = off",
-        positive=True,
-        optional=True,
-    ),
-    Param(
-        "device_model",
-        "choice",
-        "napi",
-        "device back-pressure: napi (the guest polls with the interrupt masked), eoi (one "
-        "request in flight until the guest's EOI), open (every arrival an MSI)",
-        choices=DEVICE_MODELS,
-    ),
-    Param(
-        "msi_delivery",
-        "choice",
-        "vlapic",
-        "how a guest takes a passthrough MSI: vlapic (emulated LAPIC, EOI exit unless APICv) "
-        "or evtchn (a PVHVM guest's pirq event channel)",
-        choices=MSI_DELIVERY,
-    ),
-    Param("tick_hz", "float", 1000.0, "guest timer tick rate, per s", positive=True),
-    Param(
-        "tick_mode",
-        "choice",
-        "singleshot",
-        "singleshot: the guest re-arms its tick when it handles one (Linux PVHVM); periodic: "
-        "Xen's periodic timer, stopped while descheduled; free: fired whatever the guest does",
-        choices=("singleshot", "periodic", "free"),
-    ),
-    Param(
-        "skew_tick",
-        "choice",
-        "off",
-        "off: a guest's vCPUs tick together (Linux default); on: spread over half a tick",
-        choices=("off", "on"),
-    ),
-    Param(
-        "tick_jitter_ns",
-        "int",
-        1000,
-        "how late a tick's timer fires, up to, ns (free-running ticks: +-); assumption",
-        minimum=0,
-    ),
-    Param("idle_burst_ns", "int", 20_000, "guest work per tick of an idle guest, ns", minimum=0),
-    Param("apicv", "choice", "off", "APICv: no EOI exits", choices=("off", "on")),
-    Param("tslice_ms", "float", 30.0, "credit1 timeslice, ms", positive=True),
-    Param("ratelimit_us", "float", 1000.0, "credit1 rate limit, us (0: off)", minimum=0),
-    Param("sched_tick_ms", "float", 10.0, "credit1 accounting tick, ms", positive=True),
-    *HvCosts.params(),
-)
-
-
-def device_arrivals(params: Mapping[str, Any]) -> Arrivals:
-    """The device interrupt process the parameters describe."""
-    params = host_params(params)
-    rate = params["irq_rate_per_s"]
-    base: Arrivals = (
-        Poisson(rate) if params["irq_process"] == "poisson" else Periodic(round(1e9 / rate))
-    )
-    if params["itr_us"] is not None:
-        return Moderated(base, round(params["itr_us"] * 1000))
-    return base
-
-
-def offered_rate(params: Mapping[str, Any]) -> float:
-    """Arrivals per second at one passthrough vector (moderation caps it at 1/ITR)."""
-    params = host_params(params)
-    rate = float(params["irq_rate_per_s"])
-    if params["itr_us"] is not None:
-        rate = min(rate, 1e6 / params["itr_us"])
-    return rate
-
-
-def tick_arrivals(params: Mapping[str, Any]) -> Arrivals:
-    """A free-running tick (``tick_mode=free``): periodic arrivals with +- jitter."""
-    params = host_params(params)
-    period = round(1e9 / params["tick_hz"])
-    if params["tick_jitter_ns"] * 2 >= period:
-        raise ConfigError(
-            "tick_jitter_ns", params["tick_jitter_ns"], f"less than half the tick ({period} ns)"
-        )
-    return Periodic(period, params["tick_jitter_ns"])
-
-
-def host_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` completed with the default of every host parameter it lacks, so that a
-    scenario of your own may declare only the host parameters it lets users set."""
-    return {**{p.name: p.default for p in HOST_PARAMS}, **params}
+from ...core.sim import Simulation
+from ...designs.base import get_design
+from ...hv.machine import Domain, Machine
+from ...hv.seam import HvCosts
+from ...platform.arrivals import Arrivals, Moderated, OnOff, Periodic, Poisson
+from ...platform.topology import Topology
+from ..base import Scenario
+from ..lock_streams import transfer_costs
+from .params import device_arrivals, host_params, tick_arrivals
+from .spec import DeviceSpec, GuestSpec, HostSpec, check_host, offered_irq_per_s
 
 
 def build_machine(
@@ -240,14 +99,6 @@ class HostScenario(Scenario):
             return self.host_spec(params, design or self.default_design).as_dict()
         except NotImplementedError:
             return super().model(params, design)
-
-
-def spec_params(params: Mapping[str, Any], design: str) -> dict[str, Any]:
-    """The host parameters and ``design``'s options among resolved scenario parameters
-    (what a :class:`HostSpec` keeps; the rest shaped its guests)."""
-    names = [p.name for p in HOST_PARAMS] + [p.name for p in get_design(design).options]
-    full = host_params(params)
-    return {n: full[n] for n in names if n in full}
 
 
 def add_guest(
@@ -321,18 +172,6 @@ def build_guest(m: Machine, params: Mapping[str, Any], guest: GuestSpec) -> Doma
     return d
 
 
-def check_host(spec: HostSpec, where: Where | None = None) -> None:
-    """Check a :class:`HostSpec` built in Python as a host file is checked: every guest
-    and device key, the host's size and totals; a :class:`ConfigError` names the key
-    path (``host: guests[1].cpus[0]``)."""
-    where = where or Where("host")
-    host_size(spec.as_dict()["host"], where / "host")
-    specs = {p.name: p for p in HOST_PARAMS}
-    for i, guest in enumerate(spec.guests):
-        GuestSpec.from_dict(guest.as_dict(), spec.ncpus, specs, where / "guests" / i)
-    spec.check(where)
-
-
 def build_host(sim: Simulation, spec: HostSpec, design: str) -> Machine:
     """The machine ``spec`` describes, run with ``design``; records ``spec`` as the
     trace's ``model``. The spec is checked first (:func:`check_host`)."""
@@ -344,29 +183,6 @@ def build_host(sim: Simulation, spec: HostSpec, design: str) -> Machine:
         build_guest(m, spec.params, guest)
     sim.trace.meta.model = spec.as_dict()
     return m
-
-
-def offered_irq_per_s(spec: HostSpec) -> float:
-    """Passthrough arrivals per second the host is offered, summed over its vectors
-    (moderation caps a vector at 1/ITR; a bursty one counts that rate for the mean
-    share of time it is on)."""
-    by_rate: dict[float, int] = {}
-    for guest in spec.guests:
-        p = host_params({**spec.params, **guest.overrides})
-        vectors = len(guest.cpus) * guest.devices_per_vcpu
-        if vectors:
-            rate = offered_rate(p)
-            by_rate[rate] = by_rate.get(rate, 0) + vectors
-        for device in guest.devices:
-            rate = device.rate_per_s if device.rate_per_s is not None else p["irq_rate_per_s"]
-            itr = device.itr_us if device.itr_us is not None else p["itr_us"]
-            if itr is not None:
-                rate = min(rate, 1e6 / itr)
-            if device.process == "onoff":
-                assert device.on_us is not None and device.off_us is not None
-                rate *= device.on_us / (device.on_us + device.off_us)
-            by_rate[rate] = by_rate.get(rate, 0) + device.count
-    return sum(count * rate for rate, count in by_rate.items())
 
 
 def add_ticks(m: Machine, params: Mapping[str, Any], d: Domain) -> None:
