@@ -23,7 +23,7 @@ from taskletsim.core.events import (
     COALESCE_VIRTUAL,
 )
 from taskletsim.core.events import EventKind as K
-from taskletsim.hv.cpu import ExitReason
+from taskletsim.hv.vocabulary import ExitReason
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Periodic, Replay
 

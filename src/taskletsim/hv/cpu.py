@@ -19,7 +19,6 @@ CPU accepts the interrupt (``do_IRQ`` entry).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
@@ -27,31 +26,12 @@ from simpy.events import Event
 from ..core.events import COALESCE_LAPIC, EventKind
 from ..platform.locks import SpinLock
 from .seam import Proc
+from .vocabulary import EXIT_EXTERNAL_INTERRUPT, EXIT_HLT, EXIT_NONE, EXIT_VMCALL
 
 if TYPE_CHECKING:
     from .guests import VCpu
     from .irq import IrqSource
     from .machine import Machine
-
-
-class ExitReason(IntEnum):
-    """VMX basic exit reasons used here (Intel SDM vol. 3, appendix C)."""
-
-    NONE = 0
-    """Not an exit: the guest carries on (an EOI handled by APICv, say)."""
-    EXTERNAL_INTERRUPT = 1
-    HLT = 12
-    VMCALL = 18
-    APIC_WRITE = 56
-
-
-# The exit reasons as plain ints, for the paths taken at every VM exit: CPython 3.11 loads
-# an IntEnum member from its class about four times as slowly as a module global.
-EXIT_NONE = int(ExitReason.NONE)
-EXIT_EXTERNAL_INTERRUPT = int(ExitReason.EXTERNAL_INTERRUPT)
-EXIT_HLT = int(ExitReason.HLT)
-EXIT_VMCALL = int(ExitReason.VMCALL)
-EXIT_APIC_WRITE = int(ExitReason.APIC_WRITE)
 
 
 _IRQ = "irq"  # value a parked process is resumed with when an interrupt arrives

@@ -22,12 +22,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core.events import COALESCE_DEVICE, COALESCE_POLLED, EventKind
+from .vocabulary import DEVICE_MODELS
 
 if TYPE_CHECKING:
     from .guests import VCpu
     from .irq import IrqSource
-
-DEVICE_MODELS = ("open", "eoi", "napi")
 
 _COALESCE = int(EventKind.IRQ_COALESCE)
 

@@ -22,10 +22,16 @@ Scheduling state (``pri``, ``credit``, ``affinity``) belongs to
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import IntEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from .cpu import EXIT_APIC_WRITE, EXIT_EXTERNAL_INTERRUPT, EXIT_HLT, EXIT_NONE, EXIT_VMCALL
+from .vocabulary import (
+    EXIT_APIC_WRITE,
+    EXIT_EXTERNAL_INTERRUPT,
+    EXIT_HLT,
+    EXIT_NONE,
+    EXIT_VMCALL,
+    Runstate,
+)
 
 if TYPE_CHECKING:
     from ..platform.locks import SpinLock
@@ -33,17 +39,6 @@ if TYPE_CHECKING:
     from .machine import Machine
     from .seam import Tasklet, TaskletFunc
     from .timers import Timer
-
-WORKLOADS = ("busy", "idle", "mixed")
-
-
-class Runstate(IntEnum):
-    """``RUNSTATE_*`` of xen/include/public/vcpu.h."""
-
-    RUNNING = 0
-    RUNNABLE = 1
-    BLOCKED = 2
-    OFFLINE = 3
 
 
 class Domain:

@@ -24,9 +24,9 @@ from ..platform.arrivals import Arrivals
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
 from .costs import HvCosts
-from .cpu import EXIT_NONE, PCpu
-from .devices import DEVICE_MODELS, PassthroughDevice
-from .guests import WORKLOADS, Domain, GuestWork, Pirq, Runstate, VCpu
+from .cpu import PCpu
+from .devices import PassthroughDevice
+from .guests import Domain, GuestWork, Pirq, VCpu
 from .hvm import (
     do_IRQ_guest,
     event_check_interrupt,
@@ -46,10 +46,9 @@ from .schedule import schedule, vcpu_runstate_change
 from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
 from .softirq import softirq_table
 from .timers import Timer, timer_interrupt, timer_softirq_action
+from .vocabulary import DEVICE_MODELS, EXIT_NONE, MSI_DELIVERY, WORKLOADS, Runstate
 
 __all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", "Machine", "VCpu"]
-
-MSI_DELIVERY = ("vlapic", "evtchn")
 
 
 def _nothing(cpu: PCpu) -> Proc:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .guests import Runstate, VCpu
+from .guests import VCpu
 from .timers import Timer
+from .vocabulary import Runstate
 
 if TYPE_CHECKING:
     from .cpu import PCpu

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core.events import EventKind
-from .guests import Runstate, VCpu
+from .guests import VCpu
+from .vocabulary import Runstate
 
 if TYPE_CHECKING:
     from .cpu import PCpu

@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-XEN_SOFTIRQS: tuple[str, ...] = (
-    "TIMER_SOFTIRQ",
-    "SCHEDULE_SOFTIRQ",
-    "NEW_TLBFLUSH_CLOCK_PERIOD_SOFTIRQ",
-    "RCU_SOFTIRQ",
-    "TASKLET_SOFTIRQ",
-    "NMI_MCE_SOFTIRQ",
-    "TIME_CALIBRATE_SOFTIRQ",
-    "VCPU_KICK_SOFTIRQ",
-)
+from .vocabulary import XEN_SOFTIRQS
 
 
 def softirq_table(extra: Iterable[tuple[str, str | None]] = ()) -> tuple[str, ...]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from ...core.config import ConfigError, Param
 from ...designs.base import get_design
-from ...hv.machine import DEVICE_MODELS, MSI_DELIVERY
 from ...hv.seam import HvCosts
+from ...hv.vocabulary import DEVICE_MODELS, MSI_DELIVERY
 from ...platform.arrivals import Arrivals, Moderated, Periodic, Poisson
 from ..lock_streams import LOCK_PARAMS
 

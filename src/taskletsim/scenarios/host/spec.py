@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...core.config import ConfigError, Param
-from ...hv.machine import DEVICE_MODELS, MSI_DELIVERY, WORKLOADS
+from ...hv.vocabulary import DEVICE_MODELS, MSI_DELIVERY, WORKLOADS
 from ...platform.topology import MAX_CPUS
 from .params import HOST_PARAMS, host_params, offered_rate
 
