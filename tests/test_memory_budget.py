@@ -132,13 +132,13 @@ def test_errors_cross_from_worker_processes_whole() -> None:
 
 
 def test_each_worker_gets_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    from taskletsim.runner import compare as compare_module
+    from taskletsim.runner import pool
 
-    monkeypatch.setattr(compare_module, "available_memory", lambda: 10 * 2**30)
-    assert compare_module.worker_memory_mb(2) == pytest.approx(10 * 1024 * 0.8 / 2)
-    assert compare_module.worker_memory_mb(1) == pytest.approx(10 * 1024 * 0.8)
-    monkeypatch.setattr(compare_module, "available_memory", lambda: None)
-    assert compare_module.worker_memory_mb(2) is None
+    monkeypatch.setattr(pool, "available_memory", lambda: 10 * 2**30)
+    assert pool.worker_memory_mb(2) == pytest.approx(10 * 1024 * 0.8 / 2)
+    assert pool.worker_memory_mb(1) == pytest.approx(10 * 1024 * 0.8)
+    monkeypatch.setattr(pool, "available_memory", lambda: None)
+    assert pool.worker_memory_mb(2) is None
 
 
 def test_a_sweep_output_in_a_missing_folder_fails_before_any_run() -> None:
@@ -197,7 +197,7 @@ def test_a_stream_between_refills_holds_its_chunk_and_no_numpy_draw() -> None:
 def test_the_hosts_many_small_objects_carry_no_instance_dict() -> None:
     """vCPUs, pCPUs, interrupt sources and timers come by the hundred (a vCPU's 37
     attributes made a 1.6 KB dict): they keep their attributes in slots."""
-    from taskletsim.hv.timers import Timer
+    from taskletsim.kernel.timers import Timer
 
     from .helpers import tiny
 
