@@ -24,13 +24,15 @@ MAY_USE: dict[str, set[str]] = {
     "core": {"core"},
     "platform": {"core", "platform"},
     "metrics": {"core", "metrics"},
-    "hv": {"core", "platform", "hv"},
-    "designs": {"core", "platform", "hv", "designs"},
-    "scenarios": {"core", "platform", "hv", "designs", "scenarios"},
-    "runner": {"core", "platform", "metrics", "hv", "designs", "scenarios", "runner"},
+    "kernel": {"core", "platform", "kernel"},
+    "hv": {"core", "platform", "kernel", "hv"},
+    "designs": {"core", "platform", "kernel", "hv", "designs"},
+    "scenarios": {"core", "platform", "kernel", "hv", "designs", "scenarios"},
+    "runner": {"core", "platform", "metrics", "kernel", "hv", "designs", "scenarios", "runner"},
     "output": {"core", "metrics", "runner", "output"},
 }
 HV_PUBLIC = {f"{PACKAGE}.hv.machine", f"{PACKAGE}.hv.seam", f"{PACKAGE}.hv.vocabulary"}
+KERNEL_PUBLIC = {f"{PACKAGE}.kernel.seam"}
 
 
 def module_name(path: Path) -> str:
@@ -109,6 +111,8 @@ def test_imports_go_down_the_layers(module: str) -> None:
             assert theirs in MAY_USE[mine], f"{where}: layer {mine} may not use layer {theirs}"
         if theirs == "hv" and mine not in ("hv", "designs"):
             assert target in HV_PUBLIC, f"{where}: only {sorted(HV_PUBLIC)} are public"
+        if theirs == "kernel" and mine not in ("kernel", "hv"):
+            assert target in KERNEL_PUBLIC, f"{where}: only {sorted(KERNEL_PUBLIC)} are public"
 
 
 def runtime_edges() -> dict[str, set[str]]:
@@ -157,3 +161,5 @@ def test_the_checker_sees_a_bad_import(tmp_path: Path) -> None:
     assert layer(f"{PACKAGE}.metrics.locks") == "metrics"
     assert any(t == f"{PACKAGE}.core.trace" for t, _, _ in GRAPH[f"{PACKAGE}.metrics.locks"])
     assert "metrics" not in MAY_USE["hv"] and "hv" not in MAY_USE["metrics"]
+    assert "hv" not in MAY_USE["kernel"]
+    assert any(t == f"{PACKAGE}.kernel.cpu" for t, _, _ in GRAPH[f"{PACKAGE}.hv.cpu"])

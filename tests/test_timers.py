@@ -7,9 +7,9 @@ from collections.abc import Callable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from taskletsim.hv.irq import IrqSource
+from taskletsim.kernel.irq import IrqSource
 from taskletsim.hv.machine import Machine
-from taskletsim.hv.timers import Timer
+from taskletsim.kernel.timers import Timer
 
 from .helpers import tiny
 

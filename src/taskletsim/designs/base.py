@@ -46,6 +46,7 @@ from ..hv.seam import (
     Tasklet,
     TaskletFunc,
 )
+from ..kernel.seam import Design
 
 __all__ = [
     "STATE_RUN",
@@ -75,6 +76,9 @@ class TaskletDesign(DesignHooks):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    host: ClassVar[str] = "xen"
+    """The kind of host the design runs on (:data:`taskletsim.kernel.seam.HOSTS`): these
+    hooks are the Xen host's contract."""
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]] = ()
     default_lock: ClassVar[str] = "ttas"
     """The spinlock kind of the code base the design comes from (Xen 2014: TTAS)."""
@@ -209,7 +213,7 @@ def register_design(
     return add if cls is None else add(cls)
 
 
-def get_design(name: str) -> type[DesignHooks]:
+def get_design(name: str) -> type[Design]:
     """The design registered as ``name``, or imported from ``package.module:Class``."""
     return DESIGNS.resolve(name)
 

@@ -25,8 +25,8 @@ from ..core.events import COALESCE_DEVICE, COALESCE_POLLED, EventKind
 from .vocabulary import DEVICE_MODELS
 
 if TYPE_CHECKING:
+    from ..kernel.irq import IrqSource
     from .guests import VCpu
-    from .irq import IrqSource
 
 _COALESCE = int(EventKind.IRQ_COALESCE)
 

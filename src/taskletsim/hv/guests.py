@@ -34,11 +34,11 @@ from .vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from ..kernel.irq import IrqSource
+    from ..kernel.timers import Timer
     from ..platform.locks import SpinLock
-    from .irq import IrqSource
     from .machine import Machine
     from .seam import Tasklet, TaskletFunc
-    from .timers import Timer
 
 
 class Domain:
@@ -56,10 +56,15 @@ class Domain:
 class Pirq:
     """A passthrough MSI bound to a domain (``struct hvm_pirq_dpci``)."""
 
-    def __init__(self, domain: Domain, source: IrqSource, target: VCpu) -> None:
+    def __init__(
+        self, domain: Domain, source: IrqSource, target: VCpu, delivery: str = "vlapic"
+    ) -> None:
         self.domain = domain
         self.source = source
         self.target = target
+        self.delivery = delivery
+        """How the guest takes it: ``vlapic`` (an MSI through its emulated local APIC, with
+        an EOI exit unless APICv) or ``evtchn`` (a PVHVM guest's pirq event channel)."""
         self.masked = False
         self.state = 0  # STATE_SCHED / STATE_RUN bits for per-pirq designs
         self.dirq_assist: TaskletFunc | None = None
@@ -203,7 +208,7 @@ class VCpu:
         if source.kind == "device":
             device = source.device
             ns = device.isr_ns(costs.guest_isr_ns) if device is not None else costs.guest_isr_ns
-            eoi_exit = source.needs_eoi_exit and not machine.apicv
+            eoi_exit = source.owner.delivery == "vlapic" and not machine.apicv
             exit = EXIT_APIC_WRITE if eoi_exit else EXIT_NONE
             self.todo.append(GuestWork(GuestWork.ISR, ns, exit, source))
             return

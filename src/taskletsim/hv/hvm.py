@@ -5,8 +5,8 @@ Path B, a passthrough MSI (xen/drivers/passthrough/io.c): ``do_IRQ`` ->
 :func:`hvm_dirq_assist` later delivers every marked pirq of the domain.
 
 Path A, a vCPU's timer tick: the LAPIC interrupt raises TIMER_SOFTIRQ
-(:func:`taskletsim.hv.timers.timer_interrupt`);
-:func:`~taskletsim.hv.timers.timer_softirq_action` runs the expired
+(:func:`taskletsim.kernel.timers.timer_interrupt`);
+:func:`~taskletsim.kernel.timers.timer_softirq_action` runs the expired
 :func:`vcpu_singleshot_timer_fn` -> :func:`send_guest_vcpu_virq`, which with
 ``v->virq_lock`` held (IRQs off) sets the port pending
 (:func:`evtchn_set_pending`) and, if the upcall was not pending already,
@@ -26,9 +26,9 @@ from .schedule import vcpu_block, vcpu_kick
 _COALESCE = int(EventKind.IRQ_COALESCE)
 
 if TYPE_CHECKING:
+    from ..kernel.irq import IrqSource
     from .cpu import PCpu
     from .guests import Domain, Pirq, VCpu
-    from .irq import IrqSource
     from .seam import Proc
 
 
@@ -162,7 +162,7 @@ def hvm_pci_msi_assert(cpu: PCpu, pirq: Pirq) -> Proc:
     pending merges, ``IRQ_COALESCE``) -> ``vcpu_kick``."""
     yield from cpu.work(cpu.costs.vmsi_deliver_ns)
     v, source = pirq.target, pirq.source
-    if source.delivery == "evtchn":
+    if pirq.delivery == "evtchn":
         yield from evtchn_set_pending(cpu, v, source)
         return
     if source in v.vlapic_irr:

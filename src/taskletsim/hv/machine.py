@@ -17,11 +17,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import cast
 
+from ..core.config import ConfigError
 from ..core.events import EventKind
 from ..core.sim import Simulation
 from ..core.trace import VcpuInfo
+from ..kernel.host import Kernel
+from ..kernel.irq import IrqSource
+from ..kernel.softirq import softirq_table
+from ..kernel.timers import Timer, timer_interrupt, timer_softirq_action
 from ..platform.arrivals import Arrivals
-from ..platform.locks import SpinLock, make_lock
+from ..platform.locks import SpinLock
 from ..platform.topology import Topology
 from .costs import HvCosts
 from .cpu import PCpu
@@ -40,15 +45,20 @@ from .hvm import (
     vcpu_periodic_timer_work,
     vcpu_singleshot_timer_fn,
 )
-from .irq import IrqSource
 from .sched_credit import CreditScheduler
 from .schedule import schedule, vcpu_runstate_change
 from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
-from .softirq import softirq_table
-from .timers import Timer, timer_interrupt, timer_softirq_action
-from .vocabulary import DEVICE_MODELS, EXIT_NONE, MSI_DELIVERY, WORKLOADS, Runstate
+from .vocabulary import DEVICE_MODELS, EXIT_NONE, MSI_DELIVERY, WORKLOADS, XEN_SOFTIRQS, Runstate
 
 __all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", "Machine", "VCpu"]
+
+
+def xen_design(name: str) -> type[DesignHooks]:
+    """The design registered as ``name``, which must run on the Xen host."""
+    design = DESIGNS.resolve(name)
+    if design.host != "xen":
+        raise ConfigError("design", name, f"a design for the xen host (its host is {design.host})")
+    return cast(type[DesignHooks], design)
 
 
 def _nothing(cpu: PCpu) -> Proc:
@@ -57,9 +67,11 @@ def _nothing(cpu: PCpu) -> Proc:
     yield
 
 
-class Machine:
+class Machine(Kernel[PCpu]):
     """The host. ``lock`` (default: the design's), ``numa_bias`` and ``spinner_share``
     set every spinlock's model; ``design_options`` go to the design."""
+
+    costs: HvCosts
 
     def __init__(
         self,
@@ -76,26 +88,21 @@ class Machine:
         ratelimit_ns: int = 1_000_000,
         tick_ns: int = 10_000_000,
     ) -> None:
-        self.sim = sim
-        self.topology = topology
-        self.costs = costs or HvCosts()
-        design_cls = DESIGNS.resolve(design)
-        self.lock_kind = lock or design_cls.default_lock
-        self.lock_options = {"numa_bias": numa_bias, "spinner_share": spinner_share}
+        design_cls = xen_design(design)
+        super().__init__(
+            sim,
+            topology,
+            costs or HvCosts(),
+            softirq_table(XEN_SOFTIRQS, design_cls.softirqs),
+            lock or design_cls.default_lock,
+            {"numa_bias": numa_bias, "spinner_share": spinner_share},
+        )
         self.apicv = apicv
         self.design_options = dict(design_options or {})
-        self.softirq_names = softirq_table(design_cls.softirqs)
-        self.softirq_nr = {name: nr for nr, name in enumerate(self.softirq_names)}
-        meta = sim.trace.meta
-        meta.design = design_cls.name
-        meta.lock_kind = self.lock_kind
-        meta.topology = topology.describe()
-        meta.cpu_socket = topology.socket_list
-        meta.softirqs = list(self.softirq_names)
+        sim.trace.meta.design = design_cls.name
         self._call_lock: SpinLock | None = None
         self.domains: list[Domain] = []
         self.vcpus: list[VCpu] = []
-        self.cpus: list[PCpu] = []
         for c in range(topology.ncpus):
             cpu = PCpu(self, c, VCpu(self, None, f"d32767v{c}", c, "idle"))
             cpu.ipi = IrqSource(self, f"ipi:cpu{c}", c, event_check_interrupt, "ipi")
@@ -113,10 +120,6 @@ class Machine:
         for name, action in self.design.softirq_handlers().items():
             handlers[self.softirq_nr[name]] = action
         self.softirq_handlers = handlers
-
-    def make_lock(self, name: str) -> SpinLock:
-        """A spinlock of the machine's lock model."""
-        return make_lock(self.lock_kind, self.sim, name, self.topology, **self.lock_options)
 
     @property
     def call_lock(self) -> SpinLock:
@@ -239,11 +242,10 @@ class Machine:
             raise ValueError(f"msi delivery {delivery!r}: expected one of {MSI_DELIVERY}")
         name = f"{domain.name}:msi{len(domain.pirqs)}"
         where = target.processor if cpu is None else cpu
-        source = IrqSource(self, name, where, None, "device", needs_eoi_exit=delivery == "vlapic")
-        source.delivery = delivery
+        source = IrqSource(self, name, where, None, "device")
         device = PassthroughDevice(source, target, model, self.costs.napi_poll_ns)
         source.device = device
-        pirq = Pirq(domain, source, target)
+        pirq = Pirq(domain, source, target, delivery)
         pirq.dirq_assist = _tasklet_func(partial(hvm_dirq_assist_pirq, pirq=pirq))
         source.owner = pirq
         source.handler = partial(_pirq_handler, pirq=pirq)
@@ -309,12 +311,6 @@ class Machine:
             if v.runstate == Runstate.RUNNING:
                 timer.set_timer(v.periodic_last_event + period_ns - self.sim.clock._now)
         return timer.source
-
-    def send_ipi(self, target: int) -> None:
-        """An event-check IPI reaches ``target`` after ``ipi_latency_ns``."""
-        ipi = self.cpus[target].ipi
-        assert ipi is not None
-        self.sim.call_later(self.costs.ipi_latency_ns, lambda _e: ipi.raise_irq())
 
     def cpu_down(self, dead: int, on: int) -> None:
         """Take CPU ``dead`` offline now; CPU ``on`` runs the CPU_DEAD notifier

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..kernel.timers import Timer
 from .guests import VCpu
-from .timers import Timer
 from .vocabulary import Runstate
 
 if TYPE_CHECKING:

@@ -7,12 +7,13 @@ A design sees the host only through what is defined here:
 - :class:`Host`: what a design reads of the machine (the simulation, the
   topology, step costs, the CPUs, softirq numbers, its own options) and
   :meth:`Host.make_lock`;
-- :class:`Tasklet`, with the SCHED/RUN bits of the bit-based designs, and
-  the small views of a domain and a passthrough pirq that the passthrough
-  path hands to a design;
+- the small views of a vCPU, a domain and a passthrough pirq that the
+  passthrough path hands to a design;
 - :class:`DesignHooks`: what the host calls on a design, with the contract
   of each hook (context, interrupt state, locks held, trace events owed);
-- :data:`DESIGNS`, the registry of designs.
+- what every host shares with its designs, from :mod:`taskletsim.kernel.seam`:
+  :class:`Tasklet` with its SCHED/RUN bits, :data:`Proc`, :class:`IrqLine`,
+  and :data:`DESIGNS`, the registry of designs.
 
 Only :mod:`taskletsim.hv.machine` puts concrete classes behind these
 interfaces; designs import nothing else from ``hv/``.
@@ -26,8 +27,8 @@ from typing import Any, ClassVar, Protocol
 from simpy.events import Event
 
 from ..core.config import Param
-from ..core.registry import Registry
 from ..core.sim import Simulation
+from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, IrqLine, Proc, Tasklet
 from ..platform.locks import SpinLock
 from ..platform.topology import Topology
 from .costs import HvCosts
@@ -50,69 +51,11 @@ __all__ = [
     "VcpuView",
 ]
 
-Proc = Generator[Event | int, Any, Any]
-"""Hypervisor code: a generator a CPU runs with ``yield from`` (a call). What it yields
-goes to the engine (an event to wait for, or an int: ns to sleep, see
-:class:`taskletsim.core.sim.Process`); a design spends time with ``yield from cpu.work(ns)``."""
-
 TaskletFunc = Callable[["Cpu"], Proc]
 """A tasklet's function, ``t->func(t->data)``: run on the CPU that claimed it."""
 
 SoftirqHandler = Callable[["Cpu"], Proc]
 """A softirq action, run by ``do_softirq`` with interrupts enabled."""
-
-STATE_SCHED = 1 << 0
-"""``TASKLET_STATE_SCHED`` / dpci ``STATE_SCHED``: queued, not yet claimed."""
-STATE_RUN = 1 << 1
-"""``TASKLET_STATE_RUN`` / dpci ``STATE_RUN``: claimed by a CPU, running."""
-
-
-class Tasklet:
-    """``struct tasklet`` (xen/include/xen/tasklet.h): the fields every design may use.
-
-    ``scheduled_on``, ``is_running``, ``is_dead`` are Xen 4.4's; ``state``
-    holds the SCHED/RUN bits of the bit-based designs (:data:`STATE_SCHED`,
-    :data:`STATE_RUN`); ``list_cpu`` is the CPU whose list it is on (-1:
-    none), for O(1) unlinking; ``last_cpu`` the last CPU that wrote ``state``.
-    """
-
-    __slots__ = (
-        "func",
-        "id",
-        "is_dead",
-        "is_running",
-        "is_softirq",
-        "last_cpu",
-        "list_cpu",
-        "name",
-        "scheduled_on",
-        "state",
-    )
-
-    def __init__(self, ident: int, name: str, func: TaskletFunc, is_softirq: bool = True) -> None:
-        self.id = ident
-        self.name = name
-        self.func = func
-        self.is_softirq = is_softirq
-        self.scheduled_on = -1
-        self.is_running = False
-        self.is_dead = False
-        self.state = 0
-        self.list_cpu = -1
-        self.last_cpu = -1
-
-    def __repr__(self) -> str:
-        return f"<Tasklet {self.name}>"
-
-
-class IrqLine(Protocol):
-    """An interrupt source as a design sees it: its trace id and name, and a way to fire it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    def raise_irq(self) -> None: ...
 
 
 class VcpuView(Protocol):
@@ -249,6 +192,8 @@ class DesignHooks(Protocol):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    host: ClassVar[str]
+    """``xen``: the designs of this contract run on the Xen host."""
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
     default_lock: ClassVar[str]
     options: ClassVar[tuple[Param, ...]]
@@ -328,28 +273,3 @@ class DesignHooks(Protocol):
         """CPU_DEAD: move what is queued on offline CPU ``dead`` to ``cpu`` (idle loop,
         IRQs on at entry and return); nothing queued may be lost."""
         ...
-
-
-def _check_design(obj: object) -> type[DesignHooks]:
-    """A registered design must be a class with a name and the hooks."""
-    missing = [
-        hook
-        for hook in ("softirq_handlers", "tasklet_schedule_on_cpu", "tasklet_kill", "do_softirq")
-        if not callable(getattr(obj, hook, None))
-    ]
-    if not isinstance(obj, type) or missing or not getattr(obj, "name", ""):
-        raise TypeError(
-            "a tasklet design class with a name and the hooks of "
-            "taskletsim.TaskletDesign" + (f" (missing: {', '.join(missing)})" if missing else "")
-        )
-    return obj
-
-
-DESIGNS: Registry[type[DesignHooks]] = Registry(
-    "design",
-    lambda cls: cls.name,
-    builtins="taskletsim.designs",
-    group="taskletsim.designs",
-    check=_check_design,
-)
-"""The registry of tasklet designs (built-ins, entry points, ``module:Class``)."""

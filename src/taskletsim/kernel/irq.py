@@ -12,14 +12,14 @@ from ..core.trace import IrqInfo
 from ..platform.arrivals import Arrivals
 
 if TYPE_CHECKING:
-    from .cpu import PCpu
-    from .devices import PassthroughDevice
-    from .machine import Machine
+    from .cpu import PhysCpu
+    from .host import Kernel
 
-Handler = Callable[["PCpu", int], Generator[Event | int, Any, Any]]
+Handler = Callable[[Any, int], Generator[Event | int, Any, Any]]
+"""``handler(cpu, seq)``: what ``do_IRQ`` runs for the source, on the host's CPU."""
 
 
-def _unbound(cpu: PCpu, seq: int) -> Generator[Event | int, Any, Any]:
+def _unbound(cpu: PhysCpu, seq: int) -> Generator[Event | int, Any, Any]:
     raise RuntimeError("an IRQ source was raised before its handler was set")
     yield
 
@@ -28,23 +28,23 @@ def _unbound(cpu: PCpu, seq: int) -> Generator[Event | int, Any, Any]:
 class IrqSource:
     """An interrupt vector bound to ``cpu``: ``raise_irq`` delivers it there.
 
-    ``kind`` is ``device`` (a passthrough MSI), ``timer`` (a vCPU's tick) or
-    ``ipi`` (the event-check IPI). ``handler(cpu, seq)`` is what ``do_IRQ``
-    runs; ``seq`` numbers the source's interrupts from 0. ``owner`` is the
-    vCPU of a timer, the pirq of a device.
+    ``kind`` is ``device`` (a device's MSI), ``timer`` (a timer's LAPIC interrupt),
+    ``ipi`` (the event-check IPI) or ``sched`` (the scheduler's timers).
+    ``handler(cpu, seq)`` is what ``do_IRQ`` runs; ``seq`` numbers the source's
+    interrupts from 0. ``owner`` is what the host hangs on it (Xen: the vCPU of
+    a timer, the pirq of a passthrough MSI); ``device`` the device behind it,
+    whose back-pressure decides which arrivals become interrupts.
     """
 
     # slots: no per-instance dict (hundreds per host)
     __slots__ = (
         "cpu",
-        "delivery",
         "device",
         "handler",
         "id",
         "kind",
         "machine",
         "name",
-        "needs_eoi_exit",
         "owner",
         "seq",
         "timer_fn",
@@ -52,27 +52,23 @@ class IrqSource:
 
     def __init__(
         self,
-        machine: Machine,
+        machine: Kernel[Any],
         name: str,
         cpu: int,
         handler: Handler | None,
         kind: str,
-        needs_eoi_exit: bool = False,
         owner: Any = None,
     ) -> None:
         self.machine = machine
         self.owner = owner
-        self.timer_fn: Callable[[PCpu, IrqSource], Generator[Event | int, Any, Any]] | None = None
+        self.timer_fn: Callable[[Any, IrqSource], Generator[Event | int, Any, Any]] | None = None
         self.id = machine.sim.trace.names.add("irq", name)
         self.name = name
         self.cpu = cpu
         self.handler: Handler = handler if handler is not None else _unbound
         self.kind = kind
-        self.needs_eoi_exit = needs_eoi_exit
-        self.device: PassthroughDevice | None = None
-        """The device behind a passthrough MSI (its back-pressure model)."""
-        self.delivery = "vlapic"
-        """How a passthrough MSI reaches the guest: ``vlapic`` or ``evtchn`` (a pirq)."""
+        self.device: Any = None
+        """The device behind the vector (its back-pressure model), if any."""
         self.seq = 0
         machine.sim.trace.meta.irq.append(IrqInfo(name, kind, cpu))
 

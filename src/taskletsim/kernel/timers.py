@@ -1,4 +1,4 @@
-"""Hypervisor timers (xen/common/timer.c): one-shot, on a CPU, fired by its LAPIC.
+"""Kernel timers (xen/common/timer.c): one-shot, on a CPU, fired by its LAPIC.
 
 A :class:`Timer`'s expiry is a LAPIC timer interrupt on its CPU, whose
 handler (:func:`timer_interrupt`, ``apic_timer_interrupt``) queues it and raises
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from .irq import IrqSource
 
 if TYPE_CHECKING:
-    from .cpu import PCpu
-    from .machine import Machine
+    from .cpu import PhysCpu
+    from .host import Kernel
     from .seam import Proc
 
-TimerFn = Callable[["PCpu", Any], "Proc"]
+TimerFn = Callable[[Any, Any], "Proc"]
+"""``fn(cpu, source)``: run in TIMER_SOFTIRQ on the host's CPU when the timer expires."""
 
 
 class Timer:
@@ -40,7 +41,7 @@ class Timer:
     # slots: no per-instance dict (hundreds per host)
     __slots__ = ("_armed", "_queued", "machine", "source")
 
-    def __init__(self, machine: Machine, name: str, cpu: int, fn: TimerFn, kind: str) -> None:
+    def __init__(self, machine: Kernel[Any], name: str, cpu: int, fn: TimerFn, kind: str) -> None:
         self.machine = machine
         self.source = IrqSource(machine, name, cpu, None, kind)
         self.source.handler = partial(timer_interrupt, self.source)
@@ -84,7 +85,7 @@ class Timer:
         self._queue(*armed)  # armed for later since this entry was queued
 
 
-def timer_interrupt(source: IrqSource, cpu: PCpu, seq: int) -> Proc:
+def timer_interrupt(source: IrqSource, cpu: PhysCpu, seq: int) -> Proc:
     """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ.
 
     A timer's handler is ``partial(timer_interrupt, source)``: positional, because a
@@ -96,7 +97,7 @@ def timer_interrupt(source: IrqSource, cpu: PCpu, seq: int) -> Proc:
     yield
 
 
-def timer_softirq_action(cpu: PCpu) -> Proc:
+def timer_softirq_action(cpu: PhysCpu) -> Proc:
     """``timer_softirq_action``: ``execute_timer`` for each expired timer, IRQs on."""
     while cpu.expired_timers:
         source, _seq = cpu.expired_timers.pop(0)

@@ -1,0 +1,157 @@
+"""What every host shares with the tasklet designs that run on it.
+
+- :data:`Proc`: kernel code as a generator a CPU runs with ``yield from``;
+- :class:`Tasklet`, with the SCHED/RUN bits of the bit-based designs;
+- :class:`IrqLine`: an interrupt source as a design sees it;
+- :class:`CpuCosts`: the step costs every kernel's CPU pays;
+- :class:`Design`: what a design says of itself, :data:`HOSTS` the kinds of
+  host a design may run on, and :data:`DESIGNS`, the registry of designs.
+
+A host adds its own contract on top: Xen's is :mod:`taskletsim.hv.seam`
+(the CPU operations a design may call there, and the hooks the host calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, ClassVar, Protocol
+
+from simpy.events import Event
+
+from ..core.config import Param
+from ..core.registry import Registry
+
+__all__ = [
+    "DESIGNS",
+    "HOSTS",
+    "STATE_RUN",
+    "STATE_SCHED",
+    "CpuCosts",
+    "Design",
+    "IrqLine",
+    "Proc",
+    "Tasklet",
+]
+
+Proc = Generator[Event | int, Any, Any]
+"""Kernel code: a generator a CPU runs with ``yield from`` (a call). What it yields goes to
+the engine (an event to wait for, or an int: ns to sleep, see
+:class:`taskletsim.core.sim.Process`); a design spends time with ``yield from cpu.work(ns)``."""
+
+STATE_SCHED = 1 << 0
+"""``TASKLET_STATE_SCHED`` / dpci ``STATE_SCHED``: queued, not yet claimed."""
+STATE_RUN = 1 << 1
+"""``TASKLET_STATE_RUN`` / dpci ``STATE_RUN``: claimed by a CPU, running."""
+
+HOSTS = ("xen",)
+"""The kinds of host a design may run on (:attr:`Design.host`): ``xen``, the Xen
+hypervisor of :mod:`taskletsim.hv`."""
+
+
+class Tasklet:
+    """``struct tasklet`` (xen/include/xen/tasklet.h): the fields every design may use.
+
+    ``scheduled_on``, ``is_running``, ``is_dead`` are Xen 4.4's; ``state``
+    holds the SCHED/RUN bits of the bit-based designs (:data:`STATE_SCHED`,
+    :data:`STATE_RUN`); ``list_cpu`` is the CPU whose list it is on (-1:
+    none), for O(1) unlinking; ``last_cpu`` the last CPU that wrote ``state``.
+    ``func(cpu)`` is ``t->func(t->data)``, run on the CPU that claimed it.
+    """
+
+    __slots__ = (
+        "func",
+        "id",
+        "is_dead",
+        "is_running",
+        "is_softirq",
+        "last_cpu",
+        "list_cpu",
+        "name",
+        "scheduled_on",
+        "state",
+    )
+
+    def __init__(
+        self, ident: int, name: str, func: Callable[[Any], Proc], is_softirq: bool = True
+    ) -> None:
+        self.id = ident
+        self.name = name
+        self.func = func
+        self.is_softirq = is_softirq
+        self.scheduled_on = -1
+        self.is_running = False
+        self.is_dead = False
+        self.state = 0
+        self.list_cpu = -1
+        self.last_cpu = -1
+
+    def __repr__(self) -> str:
+        return f"<Tasklet {self.name}>"
+
+
+class IrqLine(Protocol):
+    """An interrupt source as a design sees it: its trace id and name, and a way to fire it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    def raise_irq(self) -> None: ...
+
+
+class CpuCosts(Protocol):
+    """The step costs, in ns, every kernel's CPU pays (a host's costs have these and more)."""
+
+    @property
+    def irq_entry_ns(self) -> int: ...
+    @property
+    def irq_exit_ns(self) -> int: ...
+    @property
+    def softirq_dispatch_ns(self) -> int: ...
+    @property
+    def irq_save_restore_ns(self) -> int: ...
+    @property
+    def ipi_send_ns(self) -> int: ...
+    @property
+    def ipi_latency_ns(self) -> int: ...
+    @property
+    def timer_fn_ns(self) -> int: ...
+
+
+class Design(Protocol):
+    """What a tasklet design says of itself, whatever host it runs on."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    host: ClassVar[str]
+    """The kind of host it runs on (one of :data:`HOSTS`)."""
+    softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
+    default_lock: ClassVar[str]
+    options: ClassVar[tuple[Param, ...]]
+
+
+_HOOKS = ("softirq_handlers", "tasklet_schedule_on_cpu", "tasklet_kill", "do_softirq")
+
+
+def _check_design(obj: object) -> type[Design]:
+    """A registered design must be a class with a name, a known host and the hooks."""
+    missing = [hook for hook in _HOOKS if not callable(getattr(obj, hook, None))]
+    if not isinstance(obj, type) or missing or not getattr(obj, "name", ""):
+        raise TypeError(
+            "a tasklet design class with a name and the hooks of "
+            "taskletsim.TaskletDesign" + (f" (missing: {', '.join(missing)})" if missing else "")
+        )
+    host = getattr(obj, "host", None)
+    if host not in HOSTS:
+        raise TypeError(f"a tasklet design whose host is one of {', '.join(HOSTS)} (not {host!r})")
+    return obj
+
+
+DESIGNS: Registry[type[Design]] = Registry(
+    "design",
+    lambda cls: cls.name,
+    builtins="taskletsim.designs",
+    group="taskletsim.designs",
+    check=_check_design,
+)
+"""The registry of tasklet designs (built-ins, entry points, ``module:Class``)."""
