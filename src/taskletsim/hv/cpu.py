@@ -30,13 +30,10 @@ _VM_ENTRY = int(EventKind.VM_ENTRY)
 _VIRQ_INJECT = int(EventKind.VIRQ_INJECT)
 
 
-class PCpu(PhysCpu):
+class PCpu(PhysCpu["Machine", HvCosts]):
     """A Xen pCPU: what every kernel's CPU has, the current vCPU, and the idle loop's work."""
 
     __slots__ = ("cross_calls", "current", "deferred", "idle_vcpu", "in_guest")
-
-    machine: Machine
-    costs: HvCosts
 
     def __init__(self, machine: Machine, cpu_id: int, idle_vcpu: VCpu) -> None:
         super().__init__(machine, cpu_id)

@@ -67,11 +67,9 @@ def _nothing(cpu: PCpu) -> Proc:
     yield
 
 
-class Machine(Kernel[PCpu]):
+class Machine(Kernel[PCpu, HvCosts]):
     """The host. ``lock`` (default: the design's), ``numa_bias`` and ``spinner_share``
     set every spinlock's model; ``design_options`` go to the design."""
-
-    costs: HvCosts
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ guest mode) and its softirq engine (:meth:`PhysCpu.do_softirq`).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from simpy.events import Event
 
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from .irq import IrqSource
 
 
+HostT = TypeVar("HostT", bound="Kernel[Any, Any]")
+CostsT = TypeVar("CostsT", bound=CpuCosts)
+
 _IRQ = "irq"  # value a parked process is resumed with when an interrupt arrives
 
 _IRQ_RAISE = int(EventKind.IRQ_RAISE)
@@ -45,9 +48,10 @@ _SOFTIRQ_EXIT = int(EventKind.SOFTIRQ_EXIT)
 _IRQ_COALESCE = int(EventKind.IRQ_COALESCE)
 
 
-class PhysCpu:
+class PhysCpu(Generic[HostT, CostsT]):
     """Physical CPU ``id`` of ``machine``: its interrupt flag, latched interrupts, softirq
-    mask; one SimPy process runs its life (:meth:`_main`, the host's)."""
+    mask; one SimPy process runs its life (:meth:`_main`, the host's). ``HostT`` is the
+    host's class, ``CostsT`` its step costs'."""
 
     # slots: no per-instance dict (CPUs, sources and timers come by the hundred)
     __slots__ = (
@@ -74,13 +78,13 @@ class PhysCpu:
         "switched",
     )
 
-    def __init__(self, machine: Kernel[Any], cpu_id: int) -> None:
+    def __init__(self, machine: HostT, cpu_id: int) -> None:
         self.machine = machine
         self.id = cpu_id
         self.socket = machine.topology.socket_list[cpu_id]
         self.sim = machine.sim
         self.env = machine.sim.env
-        self.costs: CpuCosts = machine.costs
+        self.costs: CostsT = machine.costs
         self._emit = machine.sim.emit
         self._clock = machine.sim.clock
         self.irqs_enabled = True

@@ -17,10 +17,11 @@ from ..platform.topology import Topology
 from .cpu import PhysCpu
 from .seam import CpuCosts, Proc
 
-CpuT = TypeVar("CpuT", bound=PhysCpu)
+CpuT = TypeVar("CpuT", bound=PhysCpu[Any, Any])
+CostsT = TypeVar("CostsT", bound=CpuCosts)
 
 
-class Kernel(Generic[CpuT]):
+class Kernel(Generic[CpuT, CostsT]):
     """The parts of a host every kernel has.
 
     ``softirq_names`` are the softirqs in number order (the host's and the
@@ -33,7 +34,7 @@ class Kernel(Generic[CpuT]):
         self,
         sim: Simulation,
         topology: Topology,
-        costs: CpuCosts,
+        costs: CostsT,
         softirq_names: Sequence[str],
         lock_kind: str,
         lock_options: Mapping[str, Any],

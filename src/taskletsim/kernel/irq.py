@@ -19,7 +19,7 @@ Handler = Callable[[Any, int], Generator[Event | int, Any, Any]]
 """``handler(cpu, seq)``: what ``do_IRQ`` runs for the source, on the host's CPU."""
 
 
-def _unbound(cpu: PhysCpu, seq: int) -> Generator[Event | int, Any, Any]:
+def _unbound(cpu: PhysCpu[Any, Any], seq: int) -> Generator[Event | int, Any, Any]:
     raise RuntimeError("an IRQ source was raised before its handler was set")
     yield
 
@@ -52,7 +52,7 @@ class IrqSource:
 
     def __init__(
         self,
-        machine: Kernel[Any],
+        machine: Kernel[Any, Any],
         name: str,
         cpu: int,
         handler: Handler | None,

@@ -41,7 +41,9 @@ class Timer:
     # slots: no per-instance dict (hundreds per host)
     __slots__ = ("_armed", "_queued", "machine", "source")
 
-    def __init__(self, machine: Kernel[Any], name: str, cpu: int, fn: TimerFn, kind: str) -> None:
+    def __init__(
+        self, machine: Kernel[Any, Any], name: str, cpu: int, fn: TimerFn, kind: str
+    ) -> None:
         self.machine = machine
         self.source = IrqSource(machine, name, cpu, None, kind)
         self.source.handler = partial(timer_interrupt, self.source)
@@ -85,7 +87,7 @@ class Timer:
         self._queue(*armed)  # armed for later since this entry was queued
 
 
-def timer_interrupt(source: IrqSource, cpu: PhysCpu, seq: int) -> Proc:
+def timer_interrupt(source: IrqSource, cpu: PhysCpu[Any, Any], seq: int) -> Proc:
     """LAPIC ``timer_interrupt``: queue the expired timer, raise TIMER_SOFTIRQ.
 
     A timer's handler is ``partial(timer_interrupt, source)``: positional, because a
@@ -97,7 +99,7 @@ def timer_interrupt(source: IrqSource, cpu: PhysCpu, seq: int) -> Proc:
     yield
 
 
-def timer_softirq_action(cpu: PhysCpu) -> Proc:
+def timer_softirq_action(cpu: PhysCpu[Any, Any]) -> Proc:
     """``timer_softirq_action``: ``execute_timer`` for each expired timer, IRQs on."""
     while cpu.expired_timers:
         source, _seq = cpu.expired_timers.pop(0)
