@@ -163,3 +163,19 @@ def test_the_checker_sees_a_bad_import(tmp_path: Path) -> None:
     assert "metrics" not in MAY_USE["hv"] and "hv" not in MAY_USE["metrics"]
     assert "hv" not in MAY_USE["kernel"]
     assert any(t == f"{PACKAGE}.kernel.cpu" for t, _, _ in GRAPH[f"{PACKAGE}.hv.cpu"])
+
+
+RUNNERS = {"run", "compare", "sweep", "replicate"}
+"""The runner's functions that simulate."""
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) == "output"))
+def test_output_draws_and_writes_but_never_simulates(module: str) -> None:
+    """Reports and figures are made from results; the command or the runner runs them."""
+    tree = ast.parse(MODULES[module].read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and "runner" in node.module:
+            names = {alias.name for alias in node.names}
+            where = f"{MODULES[module].relative_to(SRC)}:{node.lineno}"
+            assert not node.module.endswith("single"), f"{where} imports the runner's run"
+            assert not names & RUNNERS, f"{where} imports {sorted(names & RUNNERS)}"

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .core.config import (
     ConfigError,
@@ -335,39 +335,47 @@ def _compare(args: argparse.Namespace) -> str:
 
 
 def _plot(args: argparse.Namespace) -> str:
+    """A figure of saved results, or of a run made for it here: the figures only draw."""
     from .output.figures import (
-        Simulate,
+        SIMULATED,
         check_output,
         figure,
+        load_inputs,
         parse_cpus,
         parse_window,
         save_figure,
     )
 
     path = check_output(args.output)
-    sim = Simulate(
-        scenario=args.scenario,
-        designs=list(args.design),
-        seeds=check_count("seeds", args.seeds),
-        seed=check_seed(args.seed),
-        duration_ms=None if args.duration_ms is None else check_duration_ms(args.duration_ms),
-        warmup_ms=None if args.warmup_ms is None else check_warmup_ms(args.warmup_ms),
-        params=dict(parse_assignment(text) for text in args.set),
-    )
-    if args.scenario is not None:
+    window = parse_window(args.window_us)
+    cpus = parse_cpus(args.cpus)
+    seeds = check_count("seeds", args.seeds)
+    seed = check_seed(args.seed)
+    duration = None if args.duration_ms is None else check_duration_ms(args.duration_ms)
+    warmup = None if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
+    data: Any
+    if args.inputs or args.scenario is None:
+        data = load_inputs(args.figure, args.inputs)
+    else:
+        need = SIMULATED.get(args.figure)
+        if need is None:
+            raise ConfigError("--scenario", args.scenario, f"none: plot {args.figure} draws files")
         spec = get_scenario(args.scenario)
-        chosen: list[str | None] = list(sim.designs) or [None]
-        for design in chosen:
-            resolve_scenario_params(spec, design, sim.params)
-    fig = figure(
-        args.figure,
-        args.inputs,
-        sim,
-        window_us=parse_window(args.window_us),
-        cpus=parse_cpus(args.cpus),
-        x=args.x,
-        metric=args.metric,
-    )
+        params = dict(parse_assignment(text) for text in args.set)
+        for design in list(args.design) or [None]:
+            resolve_scenario_params(spec, design, params)
+        if need == "comparison":
+            data = compare(args.scenario, args.design or None, range(1, seeds + 1),
+                           duration_ms=duration, warmup_ms=warmup, params=params)  # fmt: skip
+        else:
+            if len(args.design) > 1:
+                raise ConfigError("--design", args.design, f"one design for plot {args.figure}")
+            window = window or (1000.0, 1200.0)
+            design = args.design[0] if args.design else None
+            result = run(args.scenario, design=design, seed=seed, duration_ms=window[1] / 1000.0,
+                         params=params)  # fmt: skip
+            data = [(result.design or spec.name, result.trace)]
+    fig = figure(args.figure, data, window_us=window, cpus=cpus, x=args.x, metric=args.metric)
     save_figure(fig, path)
     return f"wrote {path}"
 

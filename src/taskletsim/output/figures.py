@@ -1,17 +1,18 @@
-"""``taskletsim plot``: a figure from saved results, or from a run made for it.
+"""``taskletsim plot``'s figures, drawn from data: saved results or a run's.
 
-Inputs are read by their extension: ``.parquet`` a saved trace (``run
---save-trace``) or a sweep's rows (``sweep -o``), ``.json`` a ``compare
---json`` document. Without inputs the figure's data is simulated: a
-comparison over seeds for ``latency``, ``lockwait`` and ``steal``, one short
-run for ``timeline``.
+:func:`figure` draws from what it is given and never runs a simulation: a
+:class:`~taskletsim.runner.compare.Comparison`, labelled traces, or a sweep's
+rows. :func:`load_inputs` reads them from files by their extension:
+``.parquet`` a saved trace (``run --save-trace``) or a sweep's rows
+(``sweep -o``), ``.json`` a ``compare --json`` document. A figure made from a
+run (``taskletsim plot --scenario``) gets its data from the command, which
+runs what :data:`SIMULATED` says the figure needs.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,7 @@ import numpy as np
 from ..core.config import ConfigError
 from ..core.trace import Trace
 from ..metrics.measure import measure
-from ..runner.compare import Comparison, compare
-from ..runner.single import run
+from ..runner.compare import Comparison
 from . import plots
 from .documents import comparison_from_document
 from .tables import sweep_metrics
@@ -36,17 +36,9 @@ KINDS = ("latency", "steal", "lockwait", "timeline", "sweep")
 SUFFIXES = (".png", ".svg")
 
 
-@dataclass
-class Simulate:
-    """What to run when a figure has no input files."""
-
-    scenario: str | None = None
-    designs: list[str] = field(default_factory=list)
-    seeds: int = 1
-    seed: int = 1
-    duration_ms: float | None = None
-    warmup_ms: float | None = None
-    params: dict[str, object] = field(default_factory=dict)
+SIMULATED = {"latency": "comparison", "lockwait": "comparison", "steal": "comparison",
+             "timeline": "trace"}  # fmt: skip
+"""What a figure made from a run needs: a comparison over seeds, or one run's trace."""
 
 
 def load_input(path: str) -> Trace | Comparison | pd.DataFrame:
@@ -92,67 +84,88 @@ def _traces(inputs: Sequence[str], kind: str) -> list[tuple[str, Trace]]:
     return out
 
 
-def _comparison(inputs: Sequence[str], sim: Simulate, kind: str) -> Comparison | None:
-    if len(inputs) == 1 and inputs[0].endswith(".json"):
+def load_inputs(
+    kind: str, inputs: Sequence[str]
+) -> Comparison | list[tuple[str, Trace]] | pd.DataFrame:
+    """The data of figure ``kind`` from its input files: one compare document, or saved
+    traces (labelled by their design), or (``sweep``) one sweep's rows."""
+    if not inputs:
+        raise ConfigError("input", [], f"input files for plot {kind}, or a scenario to run")
+    if kind == "sweep":
+        if len(inputs) != 1 or not inputs[0].endswith(".parquet"):
+            raise ConfigError(
+                "input", list(inputs), "one sweep rows file (.parquet, from sweep -o)"
+            )
+        rows = load_input(inputs[0])
+        if isinstance(rows, Trace | Comparison):
+            raise ConfigError("input", inputs[0], "a sweep's rows (sweep -o), not a trace")
+        return rows
+    if len(inputs) == 1 and inputs[0].endswith(".json") and kind != "timeline":
         item = load_input(inputs[0])
         assert isinstance(item, Comparison)
         return item
-    if inputs:
-        return None
-    if sim.scenario is None:
-        raise ConfigError("--scenario", None, f"a scenario to run, or input files for plot {kind}")
-    return compare(
-        sim.scenario,
-        sim.designs or None,
-        range(1, sim.seeds + 1),
-        duration_ms=sim.duration_ms,
-        warmup_ms=sim.warmup_ms,
-        params=sim.params,
-    )
+    if kind == "steal":
+        raise ConfigError("input", list(inputs), "one compare --json document for plot steal")
+    if kind == "timeline" and len(inputs) > 1:
+        raise ConfigError("input", list(inputs), "one saved trace for plot timeline")
+    return _traces(inputs, kind)
 
 
 def figure(
     kind: str,
-    inputs: Sequence[str],
-    sim: Simulate,
+    data: Comparison | Sequence[tuple[str, Trace]] | pd.DataFrame,
     *,
     window_us: tuple[float, float] | None = None,
     cpus: Sequence[int] | None = None,
     x: str | None = None,
     metric: str | None = None,
 ) -> Figure:
-    """The figure ``kind`` (one of :data:`KINDS`) of ``inputs``, or of a simulation."""
+    """The figure ``kind`` (one of :data:`KINDS`) of ``data``: a comparison, labelled
+    traces, or (``sweep``) a sweep's rows."""
+    import pandas as pd
+
+    if kind not in KINDS:
+        raise ConfigError("figure", kind, "one of " + ", ".join(KINDS))
+    if isinstance(data, Comparison):
+        of_comparison = {
+            "latency": _latency_of_comparison,
+            "lockwait": _lockwait_of_comparison,
+            "steal": plots.steal_bars,
+        }
+        if kind not in of_comparison:
+            raise ConfigError("input", data.scenario, f"a saved trace for plot {kind}")
+        return of_comparison[kind](data)
+    if isinstance(data, pd.DataFrame):
+        if kind != "sweep":
+            raise ConfigError("input", "rows", f"traces or a comparison for plot {kind}")
+        return _sweep(data, x, metric)
+    traces = list(data)
     if kind == "latency":
-        return _latency(inputs, sim)
+        return _latency_of_traces(traces)
     if kind == "lockwait":
-        return _lockwait(inputs, sim)
-    if kind == "steal":
-        comparison = _comparison(inputs, sim, kind)
-        if comparison is None:
-            raise ConfigError("input", list(inputs), "one compare --json document for plot steal")
-        return plots.steal_bars(comparison)
+        return _lockwait_of_traces(traces)
     if kind == "timeline":
-        return _timeline(inputs, sim, window_us, cpus)
-    if kind == "sweep":
-        return _sweep(inputs, x, metric)
-    raise ConfigError("figure", kind, "one of " + ", ".join(KINDS))
+        return _timeline(traces, window_us, cpus)
+    raise ConfigError("input", [label for label, _ in traces], f"other data for plot {kind}")
 
 
-def _latency(inputs: Sequence[str], sim: Simulate) -> Figure:
-    comparison = _comparison(inputs, sim, "latency")
+def _latency_of_comparison(comparison: Comparison) -> Figure:
     series: dict[str, dict[str, plots.Cdf]] = {}
-    if comparison is not None:
-        for design in comparison.designs:
-            for kind in ("device", "timer"):
-                cdf = plots.curves_cdf(comparison.curves.get(design, ()), f"latency.{kind}")
-                if cdf is not None:
-                    series.setdefault(kind, {})[design] = cdf
-        if not series:
-            raise ConfigError("input", list(inputs), "a comparison with latency curves")
-        seeds = len(comparison.seeds)
-        title = f"{comparison.scenario}: interrupt latency, quantiles averaged over {seeds} seed(s)"
-        return plots.latency_cdf(series, title)
-    for label, trace in _traces(inputs, "latency"):
+    for design in comparison.designs:
+        for kind in ("device", "timer"):
+            cdf = plots.curves_cdf(comparison.curves.get(design, ()), f"latency.{kind}")
+            if cdf is not None:
+                series.setdefault(kind, {})[design] = cdf
+    if not series:
+        raise ConfigError("input", comparison.scenario, "a comparison with latency curves")
+    seeds = len(comparison.seeds)
+    title = f"{comparison.scenario}: interrupt latency, quantiles averaged over {seeds} seed(s)"
+    return plots.latency_cdf(series, title)
+
+
+def _latency_of_traces(traces: Sequence[tuple[str, Trace]]) -> Figure:
+    series: dict[str, dict[str, plots.Cdf]] = {}
+    for label, trace in traces:
         m = measure(trace, trace.meta.warmup_ns, None)
         kinds = {s.name: s.kind for s in m.meta.irq}
         pooled: dict[str, list[np.ndarray]] = {}
@@ -162,75 +175,54 @@ def _latency(inputs: Sequence[str], sim: Simulate) -> Figure:
         for kind, parts in pooled.items():
             series.setdefault(kind, {})[label] = plots.samples_cdf(np.concatenate(parts))
     if not series:
-        raise ConfigError("input", list(inputs), "traces with device or timer interrupts")
+        labels = [label for label, _ in traces]
+        raise ConfigError("input", labels, "traces with device or timer interrupts")
     return plots.latency_cdf(
         series, "Interrupt latency (interrupts not delivered count to the end)"
     )
 
 
-def _lockwait(inputs: Sequence[str], sim: Simulate) -> Figure:
-    comparison = _comparison(inputs, sim, "lockwait")
+def _lockwait_of_comparison(comparison: Comparison) -> Figure:
     hists: dict[str, Sequence[float]] = {}
-    if comparison is not None:
-        for design in comparison.designs:
-            found = [c["lock_wait"] for c in comparison.curves.get(design, ()) if "lock_wait" in c]
-            if found:
-                hists[design] = list(np.sum(found, axis=0))
-        title = f"{comparison.scenario}: spinlock waits, all seeds"
-    else:
-        for label, trace in _traces(inputs, "lockwait"):
-            m = measure(trace, trace.meta.warmup_ns, None)
-            parts = list(m.lock_wait_hist.values())
-            hists[label] = list(np.sum(parts, axis=0)) if parts else [0.0]
-        title = ""
+    for design in comparison.designs:
+        found = [c["lock_wait"] for c in comparison.curves.get(design, ()) if "lock_wait" in c]
+        if found:
+            hists[design] = list(np.sum(found, axis=0))
     if not hists:
-        raise ConfigError("input", list(inputs), "results with lock waits")
-    return plots.lock_wait_histogram(hists, title)
+        raise ConfigError("input", comparison.scenario, "results with lock waits")
+    return plots.lock_wait_histogram(hists, f"{comparison.scenario}: spinlock waits, all seeds")
+
+
+def _lockwait_of_traces(traces: Sequence[tuple[str, Trace]]) -> Figure:
+    hists: dict[str, Sequence[float]] = {}
+    for label, trace in traces:
+        m = measure(trace, trace.meta.warmup_ns, None)
+        parts = list(m.lock_wait_hist.values())
+        hists[label] = list(np.sum(parts, axis=0)) if parts else [0.0]
+    return plots.lock_wait_histogram(hists, "")
 
 
 def _timeline(
-    inputs: Sequence[str],
-    sim: Simulate,
+    traces: Sequence[tuple[str, Trace]],
     window_us: tuple[float, float] | None,
     cpus: Sequence[int] | None,
 ) -> Figure:
-    if len(inputs) > 1:
-        raise ConfigError("input", list(inputs), "one saved trace for plot timeline")
-    if inputs:
-        ((_, trace),) = _traces(inputs, "timeline")
-        if window_us is None:
-            start = trace.meta.warmup_ns or 1_000_000
-            window_us = (start / 1000.0, start / 1000.0 + 200.0)
-    else:
-        if sim.scenario is None:
-            raise ConfigError("--scenario", None, "a scenario to run, or a trace file")
-        window_us = window_us or (1000.0, 1200.0)
-        design = sim.designs[0] if sim.designs else None
-        if len(sim.designs) > 1:
-            raise ConfigError("--design", sim.designs, "one design for plot timeline")
-        result = run(
-            sim.scenario,
-            design=design,
-            seed=sim.seed,
-            duration_ms=window_us[1] / 1000.0,
-            params=sim.params,
-        )
-        trace = result.trace
+    if len(traces) != 1:
+        raise ConfigError("input", [label for label, _ in traces], "one trace for plot timeline")
+    ((_, trace),) = traces
+    if window_us is None:
+        start = trace.meta.warmup_ns or 1_000_000
+        window_us = (start / 1000.0, start / 1000.0 + 200.0)
     start, end = (round(w * 1000) for w in window_us)
     return plots.timeline(trace, start, end, cpus)
 
 
-def _sweep(inputs: Sequence[str], x: str | None, metric: str | None) -> Figure:
+def _sweep(rows: pd.DataFrame, x: str | None, metric: str | None) -> Figure:
     from ..runner.sweep import summarize
 
-    if len(inputs) != 1 or not inputs[0].endswith(".parquet"):
-        raise ConfigError("input", list(inputs), "one sweep rows file (.parquet, from sweep -o)")
-    rows = load_input(inputs[0])
-    if isinstance(rows, Trace | Comparison):
-        raise ConfigError("input", inputs[0], "a sweep's rows (sweep -o), not a trace")
     columns = list(rows.columns)
     if "config" not in columns or "digest" not in columns:
-        raise ConfigError("input", inputs[0], "a sweep's rows (sweep -o)")
+        raise ConfigError("input", "rows", "a sweep's rows (sweep -o)")
     grid = columns[columns.index("config") + 1 : columns.index("digest")]
     x = x or (grid[0] if grid else None)
     if x not in grid:
@@ -288,4 +280,12 @@ def parse_cpus(text: str | None) -> list[int] | None:
     return out
 
 
-__all__ = ["KINDS", "Simulate", "check_output", "figure", "load_input", "save_figure"]
+__all__ = [
+    "KINDS",
+    "SIMULATED",
+    "check_output",
+    "figure",
+    "load_input",
+    "load_inputs",
+    "save_figure",
+]
