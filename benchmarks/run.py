@@ -176,7 +176,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
 
     def leaf(cpu: int, i: int) -> Generator[int, None, None]:
         yield from work(gap(cpu, i))
-        emit((clock._now, cpu, 1, 2, 3))
+        emit((clock.now, cpu, 1, 2, 3))
         yield from work(50)
 
     def mid(cpu: int, i: int) -> Generator[int, None, None]:
@@ -184,7 +184,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
             yield from leaf(cpu, i)
         else:
             yield from work(gap(cpu, i))
-            emit((clock._now, cpu, 1, 2, 3))
+            emit((clock.now, cpu, 1, 2, 3))
 
     def top(cpu: int) -> Generator[int, None, None]:
         for i in range(events_per_cpu):
@@ -196,7 +196,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
     def flat_main(cpu: int) -> Generator[int, None, None]:
         for i in range(events_per_cpu):
             yield gap(cpu, i)
-            emit((clock._now, cpu, 1, 2, 3))
+            emit((clock.now, cpu, 1, 2, 3))
             if i % 3 == 0:
                 yield 50
 

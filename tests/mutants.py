@@ -132,7 +132,7 @@ class TwoHolderLock(MCSLock):
         if self._queue:  # the bug: the next waiter is granted too
             cpu, granted, since, _ = self._queue.popleft()
             self.nwait -= 1
-            self._emit((self._env._now, cpu, int(EventKind.LOCK_ACQUIRE), self.id, since))
+            self._emit((self._env.now, cpu, int(EventKind.LOCK_ACQUIRE), self.id, since))
             granted()
 
     def release(self, cpu: int) -> None:

@@ -103,6 +103,29 @@ def test_redirect_resumes_a_sleeping_process_once_with_the_value() -> None:
     assert log == [(10, "irq"), (160, None)]
 
 
+def test_a_second_redirect_cancels_the_first() -> None:
+    """Two redirects before the process runs: it resumes once, with the second value; the
+    first redirect's entry and the sleep's stay queued, cancelled in place."""
+    sim = Simulation(0)
+    log: list[tuple[int, Any]] = []
+
+    def sleeper() -> Generator[Event | int, Any, None]:
+        value = yield 100
+        log.append((sim.now, value))
+        value = yield 500
+        log.append((sim.now, value))
+
+    proc = sim.process(sleeper())
+
+    def twice(_e: object) -> None:
+        proc.redirect("first")
+        proc.redirect("second")
+
+    sim.call_later(10, twice)
+    sim.run(1000)
+    assert log == [(10, "second"), (510, None)]
+
+
 def test_redirect_of_a_process_waiting_on_an_event() -> None:
     sim = Simulation(0)
     log: list[tuple[int, Any]] = []
@@ -196,7 +219,7 @@ def test_running_ahead_stops_at_the_end_of_the_run_and_at_each_flush() -> None:
 
     def emitter() -> Generator[Event | int, Any, None]:
         for _ in range(8):  # the eighth event would be at 2_100_000
-            sim.emit((sim.env._now, 0, 0, 0, 0))
+            sim.emit((sim.env.now, 0, 0, 0, 0))
             yield 300_000
 
     sim.process(emitter())
@@ -247,17 +270,17 @@ def _program_log(programs: list[list[tuple[str, int]]], simpys_loop: bool) -> li
 
     def proc(p: int, ops: list[tuple[str, int]]) -> Generator[Event | int, Any, None]:
         for i, (op, x) in enumerate(ops):
-            log.append((sim.env._now, p, i))
+            log.append((sim.env.now, p, i))
             if op == "sleep":
                 yield x
             elif op == "later":
-                sim.call_later(x, lambda _e, p=p, i=i: log.append((sim.env._now, p, i, -1)))
+                sim.call_later(x, lambda _e, p=p, i=i: log.append((sim.env.now, p, i, -1)))
             elif op == "wait":
                 yield events[x]
             elif not events[x].triggered:
                 events[x].succeed()
                 events[x] = Event(sim.env)
-        log.append((sim.env._now, p, -1))
+        log.append((sim.env.now, p, -1))
 
     for p, ops in enumerate(programs):
         sim.process(proc(p, ops))

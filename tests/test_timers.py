@@ -1,4 +1,4 @@
-"""Hypervisor timers (hv/timers.py): when an expiry fires, and what it leaves queued."""
+"""Kernel timers (kernel/timers.py): when an expiry fires, and what it leaves queued."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from taskletsim.kernel.irq import IrqSource
 from taskletsim.hv.machine import Machine
+from taskletsim.kernel.irq import IrqSource
 from taskletsim.kernel.timers import Timer
 
 from .helpers import tiny

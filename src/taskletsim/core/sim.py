@@ -14,8 +14,8 @@ from array import array
 from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from heapq import heappop, heappush
-from itertools import chain
-from typing import Any, Protocol, cast
+from itertools import chain, repeat
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -68,9 +68,13 @@ def _typed(values: np.ndarray, integer: bool) -> array[Any]:
 
 
 class Clock(Protocol):
-    """The SimPy environment seen as a clock of whole ns (``env._now`` is always an int here)."""
+    """The simulation's clock as the model reads it: ``now``, whole ns (an int)."""
 
-    _now: int
+    now: int
+
+
+def _cancelled(_value: object) -> None:
+    """What a cancelled queue entry calls: nothing."""
 
 
 class _Call(Event):
@@ -95,10 +99,11 @@ class Process:
 
     The generator yields an event to wait for it, or an int ``ns`` to sleep that
     long: the wake-up takes its place in the queue exactly as a timeout of ``ns``
-    would, without an event object (a ``(callback, value)`` entry that
-    :meth:`Simulation.run` calls). ``target`` is the event waited for, or
-    :data:`TIMED`; :meth:`redirect` resumes a parked process at once with a value
-    (how :class:`taskletsim.hv.cpu.PCpu` takes an interrupt), whatever it waits for.
+    would, without an event object (an entry ``[step, None]`` the run loop calls
+    as ``step(None)``; see :class:`Simulation`). ``target`` is the event waited
+    for, or :data:`TIMED`; :meth:`redirect` resumes a parked process at once
+    with a value (how a CPU takes an interrupt), whatever it waits for, and
+    cancels the wake-up it had queued.
 
     A sleep whose wake-up would be the very next queue entry (nothing due before
     it or at its time, and before :attr:`Simulation.horizon`) is not queued: the
@@ -110,45 +115,27 @@ class Process:
     can stop it.
     """
 
-    __slots__ = (
-        "_eid",
-        "_env",
-        "_live",
-        "_queue",
-        "_send",
-        "_sim",
-        "_sleep",
-        "_wake",
-        "gen",
-        "resume",
-        "target",
-    )
+    __slots__ = ("_eid", "_env", "_queue", "_queued", "_send", "_sim", "_sleep", "gen", "target")
 
     def __init__(self, sim: Simulation, gen: Generator[Event | int, Any, Any]) -> None:
         self.gen = gen
         self._send = gen.send  # held: CPython 3.11 builds a new bound method at each load
-        self.resume: Callback = self._resume
-        self._wake = self._woken
         self._sim = sim
         self._env, self._queue, self._eid = sim.env, sim._queue, sim._eid
-        self._sleep = (self._wake, None)
-        """The queue entry of a sleep; a new one after each :meth:`redirect`."""
-        self._live: tuple[Any, ...] | None = None
-        """The entry whose wake-up is the process's own (others in the queue are stale)."""
+        self._sleep: list[Any] = [self.step, None]
+        """The queue entry of a sleep, queued again at each sleep until a redirect cancels it."""
+        self._queued: list[Any] | None = None
+        """The entry whose call resumes the process (a sleep's, or a redirect's), if queued."""
         start = _Call(sim.env, [self.resume])
-        heappush(sim._queue, (sim.env._now, URGENT, next(sim._eid), start))
+        heappush(sim._queue, (sim.env.now, URGENT, next(sim._eid), start))
         self.target: Event | str | None = start
 
-    def _resume(self, event: Event) -> None:
-        self._live = entry = (self._wake, event._value)
-        self._woken(entry)
+    def resume(self, event: Event) -> None:
+        """The event the process waited for was processed: go on with its value."""
+        self.step(event._value)
 
-    def _woken(self, entry: tuple[Any, ...]) -> None:
-        """Run the generator from a wake-up ``(callback, value)`` until it parks; nothing
-        if the entry is stale (the process was redirected meanwhile)."""
-        if entry is not self._live:
-            return
-        value = entry[1]
+    def step(self, value: Any) -> None:
+        """Run the generator with ``value`` until it parks (on an event or a sleep) or ends."""
         send = self._send
         env, queue, sim = self._env, self._queue, self._sim
         while True:
@@ -158,12 +145,12 @@ class Process:
                 self.target = None
                 return
             if target.__class__ is int:
-                wake = env._now + target
+                wake = env.now + target
                 if target > 0 and wake < sim.horizon and (not queue or queue[0][0] > wake):
-                    env._now = wake  # the wake-up would be the next entry: go on now
+                    env.now = wake  # the wake-up would be the next entry: go on now
                     value = None
                     continue
-                self._live = entry = self._sleep
+                self._queued = entry = self._sleep
                 heappush(queue, (wake, NORMAL, next(self._eid), entry))
                 self.target = TIMED
                 return
@@ -186,42 +173,58 @@ class Process:
             if target.callbacks is None:  # fired: the process resumes anyway
                 return
             target.callbacks.remove(self.resume)
-        self._sleep = (self._wake, None)  # the queued sleep's entry, if any, is stale now
-        self._live = entry = (self._wake, value)
-        heappush(self._queue, (self._env._now, NORMAL, next(self._eid), entry))
+        queued = self._queued
+        if queued is not None:
+            queued[0] = _cancelled  # its wake-up, still in the queue, now does nothing
+            if queued is self._sleep:
+                self._sleep = [self.step, None]
+        self._queued = entry = [self.step, value]
+        heappush(self._queue, (self._env.now, NORMAL, next(self._eid), entry))
         self.target = TIMED
 
 
-def _fire(event: Any, sim: Simulation) -> None:
-    """Process one queue entry: call a :meth:`Simulation.call_later` (or wake-up, or
-    :meth:`Simulation.call_at`) entry's callback, or an event's callbacks. An event with
-    several callbacks runs them with ``sim``'s :attr:`~Simulation.horizon` closed, so
-    that none of them moves the clock before the next one runs."""
-    if event.__class__ is tuple:
-        event[0](event)
+def _dispatch(entry: Any, sim: Simulation) -> None:
+    """Process one queue entry: an ``[callback, arg]`` entry (:meth:`Simulation.call_later`,
+    :meth:`~Simulation.call_at`, a process's wake-up) calls ``callback(arg)``; an event
+    calls its callbacks. An event with several callbacks runs them with ``sim``'s
+    :attr:`~Simulation.horizon` closed, so that none of them moves the clock before the
+    next one runs."""
+    if entry.__class__ is list:
+        entry[0](entry[1])
         return
-    callbacks: list[Callback] = event.callbacks
-    event.callbacks = None
+    callbacks: list[Callback] = entry.callbacks
+    entry.callbacks = None
     if len(callbacks) == 1:
-        callbacks[0](event)
+        callbacks[0](entry)
         return
     horizon, sim.horizon = sim.horizon, -1
     for callback in callbacks:
-        callback(event)
+        callback(entry)
     sim.horizon = horizon
 
 
 class Environment(simpy.Environment):
-    """SimPy's environment whose queue also holds tuples (:meth:`Simulation.call_later`,
-    :meth:`Simulation.call_at` and a sleeping process's wake-up) whose first item is
-    called with the tuple, not processed as an event. Its ``step`` (and so ``run``)
-    handles both, for code that drives ``sim.env`` with SimPy's own loop."""
+    """SimPy's environment with the clock as a plain attribute, ``now`` (SimPy's own
+    code reads and writes it as ``_now``), and a queue that also holds ``[callback,
+    arg]`` entries, which its ``step`` (and so SimPy's ``run``) processes as
+    :meth:`Simulation.run` does."""
+
+    __slots__ = ("now",)  # a slot: read by the model at almost every step
+    now: int  # SimPy's read-only property, here the clock itself
+
+    @property
+    def _now(self) -> int:
+        return self.now
+
+    @_now.setter
+    def _now(self, value: int) -> None:
+        self.now = value
 
     def step(self) -> None:
         queue: list[Any] = self._queue
-        if queue and queue[0][3].__class__ is tuple:
-            self._now, _, _, entry = heappop(queue)
-            entry[0](entry)
+        if queue and queue[0][3].__class__ is list:
+            self.now, _, _, entry = heappop(queue)
+            entry[0](entry[1])
             return
         super().step()
 
@@ -232,7 +235,8 @@ class Simulation:
     def __init__(self, seed: int, recorder: TraceRecorder | None = None) -> None:
         self.seed = seed
         self.env = Environment()
-        self.clock = cast(Clock, self.env)
+        self.clock: Clock = self.env
+        """The clock the model reads: ``clock.now``, ns."""
         self.trace = recorder if recorder is not None else TraceRecorder()
         self.emit = self.trace.append
         self._queue: list[Any] = self.env._queue  # events and call_later entries
@@ -245,7 +249,7 @@ class Simulation:
 
     @property
     def now(self) -> int:
-        """Simulated time in ns."""
+        """Simulated time in ns (in the model's hot paths, read ``clock.now``)."""
         return int(self.env.now)
 
     @staticmethod
@@ -287,37 +291,36 @@ class Simulation:
         return draw_stream(lambda n: np.random.Generator(bits).integers(0, high, n))
 
     def call_later(self, delay_ns: int, callback: Callback) -> None:
-        """Call ``callback(entry)`` after ``delay_ns``: no process, no event object.
+        """Call ``callback(None)`` after ``delay_ns``: no process, no event object.
 
         It takes its place in SimPy's queue as a NORMAL event scheduled now
-        would (same time, priority and order); the queue holds the 1-tuple
-        ``(callback,)`` instead of an event, which :meth:`run` calls directly
-        (``entry`` is that tuple: callbacks ignore it).
+        would (same time, priority and order); the queue holds the entry
+        ``[callback, None]`` instead of an event, which :meth:`run` calls directly.
         """
-        heappush(self._queue, (self.env._now + delay_ns, NORMAL, next(self._eid), (callback,)))
+        heappush(self._queue, (self.env.now + delay_ns, NORMAL, next(self._eid), [callback, None]))
 
     def later(self, delay: Callable[[], int], callback: Callback) -> Callable[[], None]:
         """A callable that, each time it is called, queues ``callback`` after ``delay()``
-        ns: ``call_later(delay(), callback)`` in one call, with one entry tuple for all.
+        ns: ``call_later(delay(), callback)`` in one call, with one entry for all.
 
         For the loops that draw their next delay where they run (an arrival stream's
         gap, a lock's hold time): the same draws, ids and order as ``call_later``.
         """
-        queue, eid, env, entry = self._queue, self._eid, self.env, (callback,)
+        queue, eid, env, entry = self._queue, self._eid, self.env, [callback, None]
 
         def schedule() -> None:
-            heappush(queue, (env._now + delay(), NORMAL, next(eid), entry))
+            heappush(queue, (env.now + delay(), NORMAL, next(eid), entry))
 
         return schedule
 
     def caller(self, callback: Callback) -> Callable[[int], None]:
         """A callable that, each time it is called with a delay in ns, queues ``callback``
-        after it: ``call_later(delay, callback)`` with one entry tuple for all, for a
+        after it: ``call_later(delay, callback)`` with one entry for all, for a
         component that queues the same callback again and again (a lock's handoff)."""
-        queue, eid, env, entry = self._queue, self._eid, self.env, (callback,)
+        queue, eid, env, entry = self._queue, self._eid, self.env, [callback, None]
 
         def schedule(delay_ns: int) -> None:
-            heappush(queue, (env._now + delay_ns, NORMAL, next(eid), entry))
+            heappush(queue, (env.now + delay_ns, NORMAL, next(eid), entry))
 
         return schedule
 
@@ -327,16 +330,16 @@ class Simulation:
         return next(self._eid)
 
     def call_at(self, at_ns: int, order: int, callback: Callback) -> None:
-        """Call ``callback(entry)`` at ``at_ns``, in the place ``order`` (from :meth:`order`,
+        """Call ``callback(order)`` at ``at_ns``, in the place ``order`` (from :meth:`order`,
         used once) gives it: as if it had been scheduled when ``order`` was taken, however
-        much later it is queued. ``entry`` is ``(callback, order)``."""
-        heappush(self._queue, (at_ns, NORMAL, order, (callback, order)))
+        much later it is queued."""
+        heappush(self._queue, (at_ns, NORMAL, order, [callback, order]))
 
     def sleep(self, delay_ns: int, value: Any = None) -> Event:
         """A timeout for a process to ``yield``: ``env.timeout`` without its checks."""
         env = self.env
         event = _Call(env, [], value)
-        heappush(self._queue, (env._now + delay_ns, NORMAL, next(self._eid), event))
+        heappush(self._queue, (env.now + delay_ns, NORMAL, next(self._eid), event))
         return event
 
     FLUSH_NS = 50_000
@@ -358,63 +361,51 @@ class Simulation:
     """With a wall-clock deadline, how many events run between two looks at the clock."""
 
     def run(self, until_ns: int, deadline: float | None = None) -> int:
-        """Process every event before ``until_ns``, in SimPy's order (time, priority,
-        scheduling order), :attr:`FLUSH_NS` of simulated time at a time so that
-        the recorder can flush in between. The loop is SimPy's ``Environment.step`` inlined.
+        """Process every queue entry due before ``until_ns``, in SimPy's order (time,
+        priority, scheduling order), :attr:`FLUSH_NS` of simulated time at a time so
+        that the recorder can flush in between.
 
         With ``deadline`` (a ``time.perf_counter()`` value), stop once it has
         passed, at the end of the simulated instant being processed. Returns the
-        simulated time reached: every event before it was processed, none at or
+        simulated time reached: every entry before it was processed, none at or
         after it (``until_ns`` unless the deadline stopped the run).
-
-        A queue entry is an event (its callbacks are called) or a tuple (its first
-        item is called with it; see :class:`Environment`).
         """
+        env = self.env
+        check = self.CHECK_EVERY if deadline is not None else -1  # -1: never counts down to 0
         try:
-            return self._run(until_ns, deadline)
+            while env.now < until_ns:
+                target = min((env.now // self.FLUSH_NS + 1) * self.FLUSH_NS, until_ns)
+                self.horizon = target
+                stopped = not self._process(target, check)
+                if deadline is not None and (stopped or target < until_ns):
+                    if time.perf_counter() > deadline:
+                        if stopped:  # finish the instant being processed
+                            self._process(env.now + 1, -1)
+                            target = min(self._queue[0][0], target) if self._queue else target
+                        env.now = target
+                        self.trace.flush(target)
+                        return target
+                    if stopped:
+                        continue
+                env.now = target
+                self.trace.flush(target, self.FLUSH_ROWS)
+            return until_ns
         finally:
             self.horizon = -1
 
-    def _run(self, until_ns: int, deadline: float | None) -> int:
-        env = self.env
-        queue = self._queue
-        step = self.FLUSH_NS
-        while env._now < until_ns:
-            target = min((int(env._now) // step + 1) * step, until_ns)
-            self.horizon = target
-            if deadline is None:
-                while queue and queue[0][0] < target:
-                    env._now, _, _, event = heappop(queue)
-                    if event.__class__ is tuple:  # _fire's common case, inlined
-                        event[0](event)
-                        continue
-                    _fire(event, self)
-            else:
-                budget = self.CHECK_EVERY
-                while queue and queue[0][0] < target:
-                    env._now, _, _, event = heappop(queue)
-                    _fire(event, self)
-                    budget -= 1
-                    if not budget:
-                        budget = self.CHECK_EVERY
-                        if time.perf_counter() > deadline:
-                            return self._stop(target)
-                if time.perf_counter() > deadline and target < until_ns:
-                    env._now = target
-                    self.trace.flush(target)
-                    return target
-            env._now = target
-            self.trace.flush(target, self.FLUSH_ROWS)
-        return until_ns
-
-    def _stop(self, target: int) -> int:
-        """Finish the instant being processed; the time reached is the next event's."""
+    def _process(self, before: int, budget: int) -> bool:
+        """The run loop: process the queue's entries due before ``before``, SimPy's
+        ``Environment.step`` inlined. False if it stopped because ``budget`` entries
+        were processed first (a budget of -1 never runs out), True when none is left."""
         env, queue = self.env, self._queue
-        now = env._now
-        while queue and queue[0][0] == now:
-            env._now, _, _, event = heappop(queue)
-            _fire(event, self)
-        reached = int(min(queue[0][0], target)) if queue else target
-        env._now = reached
-        self.trace.flush(reached)
-        return reached
+        # a for loop, not a while: CPython 3.11 specialises the instructions of a loop only
+        # once it has jumped back unconditionally (a while's test jumps back conditionally)
+        for _ in repeat(None) if budget < 0 else repeat(None, budget):
+            if not queue or queue[0][0] >= before:
+                return True
+            env.now, _, _, entry = heappop(queue)
+            if entry.__class__ is list:  # _dispatch's common case, inlined: most entries
+                entry[0](entry[1])
+            else:
+                _dispatch(entry, self)
+        return not queue or queue[0][0] >= before

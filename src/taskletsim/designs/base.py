@@ -170,7 +170,7 @@ class TaskletDesign(DesignHooks):
 
     def traced_schedule(self, cpu: Cpu, t: Tasklet, cause: int) -> None:
         """Record that ``t`` was scheduled, by ``cause`` (an IRQ source id or -1)."""
-        self._emit((self._clock._now, cpu.id, _SCHEDULE, t.id, cause))
+        self._emit((self._clock.now, cpu.id, _SCHEDULE, t.id, cause))
 
     def traced_claim(self, cpu: Cpu, t: Tasklet) -> None:
         """Record ``TASKLET_ENTRY``: ``cpu`` has claimed ``t`` to run it.
@@ -179,11 +179,11 @@ class TaskletDesign(DesignHooks):
         under the lock in Xen 4.4, the RUN bit in the per-CPU designs): a
         schedule after this point makes it run again.
         """
-        self._emit((self._clock._now, cpu.id, _ENTRY, t.id, -1))
+        self._emit((self._clock.now, cpu.id, _ENTRY, t.id, -1))
 
     def traced_exit(self, cpu: Cpu, t: Tasklet) -> None:
         """Record ``TASKLET_EXIT``: ``cpu`` is done with ``t``."""
-        self._emit((self._clock._now, cpu.id, _EXIT, t.id, -1))
+        self._emit((self._clock.now, cpu.id, _EXIT, t.id, -1))
 
     def run_tasklet(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``t->func(t->data)``, then ``TASKLET_EXIT``."""

@@ -121,7 +121,7 @@ class LinuxTasklets(TaskletDesign):
     def softirqs_deferred(self, cpu: Cpu) -> bool:
         """Pending softirqs wait while ksoftirqd is woken and has not got the CPU yet."""
         woken = self.ksoftirqd_woken[cpu.id]
-        return woken is not None and self._clock._now - woken < self._delay
+        return woken is not None and self._clock.now - woken < self._delay
 
     def do_softirq(self, cpu: Cpu) -> Proc:
         """``__do_softirq`` (or ksoftirqd's ``run_ksoftirqd`` once it has the CPU)."""
@@ -129,7 +129,7 @@ class LinuxTasklets(TaskletDesign):
             if self.softirqs_deferred(cpu) and not cpu.current.is_idle:
                 return
             self.ksoftirqd_woken[cpu.id] = None
-        start = self._clock._now
+        start = self._clock.now
         restart = MAX_SOFTIRQ_RESTART
         while cpu.online and not cpu.switched:
             pending = cpu.softirq_pending
@@ -143,14 +143,14 @@ class LinuxTasklets(TaskletDesign):
             cpu.softirq_pending |= pending  # not run because of a context switch
             restart -= 1
             if cpu.softirq_pending and (
-                restart == 0 or self._clock._now - start >= MAX_SOFTIRQ_TIME_NS
+                restart == 0 or self._clock.now - start >= MAX_SOFTIRQ_TIME_NS
             ):
                 self.wakeup_softirqd(cpu)
                 return
 
     def wakeup_softirqd(self, cpu: Cpu) -> None:
         """``wakeup_softirqd``: the rest waits for ksoftirqd; a tick lets it preempt."""
-        self.ksoftirqd_woken[cpu.id] = self._clock._now
+        self.ksoftirqd_woken[cpu.id] = self._clock.now
         ipi = cpu.ipi
         if ipi is not None:
             self.sim.call_later(self._delay, lambda _e: ipi.raise_irq())

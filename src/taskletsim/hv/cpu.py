@@ -158,7 +158,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             break
         v = self.current
         yield self.costs.vmentry_ns
-        self._emit((self._clock._now, self.id, _VM_ENTRY, v.id, 0))
+        self._emit((self._clock.now, self.id, _VM_ENTRY, v.id, 0))
         self.in_guest = True
 
     def vmx_intr_assist(self) -> Proc:
@@ -177,7 +177,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             pending = v.vlapic_irr
             v.vlapic_irr = {}
             for source in pending:
-                self._emit((self._clock._now, self.id, _VIRQ_INJECT, source.id, v.id))
+                self._emit((self._clock.now, self.id, _VIRQ_INJECT, source.id, v.id))
                 yield from self.work(self.costs.inject_ns)
                 v.virq_injected(source, self.machine)
         if v.upcall_pending:
@@ -185,7 +185,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             v.evtchn_pending = {}
             v.upcall_pending = False
             for source in ports:
-                self._emit((self._clock._now, self.id, _VIRQ_INJECT, source.id, v.id))
+                self._emit((self._clock.now, self.id, _VIRQ_INJECT, source.id, v.id))
             yield from self.work(self.costs.inject_ns)
             for source in ports:
                 v.virq_injected(source, self.machine)
@@ -200,13 +200,13 @@ class PCpu(PhysCpu["Machine", HvCosts]):
         reason = EXIT_EXTERNAL_INTERRUPT
         while not self.latched:
             need, reason_after = v.guest_work()
-            start = self._clock._now
+            start = self._clock.now
             self.irqs_enabled = True
             self._interruptible = True
             value = yield (Event(self.env) if need is None else need)
             self._interruptible = False
             self.irqs_enabled = False
-            v.guest_ran(self._clock._now - start)
+            v.guest_ran(self._clock.now - start)
             if value is _IRQ:
                 break
             if reason_after != EXIT_NONE:
@@ -220,7 +220,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
         :class:`ExitReason`), IRQs back on."""
         v = self.current
         self.irqs_enabled = False
-        self._emit((self._clock._now, self.id, _VM_EXIT, v.id, reason))
+        self._emit((self._clock.now, self.id, _VM_EXIT, v.id, reason))
         yield self.costs.vmexit_ns
         if reason == EXIT_EXTERNAL_INTERRUPT:
             if self.latched:  # vmx_do_extint -> do_IRQ

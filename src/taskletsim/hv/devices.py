@@ -57,11 +57,11 @@ class PassthroughDevice:
         if self.model == "eoi":
             if self.held:  # merges into the request already held
                 sim.emit(
-                    (sim.clock._now, self.source.cpu, _COALESCE, self.source.id, COALESCE_DEVICE)
+                    (sim.clock.now, self.source.cpu, _COALESCE, self.source.id, COALESCE_DEVICE)
                 )
             self.held = True
             return
-        sim.emit((sim.clock._now, self.source.cpu, _COALESCE, self.source.id, COALESCE_POLLED))
+        sim.emit((sim.clock.now, self.source.cpu, _COALESCE, self.source.id, COALESCE_POLLED))
         if not self.target.extend_isr(self.source, self.poll_ns):
             self.polled += 1
 

@@ -257,7 +257,7 @@ class VCpu:
             return
         self.todo.pop(0)
         if work.kind == GuestWork.TICK and work.exit == EXIT_VMCALL:
-            self.tick_deadline_ns = self.next_tick_ns(self.machine.sim.clock._now)
+            self.tick_deadline_ns = self.next_tick_ns(self.machine.sim.clock.now)
         elif work.kind == GuestWork.ISR and work.source is not None:
             device = work.source.device
             if device is not None:

@@ -59,14 +59,14 @@ def vcpu_periodic_timer_work(cpu: PCpu, v: VCpu) -> Proc:
     timer = v.periodic_timer
     if not v.periodic_period or timer is None:
         return
-    now = cpu.machine.sim.clock._now
+    now = cpu.machine.sim.clock.now
     next_event = v.periodic_last_event + v.periodic_period
     if now >= next_event:
         yield from send_guest_vcpu_virq(cpu, v, timer.source)
         v.periodic_last_event = now
         next_event = now + v.periodic_period
     timer.migrate_timer(cpu.id)
-    timer.set_timer(next_event - cpu.machine.sim.clock._now)
+    timer.set_timer(next_event - cpu.machine.sim.clock.now)
 
 
 def send_guest_vcpu_virq(cpu: PCpu, v: VCpu, source: IrqSource) -> Proc:
@@ -87,7 +87,7 @@ def evtchn_set_pending(cpu: PCpu, v: VCpu, port: IrqSource) -> Proc:
     if newly set, ``vcpu_mark_events_pending``. ``port`` is the IRQ source behind it."""
     if port in v.evtchn_pending:
         sim = cpu.machine.sim
-        sim.emit((sim.clock._now, cpu.id, _COALESCE, port.id, COALESCE_VIRTUAL))
+        sim.emit((sim.clock.now, cpu.id, _COALESCE, port.id, COALESCE_VIRTUAL))
         return
     v.evtchn_pending[port] = None
     yield from vcpu_mark_events_pending(cpu, v, port.id)
@@ -122,7 +122,7 @@ def hvm_do_hypercall(cpu: PCpu, v: VCpu) -> Proc:
         return
     timer.migrate_timer(cpu.id)
     jitter = v.tick_jitter() if v.tick_jitter is not None else 0
-    timer.set_timer(v.tick_deadline_ns + jitter - cpu.machine.sim.clock._now)
+    timer.set_timer(v.tick_deadline_ns + jitter - cpu.machine.sim.clock.now)
     v.tick_deadline_ns = -1
 
 
@@ -167,7 +167,7 @@ def hvm_pci_msi_assert(cpu: PCpu, pirq: Pirq) -> Proc:
         return
     if source in v.vlapic_irr:
         sim = cpu.machine.sim
-        sim.emit((sim.clock._now, cpu.id, _COALESCE, source.id, COALESCE_VIRTUAL))
+        sim.emit((sim.clock.now, cpu.id, _COALESCE, source.id, COALESCE_VIRTUAL))
         return
     v.vlapic_irr[source] = None
     yield from vcpu_kick(cpu, v)

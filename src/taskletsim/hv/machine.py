@@ -298,16 +298,16 @@ class Machine(Kernel[PCpu, HvCosts]):
         v.tick = timer.source
         if mode == "singleshot":
             v.singleshot_timer = timer
-            first = v.next_tick_ns(self.sim.clock._now - 1)
+            first = v.next_tick_ns(self.sim.clock.now - 1)
             timer.set_timer(first + (v.tick_jitter() if v.tick_jitter else 0))
         else:
             v.periodic_timer = timer
             v.periodic_period = period_ns
             # schedule() may send its tick with no interrupt: see the virq-raised invariant
             self.sim.trace.meta.extra.setdefault("scheduler_ticks", []).append(timer.source.id)
-            v.periodic_last_event = v.next_tick_ns(self.sim.clock._now - 1) - period_ns
+            v.periodic_last_event = v.next_tick_ns(self.sim.clock.now - 1) - period_ns
             if v.runstate == Runstate.RUNNING:
-                timer.set_timer(v.periodic_last_event + period_ns - self.sim.clock._now)
+                timer.set_timer(v.periodic_last_event + period_ns - self.sim.clock.now)
         return timer.source
 
     def cpu_down(self, dead: int, on: int) -> None:

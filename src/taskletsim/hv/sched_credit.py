@@ -181,7 +181,7 @@ class CreditScheduler:
         """``csched_tick``: account the current vCPU; a BOOSTed one drops to UNDER."""
         v = cpu.current
         if not v.is_idle:
-            now = self.machine.sim.clock._now
+            now = self.machine.sim.clock.now
             v.credit -= now - v.start_time
             v.start_time = now
             if v.pri == PRI_BOOST:

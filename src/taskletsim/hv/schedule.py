@@ -27,7 +27,7 @@ def vcpu_runstate_change(cpu: PCpu, v: VCpu, new: Runstate) -> None:
     if v.is_idle or v.runstate == new:
         return
     v.runstate = new
-    cpu.machine.sim.emit((cpu.machine.sim.clock._now, cpu.id, _RUNSTATE, v.id, int(new)))
+    cpu.machine.sim.emit((cpu.machine.sim.clock.now, cpu.id, _RUNSTATE, v.id, int(new)))
 
 
 def vcpu_wake(cpu: PCpu, v: VCpu) -> Proc:
@@ -68,7 +68,7 @@ def schedule(cpu: PCpu) -> Proc:
     vCPU switched from, ``vcpu_periodic_timer_work`` for the one switched to; switch
     context."""
     machine = cpu.machine
-    now = machine.sim.clock._now
+    now = machine.sim.clock.now
     cpu.local_irq_disable()
     prev = cpu.current
     nxt, tslice = machine.sched.do_schedule(cpu, now)

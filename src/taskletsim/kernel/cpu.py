@@ -154,9 +154,9 @@ class PhysCpu(Generic[HostT, CostsT]):
         """An interrupt from ``source`` reaches this CPU's local APIC (called outside its
         process). Returns False if the vector was already pending: it merges into it."""
         if source in self.irr:
-            self._emit((self._clock._now, self.id, _IRQ_COALESCE, source.id, COALESCE_LAPIC))
+            self._emit((self._clock.now, self.id, _IRQ_COALESCE, source.id, COALESCE_LAPIC))
             return False
-        self._emit((self._clock._now, self.id, _IRQ_RAISE, source.id, seq))
+        self._emit((self._clock.now, self.id, _IRQ_RAISE, source.id, seq))
         self.irr.add(source)
         self.latched.append((source, seq))
         if self._interruptible and self.online:
@@ -187,11 +187,11 @@ class PhysCpu(Generic[HostT, CostsT]):
 
     def do_IRQ(self, source: IrqSource, seq: int) -> Proc:
         """``do_IRQ`` (xen/arch/x86/irq.c): entry, the action's handler, exit; IRQs off."""
-        self._emit((self._clock._now, self.id, _IRQ_ENTRY, source.id, seq))
+        self._emit((self._clock.now, self.id, _IRQ_ENTRY, source.id, seq))
         yield self.costs.irq_entry_ns
         yield from source.handler(self, seq)
         yield self.costs.irq_exit_ns
-        self._emit((self._clock._now, self.id, _IRQ_EXIT, source.id, seq))
+        self._emit((self._clock.now, self.id, _IRQ_EXIT, source.id, seq))
 
     def local_irq_disable(self) -> None:
         """``local_irq_disable``: interrupts arriving now are latched."""
@@ -227,11 +227,11 @@ class PhysCpu(Generic[HostT, CostsT]):
             yield from self._take_irqs()
         remaining = ns
         while remaining > 0:
-            start = self._clock._now
+            start = self._clock.now
             self._interruptible = True
             value = yield remaining
             self._interruptible = False
-            remaining -= self._clock._now - start
+            remaining -= self._clock.now - start
             if value is not _IRQ:
                 return
             yield from self._take_irqs()
@@ -303,7 +303,7 @@ class PhysCpu(Generic[HostT, CostsT]):
     def raise_softirq(self, nr: int) -> None:
         """``raise_softirq``: set the bit on this CPU."""
         self.softirq_pending |= 1 << nr
-        self._emit((self._clock._now, self.id, _SOFTIRQ_RAISE, nr, self.id))
+        self._emit((self._clock.now, self.id, _SOFTIRQ_RAISE, nr, self.id))
 
     def cpu_raise_softirq(self, target: int, nr: int) -> Proc:
         """``cpu_raise_softirq``: set the bit on ``target``; an IPI only if newly set remotely."""
@@ -311,7 +311,7 @@ class PhysCpu(Generic[HostT, CostsT]):
         bit = 1 << nr
         already = other.softirq_pending & bit
         other.softirq_pending |= bit
-        self._emit((self._clock._now, self.id, _SOFTIRQ_RAISE, nr, target))
+        self._emit((self._clock.now, self.id, _SOFTIRQ_RAISE, nr, target))
         if already or other is self:
             return
         yield from self.work(self.costs.ipi_send_ns)
@@ -319,7 +319,7 @@ class PhysCpu(Generic[HostT, CostsT]):
 
     def run_softirq(self, nr: int) -> Proc:
         """One softirq handler, between ``SOFTIRQ_ENTRY`` and ``SOFTIRQ_EXIT``."""
-        self._emit((self._clock._now, self.id, _SOFTIRQ_ENTRY, nr, 0))
+        self._emit((self._clock.now, self.id, _SOFTIRQ_ENTRY, nr, 0))
         yield from self.work(self.costs.softirq_dispatch_ns)
         yield from self.machine.softirq_handlers[nr](self)
-        self._emit((self._clock._now, self.id, _SOFTIRQ_EXIT, nr, 0))
+        self._emit((self._clock.now, self.id, _SOFTIRQ_EXIT, nr, 0))

@@ -54,7 +54,7 @@ class Timer:
     def set_timer(self, delay_ns: int) -> None:
         """Expire ``delay_ns`` from now (replacing any earlier expiry)."""
         sim = self.machine.sim
-        expiry = sim.clock._now + max(delay_ns, 0)
+        expiry = sim.clock.now + max(delay_ns, 0)
         order = sim.order()
         self._armed = (expiry, order)
         self._queue(expiry, order)
@@ -75,12 +75,12 @@ class Timer:
         queued.append(expiry)
         self.machine.sim.call_at(expiry, order, self._due)
 
-    def _due(self, entry: tuple[object, int]) -> None:
+    def _due(self, order: int) -> None:
         self._queued.pop()  # this timer's earliest entry
         armed = self._armed
         if armed is None:
             return
-        if armed[1] == entry[1]:  # the current arming's own entry: it expires
+        if armed[1] == order:  # the current arming's own entry: it expires
             self._armed = None
             self.source.raise_irq()
             return

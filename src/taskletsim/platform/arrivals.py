@@ -51,7 +51,7 @@ class Periodic:
         def arrive(_event: object) -> None:
             fire()
             state["tick"] += 1
-            sim.call_later(max(at(state["tick"]) - sim.clock._now, 0), arrive)
+            sim.call_later(max(at(state["tick"]) - sim.clock.now, 0), arrive)
 
         sim.call_later(max(at(0), 0), arrive)
 
@@ -100,7 +100,7 @@ class OnOff:
         state = {"until": 0}
 
         def arrive(_event: object) -> None:
-            now = sim.clock._now
+            now = sim.clock.now
             if now >= state["until"]:
                 quiet = off()
                 state["until"] = now + quiet + on()
@@ -124,7 +124,7 @@ class Replay:
         if times and times[0] < 0:
             raise ConfigError("times_ns", times[0], "times >= 0")
         for t in times:
-            sim.call_later(t - sim.clock._now, lambda _e: fire())
+            sim.call_later(t - sim.clock.now, lambda _e: fire())
 
 
 @dataclass(frozen=True)
@@ -145,11 +145,11 @@ class Moderated:
 
         def release(_event: object) -> None:
             state["held"] = False
-            state["last"] = sim.clock._now
+            state["last"] = sim.clock.now
             fire()
 
         def arrival() -> None:
-            now = sim.clock._now
+            now = sim.clock.now
             if state["held"]:
                 return
             if now - state["last"] >= self.interval_ns:

@@ -124,11 +124,11 @@ class SpinLock:
                 self._pending = (cpu, granted, -1, irqs_off)
                 self._hand_later(cost)
             else:  # _hand_over -> _grant, inlined: this runs at every acquisition
-                self._emit((self._env._now, cpu, _ACQUIRE, self.id, -1))
+                self._emit((self._env.now, cpu, _ACQUIRE, self.id, -1))
                 self.holder = cpu
                 granted()
             return
-        since = self._env._now
+        since = self._env.now
         self._emit((since, cpu, _CONTEND, self.id, 1 if irqs_off else 0))
         self.nwait += 1
         self._enqueue((cpu, granted, since, irqs_off))
@@ -143,7 +143,7 @@ class SpinLock:
         """``spin_unlock`` from ``cpu``, which must hold the lock."""
         if cpu != self.holder:
             raise RuntimeError(f"{self.name}: CPU {cpu} releases a lock held by {self.holder}")
-        emit, now = self._emit, self._env._now
+        emit, now = self._emit, self._env.now
         emit((now, cpu, _RELEASE, self.id, 0))
         self.holder = -1
         self.last_cpu = cpu
@@ -204,7 +204,7 @@ class SpinLock:
         """The handoff is complete: ``LOCK_ACQUIRE`` (arg: when the wait began, -1 if
         uncontended), the waiter holds the lock and goes on."""
         cpu, granted, since, _ = waiter
-        self._emit((self._env._now, cpu, _ACQUIRE, self.id, since))
+        self._emit((self._env.now, cpu, _ACQUIRE, self.id, since))
         self.holder = cpu
         granted()
 

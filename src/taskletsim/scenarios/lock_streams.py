@@ -160,7 +160,7 @@ class LockOpen(Scenario):
             if not per_cpu:
                 lock.acquire(cpu, granted)
             elif active[cpu]:
-                queued[cpu].append(clock._now)
+                queued[cpu].append(clock.now)
             else:
                 active[cpu] = True
                 lock.acquire(cpu, granted)
