@@ -160,13 +160,13 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
     """The model's skeleton: taskletsim's engine and the shape of its generators,
     without the model's logic.
 
-    ``cpus`` processes emit one row per event after 1.33 sleeps through ``work()`` on
+    ``cpus`` processes record one row per event (a tracepoint) after 1.33 sleeps through ``work()`` on
     average, creating 2.67 generators, in a ``yield from`` chain up to five deep (what
     ``rfc-percpu`` does per trace event: 1.26 sleeps, 2.6 generators, depth 5.1). With
     ``flat`` each process yields the same sleeps itself, one generator per CPU: what
     the engine costs. Both give the same trace.
     """
-    emit, clock = sim.emit, sim.clock
+    trace = sim.trace
 
     def gap(cpu: int, i: int) -> int:
         return 37 + (i * 7919 + cpu * 104729) % 300
@@ -176,7 +176,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
 
     def leaf(cpu: int, i: int) -> Generator[int, None, None]:
         yield from work(gap(cpu, i))
-        emit((clock.now, cpu, 1, 2, 3))
+        trace.irq_entry(cpu, 2, 3)
         yield from work(50)
 
     def mid(cpu: int, i: int) -> Generator[int, None, None]:
@@ -184,7 +184,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
             yield from leaf(cpu, i)
         else:
             yield from work(gap(cpu, i))
-            emit((clock.now, cpu, 1, 2, 3))
+            trace.irq_entry(cpu, 2, 3)
 
     def top(cpu: int) -> Generator[int, None, None]:
         for i in range(events_per_cpu):
@@ -196,7 +196,7 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
     def flat_main(cpu: int) -> Generator[int, None, None]:
         for i in range(events_per_cpu):
             yield gap(cpu, i)
-            emit((clock.now, cpu, 1, 2, 3))
+            trace.irq_entry(cpu, 2, 3)
             if i % 3 == 0:
                 yield 50
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import deque
 from typing import ClassVar
 
-from taskletsim.core.events import EventKind
 from taskletsim.designs.base import STATE_RUN, STATE_SCHED, Proc, Tasklet
 from taskletsim.designs.rfc_percpu import RfcPercpu
 from taskletsim.designs.xen44_global import Xen44Global
@@ -132,7 +131,7 @@ class TwoHolderLock(MCSLock):
         if self._queue:  # the bug: the next waiter is granted too
             cpu, granted, since, _ = self._queue.popleft()
             self.nwait -= 1
-            self._emit((self._env.now, cpu, int(EventKind.LOCK_ACQUIRE), self.id, since))
+            self.sim.trace.lock_acquire(cpu, self.id, since)
             granted()
 
     def release(self, cpu: int) -> None:

@@ -219,7 +219,7 @@ def test_running_ahead_stops_at_the_end_of_the_run_and_at_each_flush() -> None:
 
     def emitter() -> Generator[Event | int, Any, None]:
         for _ in range(8):  # the eighth event would be at 2_100_000
-            sim.emit((sim.env.now, 0, 0, 0, 0))
+            sim.trace.irq_raise(0, 0, 0)
             yield 300_000
 
     sim.process(emitter())

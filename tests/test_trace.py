@@ -201,3 +201,28 @@ def test_a_hosts_metadata_survives_pickling_and_its_dict_form() -> None:
     assert meta.irq and meta.vcpus
     assert pickle.loads(pickle.dumps(meta)) == meta
     assert ts.TraceMeta.from_dict(meta.as_dict()) == meta
+
+
+def test_each_event_kind_has_its_tracepoint() -> None:
+    """``recorder.KIND_NAME(cpu, subject[, arg])`` records one row of that kind at the
+    clock's time: the model's only way to emit (the locks inline theirs, same rows)."""
+    from taskletsim.core.recorder import Tracepoints
+    from taskletsim.core.sim import Simulation
+
+    sim = Simulation(0)
+    sim.env.now = 1234
+    for kind in EventKind:
+        method = getattr(sim.trace, kind.name.lower())
+        nargs = method.__code__.co_argcount - 1  # cpu, subject and, for most, arg
+        args = (3, 7, 11)[:nargs]
+        method(*args)
+        assert isinstance(getattr(Tracepoints, kind.name.lower()), type(method.__func__))
+    trace = sim.trace.finish()
+    assert trace.kind.tolist() == [int(k) for k in EventKind]
+    assert set(trace.time_ns.tolist()) == {1234} and set(trace.cpu.tolist()) == {3}
+    assert set(trace.subject.tolist()) == {7}
+    args = dict(zip((EventKind(k) for k in trace.kind.tolist()), trace.arg.tolist(), strict=True))
+    assert args[EventKind.LOCK_CONTEND] == 1  # irqs_off=11: true
+    assert args[EventKind.TASKLET_ENTRY] == args[EventKind.TASKLET_EXIT] == -1
+    assert args[EventKind.SOFTIRQ_ENTRY] == args[EventKind.VM_ENTRY] == 0
+    assert args[EventKind.IRQ_RAISE] == args[EventKind.RUNSTATE_CHANGE] == 11

@@ -12,12 +12,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import ConfigError
 from .events import COLUMNS, EventKind
 from .trace import NameTable, Trace, TraceMeta
+
+if TYPE_CHECKING:
+    from .sim import Clock
 
 SETTLED_NS = 1_000_000
 """Simulated time after which a run's event rate is taken as its own (a host starts with a
@@ -76,12 +80,107 @@ def _size(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
-class TraceRecorder:
+class _Epoch:
+    """The clock of a recorder no simulation drives: always at 0."""
+
+    now = 0
+
+
+class Tracepoints:
+    """How the model records an event: one method per :class:`EventKind`, named after it
+    and after the tracepoint it mirrors, appending one row at the clock's time.
+
+    ``cpu`` is the CPU the event happens on; the other arguments are the row's subject
+    and arg as :class:`EventKind` defines them. Each method is one call and one
+    ``append`` (the kind is a constant: an IntEnum member loads ~4x as slowly as one).
+    """
+
+    clock: Clock
+    """The simulation's clock (set by :class:`~taskletsim.core.sim.Simulation`)."""
+    append: Callable[[tuple[int, int, int, int, int]], None]
+
+    def irq_raise(self, cpu: int, irq: int, seq: int) -> None:
+        """``IRQ_RAISE``: source ``irq``'s ``seq``-th interrupt reaches ``cpu``'s local APIC."""
+        self.append((self.clock.now, cpu, 0, irq, seq))
+
+    def irq_entry(self, cpu: int, irq: int, seq: int) -> None:
+        """``IRQ_ENTRY``: ``do_IRQ`` runs its handler (Linux ``irq:irq_handler_entry``)."""
+        self.append((self.clock.now, cpu, 1, irq, seq))
+
+    def irq_exit(self, cpu: int, irq: int, seq: int) -> None:
+        """``IRQ_EXIT``: the handler returned (``irq:irq_handler_exit``)."""
+        self.append((self.clock.now, cpu, 2, irq, seq))
+
+    def softirq_raise(self, cpu: int, nr: int, target: int) -> None:
+        """``SOFTIRQ_RAISE``: ``cpu`` raises softirq ``nr`` on CPU ``target``
+        (``irq:softirq_raise``)."""
+        self.append((self.clock.now, cpu, 3, nr, target))
+
+    def softirq_entry(self, cpu: int, nr: int) -> None:
+        """``SOFTIRQ_ENTRY``: softirq ``nr``'s action starts (``irq:softirq_entry``)."""
+        self.append((self.clock.now, cpu, 4, nr, 0))
+
+    def softirq_exit(self, cpu: int, nr: int) -> None:
+        """``SOFTIRQ_EXIT``: softirq ``nr``'s action returned (``irq:softirq_exit``)."""
+        self.append((self.clock.now, cpu, 5, nr, 0))
+
+    def tasklet_schedule(self, cpu: int, tasklet: int, cause: int) -> None:
+        """``TASKLET_SCHEDULE``: ``tasklet`` scheduled, by IRQ source ``cause`` (-1: none)."""
+        self.append((self.clock.now, cpu, 6, tasklet, cause))
+
+    def tasklet_entry(self, cpu: int, tasklet: int) -> None:
+        """``TASKLET_ENTRY``: ``cpu`` claims ``tasklet`` to run it (``irq:tasklet_entry``)."""
+        self.append((self.clock.now, cpu, 7, tasklet, -1))
+
+    def tasklet_exit(self, cpu: int, tasklet: int) -> None:
+        """``TASKLET_EXIT``: ``tasklet``'s function returned (``irq:tasklet_exit``)."""
+        self.append((self.clock.now, cpu, 8, tasklet, -1))
+
+    def lock_contend(self, cpu: int, lock: int, irqs_off: bool) -> None:
+        """``LOCK_CONTEND``: ``cpu`` starts waiting on ``lock``, spinning with interrupts
+        disabled or not (``lock:contention_begin``)."""
+        self.append((self.clock.now, cpu, 9, lock, 1 if irqs_off else 0))
+
+    def lock_acquire(self, cpu: int, lock: int, since: int) -> None:
+        """``LOCK_ACQUIRE``: ``cpu`` holds ``lock``; ``since`` is when it began waiting, or
+        -1 (``lock:contention_end`` and the acquisition)."""
+        self.append((self.clock.now, cpu, 10, lock, since))
+
+    def lock_release(self, cpu: int, lock: int) -> None:
+        """``LOCK_RELEASE``: ``cpu`` releases ``lock``."""
+        self.append((self.clock.now, cpu, 11, lock, 0))
+
+    def runstate_change(self, cpu: int, vcpu: int, runstate: int) -> None:
+        """``RUNSTATE_CHANGE``: ``vcpu`` enters ``runstate`` (Xen
+        ``TRC_SCHED_RUNSTATE_CHANGE``)."""
+        self.append((self.clock.now, cpu, 12, vcpu, runstate))
+
+    def virq_inject(self, cpu: int, irq: int, vcpu: int) -> None:
+        """``VIRQ_INJECT``: source ``irq``'s virtual interrupt reaches ``vcpu`` (Xen
+        ``TRC_HVM_INJ_VIRQ``)."""
+        self.append((self.clock.now, cpu, 13, irq, vcpu))
+
+    def vm_exit(self, cpu: int, vcpu: int, reason: int) -> None:
+        """``VM_EXIT``: ``vcpu`` stops running guest code, for VMX exit ``reason`` (Xen
+        ``TRC_HVM_VMEXIT``)."""
+        self.append((self.clock.now, cpu, 14, vcpu, reason))
+
+    def vm_entry(self, cpu: int, vcpu: int) -> None:
+        """``VM_ENTRY``: ``vcpu`` starts running guest code (Xen ``TRC_HVM_VMENTRY``)."""
+        self.append((self.clock.now, cpu, 15, vcpu, 0))
+
+    def irq_coalesce(self, cpu: int, irq: int, level: int) -> None:
+        """``IRQ_COALESCE``: an arrival of source ``irq`` merges into a request pending at
+        ``level`` (a ``COALESCE_*`` constant)."""
+        self.append((self.clock.now, cpu, 16, irq, level))
+
+
+class TraceRecorder(Tracepoints):
     """Collects events during a run.
 
-    ``append((time_ns, cpu, kind, subject, arg))`` adds one event: it is the
-    ``extend`` of a flat list (the staging buffer), called directly from the
-    model so that recording costs one C call (``list.extend`` takes a tuple in
+    The model records through the :class:`Tracepoints`, each of which ends in
+    ``append((time_ns, cpu, kind, subject, arg))``: the ``extend`` of a flat
+    list (the staging buffer), one C call (``list.extend`` takes a tuple in
     about a tenth of the time ``array.extend`` does: the ints are converted
     once per flush, in bulk). Pass ``kinds`` to record only some event kinds.
 
@@ -112,6 +211,7 @@ class TraceRecorder:
         self._since: tuple[int, int] | None = None
         self.budget: MemoryBudget | None = None
         self._shared = False  # a finished Trace holds the columns: never resize them in place
+        self.clock = _Epoch()
         self.append: Callable[[tuple[int, int, int, int, int]], None] = self._buf.extend
         if kinds is not None:
             wanted = frozenset(int(k) for k in kinds)

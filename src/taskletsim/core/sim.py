@@ -238,7 +238,7 @@ class Simulation:
         self.clock: Clock = self.env
         """The clock the model reads: ``clock.now``, ns."""
         self.trace = recorder if recorder is not None else TraceRecorder()
-        self.emit = self.trace.append
+        self.trace.clock = self.env
         self._queue: list[Any] = self.env._queue  # events and call_later entries
         self._eid = self.env._eid
         self._sources: dict[int, str] = {}

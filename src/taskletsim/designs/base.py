@@ -31,7 +31,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, overload
 
 from ..core.config import ConfigError, Param
-from ..core.events import EventKind
 from ..hv.seam import (
     DESIGNS,
     STATE_RUN,
@@ -60,10 +59,6 @@ __all__ = [
     "get_design",
     "register_design",
 ]
-
-_SCHEDULE = int(EventKind.TASKLET_SCHEDULE)
-_ENTRY = int(EventKind.TASKLET_ENTRY)
-_EXIT = int(EventKind.TASKLET_EXIT)
 
 
 class TaskletDesign(DesignHooks):
@@ -95,7 +90,7 @@ class TaskletDesign(DesignHooks):
     def __init__(self, machine: Host) -> None:
         self.machine = machine
         self.sim = machine.sim
-        self._emit = machine.sim.emit
+        self._trace = machine.sim.trace
         self._clock = machine.sim.clock
         self._cost = machine.topology.cost
         given = machine.design_options
@@ -170,7 +165,7 @@ class TaskletDesign(DesignHooks):
 
     def traced_schedule(self, cpu: Cpu, t: Tasklet, cause: int) -> None:
         """Record that ``t`` was scheduled, by ``cause`` (an IRQ source id or -1)."""
-        self._emit((self._clock.now, cpu.id, _SCHEDULE, t.id, cause))
+        self._trace.tasklet_schedule(cpu.id, t.id, cause)
 
     def traced_claim(self, cpu: Cpu, t: Tasklet) -> None:
         """Record ``TASKLET_ENTRY``: ``cpu`` has claimed ``t`` to run it.
@@ -179,11 +174,11 @@ class TaskletDesign(DesignHooks):
         under the lock in Xen 4.4, the RUN bit in the per-CPU designs): a
         schedule after this point makes it run again.
         """
-        self._emit((self._clock.now, cpu.id, _ENTRY, t.id, -1))
+        self._trace.tasklet_entry(cpu.id, t.id)
 
     def traced_exit(self, cpu: Cpu, t: Tasklet) -> None:
         """Record ``TASKLET_EXIT``: ``cpu`` is done with ``t``."""
-        self._emit((self._clock.now, cpu.id, _EXIT, t.id, -1))
+        self._trace.tasklet_exit(cpu.id, t.id)
 
     def run_tasklet(self, cpu: Cpu, t: Tasklet) -> Proc:
         """``t->func(t->data)``, then ``TASKLET_EXIT``."""

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
-from ..core.events import EventKind
 from ..kernel.cpu import _IRQ, PhysCpu
 from .costs import HvCosts
 from .seam import Proc
@@ -23,11 +22,6 @@ from .vocabulary import EXIT_EXTERNAL_INTERRUPT, EXIT_HLT, EXIT_NONE, EXIT_VMCAL
 if TYPE_CHECKING:
     from .guests import VCpu
     from .machine import Machine
-
-
-_VM_EXIT = int(EventKind.VM_EXIT)
-_VM_ENTRY = int(EventKind.VM_ENTRY)
-_VIRQ_INJECT = int(EventKind.VIRQ_INJECT)
 
 
 class PCpu(PhysCpu["Machine", HvCosts]):
@@ -158,7 +152,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             break
         v = self.current
         yield self.costs.vmentry_ns
-        self._emit((self._clock.now, self.id, _VM_ENTRY, v.id, 0))
+        self.trace.vm_entry(self.id, v.id)
         self.in_guest = True
 
     def vmx_intr_assist(self) -> Proc:
@@ -177,7 +171,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             pending = v.vlapic_irr
             v.vlapic_irr = {}
             for source in pending:
-                self._emit((self._clock.now, self.id, _VIRQ_INJECT, source.id, v.id))
+                self.trace.virq_inject(self.id, source.id, v.id)
                 yield from self.work(self.costs.inject_ns)
                 v.virq_injected(source, self.machine)
         if v.upcall_pending:
@@ -185,7 +179,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
             v.evtchn_pending = {}
             v.upcall_pending = False
             for source in ports:
-                self._emit((self._clock.now, self.id, _VIRQ_INJECT, source.id, v.id))
+                self.trace.virq_inject(self.id, source.id, v.id)
             yield from self.work(self.costs.inject_ns)
             for source in ports:
                 v.virq_injected(source, self.machine)
@@ -220,7 +214,7 @@ class PCpu(PhysCpu["Machine", HvCosts]):
         :class:`ExitReason`), IRQs back on."""
         v = self.current
         self.irqs_enabled = False
-        self._emit((self._clock.now, self.id, _VM_EXIT, v.id, reason))
+        self.trace.vm_exit(self.id, v.id, reason)
         yield self.costs.vmexit_ns
         if reason == EXIT_EXTERNAL_INTERRUPT:
             if self.latched:  # vmx_do_extint -> do_IRQ

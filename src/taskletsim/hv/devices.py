@@ -21,14 +21,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.events import COALESCE_DEVICE, COALESCE_POLLED, EventKind
+from ..core.events import COALESCE_DEVICE, COALESCE_POLLED
 from .vocabulary import DEVICE_MODELS
 
 if TYPE_CHECKING:
     from ..kernel.irq import IrqSource
     from .guests import VCpu
-
-_COALESCE = int(EventKind.IRQ_COALESCE)
 
 
 class PassthroughDevice:
@@ -53,15 +51,13 @@ class PassthroughDevice:
             self.in_flight = self.model != "open"
             self.source.raise_irq()
             return
-        sim = self.source.machine.sim
+        trace = self.source.machine.sim.trace
         if self.model == "eoi":
             if self.held:  # merges into the request already held
-                sim.emit(
-                    (sim.clock.now, self.source.cpu, _COALESCE, self.source.id, COALESCE_DEVICE)
-                )
+                trace.irq_coalesce(self.source.cpu, self.source.id, COALESCE_DEVICE)
             self.held = True
             return
-        sim.emit((sim.clock.now, self.source.cpu, _COALESCE, self.source.id, COALESCE_POLLED))
+        trace.irq_coalesce(self.source.cpu, self.source.id, COALESCE_POLLED)
         if not self.target.extend_isr(self.source, self.poll_ns):
             self.polled += 1
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.events import COALESCE_VIRTUAL, EventKind
+from ..core.events import COALESCE_VIRTUAL
 from .schedule import vcpu_block, vcpu_kick
-
-_COALESCE = int(EventKind.IRQ_COALESCE)
 
 if TYPE_CHECKING:
     from ..kernel.irq import IrqSource
@@ -86,8 +84,7 @@ def evtchn_set_pending(cpu: PCpu, v: VCpu, port: IrqSource) -> Proc:
     pending bit; if it was already set the event merges into it (``IRQ_COALESCE``);
     if newly set, ``vcpu_mark_events_pending``. ``port`` is the IRQ source behind it."""
     if port in v.evtchn_pending:
-        sim = cpu.machine.sim
-        sim.emit((sim.clock.now, cpu.id, _COALESCE, port.id, COALESCE_VIRTUAL))
+        cpu.trace.irq_coalesce(cpu.id, port.id, COALESCE_VIRTUAL)
         return
     v.evtchn_pending[port] = None
     yield from vcpu_mark_events_pending(cpu, v, port.id)
@@ -166,8 +163,7 @@ def hvm_pci_msi_assert(cpu: PCpu, pirq: Pirq) -> Proc:
         yield from evtchn_set_pending(cpu, v, source)
         return
     if source in v.vlapic_irr:
-        sim = cpu.machine.sim
-        sim.emit((sim.clock.now, cpu.id, _COALESCE, source.id, COALESCE_VIRTUAL))
+        cpu.trace.irq_coalesce(cpu.id, source.id, COALESCE_VIRTUAL)
         return
     v.vlapic_irr[source] = None
     yield from vcpu_kick(cpu, v)

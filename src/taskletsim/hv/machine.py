@@ -18,7 +18,6 @@ from functools import partial
 from typing import cast
 
 from ..core.config import ConfigError
-from ..core.events import EventKind
 from ..core.sim import Simulation
 from ..core.trace import VcpuInfo
 from ..kernel.host import Kernel
@@ -177,7 +176,7 @@ class Machine(Kernel[PCpu, HvCosts]):
             self.sched.dispatched(pcpu, v, self.sched.tslice_ns, 0)
         elif v.runstate == Runstate.RUNNABLE:
             self.sched.runq_insert(cpu, v)
-        self.sim.emit((0, cpu, _RUNSTATE, v.id, int(v.runstate)))
+        self.sim.trace.runstate_change(cpu, v.id, int(v.runstate))
         return v
 
     def vcpu_migrate(self, v: VCpu, cpu: int) -> None:
@@ -347,9 +346,6 @@ class Machine(Kernel[PCpu, HvCosts]):
     def vcpu_periodic_timer_work(self, cpu: PCpu, v: VCpu) -> Proc:
         """``schedule()``'s call for the vCPU it switches to."""
         return vcpu_periodic_timer_work(cpu, v)
-
-
-_RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
 
 
 def _tasklet_func(func: Callable[[PCpu], Proc]) -> TaskletFunc:

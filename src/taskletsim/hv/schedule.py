@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.events import EventKind
 from .guests import VCpu
 from .vocabulary import Runstate
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from .cpu import PCpu
     from .seam import Proc
 
-_RUNSTATE = int(EventKind.RUNSTATE_CHANGE)
 _RUNNING = int(Runstate.RUNNING)  # compared at every kick: an IntEnum member loads slowly
 
 
@@ -27,7 +25,7 @@ def vcpu_runstate_change(cpu: PCpu, v: VCpu, new: Runstate) -> None:
     if v.is_idle or v.runstate == new:
         return
     v.runstate = new
-    cpu.machine.sim.emit((cpu.machine.sim.clock.now, cpu.id, _RUNSTATE, v.id, int(new)))
+    cpu.trace.runstate_change(cpu.id, v.id, int(new))
 
 
 def vcpu_wake(cpu: PCpu, v: VCpu) -> Proc:

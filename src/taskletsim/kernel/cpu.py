@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from simpy.events import Event
 
-from ..core.events import COALESCE_LAPIC, EventKind
+from ..core.events import COALESCE_LAPIC
 from ..platform.locks import SpinLock
 from .seam import CpuCosts, Proc
 
@@ -39,14 +39,6 @@ CostsT = TypeVar("CostsT", bound=CpuCosts)
 
 _IRQ = "irq"  # value a parked process is resumed with when an interrupt arrives
 
-_IRQ_RAISE = int(EventKind.IRQ_RAISE)
-_IRQ_ENTRY = int(EventKind.IRQ_ENTRY)
-_IRQ_EXIT = int(EventKind.IRQ_EXIT)
-_SOFTIRQ_RAISE = int(EventKind.SOFTIRQ_RAISE)
-_SOFTIRQ_ENTRY = int(EventKind.SOFTIRQ_ENTRY)
-_SOFTIRQ_EXIT = int(EventKind.SOFTIRQ_EXIT)
-_IRQ_COALESCE = int(EventKind.IRQ_COALESCE)
-
 
 class PhysCpu(Generic[HostT, CostsT]):
     """Physical CPU ``id`` of ``machine``: its interrupt flag, latched interrupts, softirq
@@ -56,7 +48,6 @@ class PhysCpu(Generic[HostT, CostsT]):
     # slots: no per-instance dict (CPUs, sources and timers come by the hundred)
     __slots__ = (
         "_clock",
-        "_emit",
         "_interruptible",
         "_spin_lock",
         "costs",
@@ -76,6 +67,7 @@ class PhysCpu(Generic[HostT, CostsT]):
         "softirq_engine",
         "softirq_pending",
         "switched",
+        "trace",
     )
 
     def __init__(self, machine: HostT, cpu_id: int) -> None:
@@ -85,7 +77,7 @@ class PhysCpu(Generic[HostT, CostsT]):
         self.sim = machine.sim
         self.env = machine.sim.env
         self.costs: CostsT = machine.costs
-        self._emit = machine.sim.emit
+        self.trace = machine.sim.trace
         self._clock = machine.sim.clock
         self.irqs_enabled = True
         self.softirq_pending = 0
@@ -154,9 +146,9 @@ class PhysCpu(Generic[HostT, CostsT]):
         """An interrupt from ``source`` reaches this CPU's local APIC (called outside its
         process). Returns False if the vector was already pending: it merges into it."""
         if source in self.irr:
-            self._emit((self._clock.now, self.id, _IRQ_COALESCE, source.id, COALESCE_LAPIC))
+            self.trace.irq_coalesce(self.id, source.id, COALESCE_LAPIC)
             return False
-        self._emit((self._clock.now, self.id, _IRQ_RAISE, source.id, seq))
+        self.trace.irq_raise(self.id, source.id, seq)
         self.irr.add(source)
         self.latched.append((source, seq))
         if self._interruptible and self.online:
@@ -187,11 +179,11 @@ class PhysCpu(Generic[HostT, CostsT]):
 
     def do_IRQ(self, source: IrqSource, seq: int) -> Proc:
         """``do_IRQ`` (xen/arch/x86/irq.c): entry, the action's handler, exit; IRQs off."""
-        self._emit((self._clock.now, self.id, _IRQ_ENTRY, source.id, seq))
+        self.trace.irq_entry(self.id, source.id, seq)
         yield self.costs.irq_entry_ns
         yield from source.handler(self, seq)
         yield self.costs.irq_exit_ns
-        self._emit((self._clock.now, self.id, _IRQ_EXIT, source.id, seq))
+        self.trace.irq_exit(self.id, source.id, seq)
 
     def local_irq_disable(self) -> None:
         """``local_irq_disable``: interrupts arriving now are latched."""
@@ -303,7 +295,7 @@ class PhysCpu(Generic[HostT, CostsT]):
     def raise_softirq(self, nr: int) -> None:
         """``raise_softirq``: set the bit on this CPU."""
         self.softirq_pending |= 1 << nr
-        self._emit((self._clock.now, self.id, _SOFTIRQ_RAISE, nr, self.id))
+        self.trace.softirq_raise(self.id, nr, self.id)
 
     def cpu_raise_softirq(self, target: int, nr: int) -> Proc:
         """``cpu_raise_softirq``: set the bit on ``target``; an IPI only if newly set remotely."""
@@ -311,7 +303,7 @@ class PhysCpu(Generic[HostT, CostsT]):
         bit = 1 << nr
         already = other.softirq_pending & bit
         other.softirq_pending |= bit
-        self._emit((self._clock.now, self.id, _SOFTIRQ_RAISE, nr, target))
+        self.trace.softirq_raise(self.id, nr, target)
         if already or other is self:
             return
         yield from self.work(self.costs.ipi_send_ns)
@@ -319,7 +311,7 @@ class PhysCpu(Generic[HostT, CostsT]):
 
     def run_softirq(self, nr: int) -> Proc:
         """One softirq handler, between ``SOFTIRQ_ENTRY`` and ``SOFTIRQ_EXIT``."""
-        self._emit((self._clock.now, self.id, _SOFTIRQ_ENTRY, nr, 0))
+        self.trace.softirq_entry(self.id, nr)
         yield from self.work(self.costs.softirq_dispatch_ns)
         yield from self.machine.softirq_handlers[nr](self)
-        self._emit((self._clock.now, self.id, _SOFTIRQ_EXIT, nr, 0))
+        self.trace.softirq_exit(self.id, nr)
