@@ -120,6 +120,27 @@ class GlobalDropsReschedule(Xen44Global):
         t.scheduled_on = -1  # the bug: the re-enqueue of a re-scheduled tasklet is gone
 
 
+class GlobalForgetsYieldFrom(Xen44Global):
+    """Xen 4.4's design with a ``yield from`` missing before ``spin_unlock_irqrestore`` in
+    ``tasklet_schedule_on_cpu``: the step is never driven, so none of it happens (the lock
+    stays held; a path that did part of its work when called would have released it and
+    left interrupts off, silently)."""
+
+    name = "mutant-global-forgets-yield-from"
+    broken: ClassVar[str] = "lock-released"
+
+    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
+        flags = yield from cpu.spin_lock_irqsave(self.tasklet_lock)
+        if not t.is_dead:
+            t.scheduled_on = target
+            yield from cpu.work(self._list_ns)
+            if not t.is_running:
+                self._list_del(t)
+                yield from self.tasklet_enqueue(cpu, t)
+            self.traced_schedule(cpu, t, cause)
+        cpu.spin_unlock_irqrestore(self.tasklet_lock, flags)  # the bug: never driven
+
+
 class TwoHolderLock(MCSLock):
     """An MCS lock that hands over to the next two waiters at once."""
 
@@ -155,5 +176,11 @@ class LifoTicketLock(TicketLock):
         return waiter, self._cost[releaser][waiter[0]]
 
 
-DESIGN_MUTANTS = (RfcWithoutRunBit, RfcEnqueuesTwice, GlobalListOutsideLock, GlobalDropsReschedule)
+DESIGN_MUTANTS = (
+    RfcWithoutRunBit,
+    RfcEnqueuesTwice,
+    GlobalListOutsideLock,
+    GlobalDropsReschedule,
+    GlobalForgetsYieldFrom,
+)
 LOCK_MUTANTS = (TwoHolderLock, LifoTicketLock)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import taskletsim as ts
 from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
+from taskletsim.hv.seam import Cpu, Proc
 from taskletsim.platform.locks import Waiter
 
 # 2 sockets x 2 cores: CPUs 0, 1 on socket 0; CPUs 2, 3 on socket 1.
@@ -365,3 +366,104 @@ def test_a_lock_leaves_room_in_cpythons_shared_attribute_layout(kind: str, socke
     if not hasattr(lock, "__dict__"):
         pytest.skip("a compiled lock keeps its attributes in a native layout")
     assert len(vars(lock)) <= 27
+
+
+# -- a lock kind says what it is ------------------------------------------------------
+
+
+class QuietTTASLock(ts.TTASLock):
+    """A TTAS lock whose waiters keep interrupts off while they spin."""
+
+    kind = "ttas-quiet"
+    spins_irqs_enabled = False
+
+
+class TTASVariantLock(ts.TTASLock):
+    """A TTAS variant that says nothing of itself: it is what TTAS is."""
+
+    kind = "ttas-variant"
+
+
+class LifoMCSLock(ts.MCSLock):
+    """A queued lock that serves its newest waiter first (a bug its kind's FIFO catches)."""
+
+    kind = "mcs-lifo"
+
+    def _pick_next(self, releaser: int) -> tuple[Waiter, int]:
+        waiter = self._queue.pop()
+        return waiter, self._cost[releaser][waiter[0]]
+
+
+@pytest.fixture
+def registered_kinds() -> object:
+    kinds = (QuietTTASLock, TTASVariantLock, LifoMCSLock)
+    for cls in kinds:
+        ts.LOCK_KINDS.register(cls)
+    yield kinds
+    for cls in kinds:
+        ts.LOCK_KINDS.unregister(cls.kind)
+
+
+def _spin_lock_irq_contend(kind: str) -> int:
+    """CPU 0 holds the lock (taken with spin_lock_irq) for 5 us; CPU 2 asks for it 1 us
+    in, from its idle loop with interrupts on: the arg of CPU 2's LOCK_CONTEND (1: it
+    spins with interrupts disabled)."""
+    from .helpers import tiny
+
+    m = tiny(lock=kind)
+    lock = m.make_lock("the_lock")
+
+    def holder(cpu: Cpu) -> Proc:
+        yield from cpu.spin_lock_irq(lock)
+        yield from cpu.work(5000)
+        yield from cpu.spin_unlock_irq(lock)
+
+    def waiter(cpu: Cpu) -> Proc:
+        yield from cpu.spin_lock_irq(lock)
+        yield from cpu.spin_unlock_irq(lock)
+
+    m.sim.call_later(0, lambda _e: m.cpus[0].call_on_cpu(holder))
+    m.sim.call_later(1000, lambda _e: m.cpus[2].call_on_cpu(waiter))
+    m.sim.run(100_000)
+    trace = m.sim.trace.finish()
+    contends = trace.rows(K.LOCK_CONTEND)
+    ours = contends[trace.subject[contends] == lock.id]
+    assert len(ours) == 1 and int(trace.cpu[ours[0]]) == 2
+    return int(trace.arg[ours[0]])
+
+
+def test_a_registered_lock_kind_spins_as_it_says(registered_kinds: object) -> None:
+    """Whether a waiter re-enables interrupts is the kind's ``spins_irqs_enabled``, not its
+    name: a TTAS variant spins with them on as TTAS does, one that says otherwise and the
+    FIFO kinds with them off."""
+    assert _spin_lock_irq_contend("ttas") == 0
+    assert _spin_lock_irq_contend("ttas-variant") == 0
+    assert _spin_lock_irq_contend("ttas-quiet") == 1
+    assert _spin_lock_irq_contend("ticket") == 1
+
+
+def test_a_registered_fifo_kind_is_held_to_fifo(registered_kinds: object) -> None:
+    """A kind that grants in arrival order (here inherited from MCS) is checked by the
+    ``lock-fifo`` invariant whatever its name; an unfair kind is not."""
+    params = {"lock": "mcs-lifo", "rate_per_s": 9e5, "spinners": "unbounded"}
+    with pytest.raises(ts.InvariantError) as caught:
+        ts.run("lock-open", seed=1, duration_ms=2, params=params)
+    assert caught.value.invariant == "lock-fifo"
+    result = ts.run("lock-open", seed=1, duration_ms=2, params={**params, "lock": "ttas-variant"})
+    assert result.trace.meta.fifo_locks == []
+    assert ts.run("lock-open", duration_ms=1, params={"lock": "ticket"}).trace.meta.fifo_locks == [
+        "lock"
+    ]
+
+
+def test_list_says_what_each_lock_kind_is(registered_kinds: object) -> None:
+    from taskletsim.cli import _list
+
+    listed = _list()
+    assert "ttas-quiet: A TTAS lock whose waiters keep interrupts off while they spin" in listed
+    assert "(grants in no set order; spins with interrupts disabled)" in listed
+    assert "mcs-lifo: A queued lock that serves its newest waiter first" in listed
+    line = next(x for x in listed.splitlines() if x.strip().startswith("ttas-variant:"))
+    assert line.endswith("(grants in no set order; spins with interrupts enabled)")
+    line = next(x for x in listed.splitlines() if x.strip().startswith("mcs-lifo:"))
+    assert line.endswith("(FIFO grants; spins with interrupts disabled)")

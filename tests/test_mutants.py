@@ -20,6 +20,7 @@ from .helpers import tiny
 from .mutants import (
     DESIGN_MUTANTS,
     GlobalDropsReschedule,
+    GlobalForgetsYieldFrom,
     GlobalListOutsideLock,
     LifoTicketLock,
     RfcEnqueuesTwice,
@@ -62,10 +63,27 @@ def test_the_originals_pass_the_same_cases() -> None:
 
 
 @pytest.mark.parametrize(
-    "mutant", [RfcWithoutRunBit, RfcEnqueuesTwice, GlobalListOutsideLock, GlobalDropsReschedule]
+    "mutant",
+    [
+        RfcWithoutRunBit,
+        RfcEnqueuesTwice,
+        GlobalListOutsideLock,
+        GlobalDropsReschedule,
+        GlobalForgetsYieldFrom,
+    ],
 )
 def test_each_design_mutant_is_caught_by_its_invariant(mutant: type) -> None:
     assert caught(two_cpus_one_domain(mutant.name)) == mutant.broken
+
+
+def test_a_step_never_driven_fails_the_conformance_suite() -> None:
+    """A design that calls a step without ``yield from`` does none of it: check_design
+    fails (the lock it never released), where the step's half done, with the lock
+    released at the call, would have passed."""
+    from taskletsim.testing import DesignCheckError, check_design
+
+    with pytest.raises(DesignCheckError, match="tasklet_lock"):
+        check_design(GlobalForgetsYieldFrom.name)
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,22 @@ class DesignCheckError(AssertionError):
 class _Step:
     design: str
     title: str
+    trace: Trace | None = None
 
     def fail(self, what: str) -> DesignCheckError:
-        return DesignCheckError(f"check_design({self.design}): {self.title}: {what}")
+        """The error, naming a lock left held at the end of the step's run if there is
+        one (a path that took it and never let it go: a step begun and never driven)."""
+        held = _held_at_end(self.trace) if self.trace is not None else ""
+        return DesignCheckError(f"check_design({self.design}): {self.title}: {what}{held}")
+
+
+def _held_at_end(trace: Trace) -> str:
+    try:
+        check_trace(trace, drained=True)
+    except InvariantError as error:
+        if error.invariant == "lock-released":
+            return f" ({error.detail})"
+    return ""
 
 
 def _host(design: str, seed: int = 0) -> Machine:
@@ -72,7 +85,8 @@ def _finish(m: Machine, until: int, step: _Step) -> Trace:
     except Exception as error:
         raise step.fail(f"the run raised {type(error).__name__}: {error}") from error
     m.sim.trace.meta.duration_ns = until
-    return m.sim.trace.finish()
+    step.trace = m.sim.trace.finish()
+    return step.trace
 
 
 def _invariants(trace: Trace, step: _Step, drained: bool = True) -> None:

@@ -201,7 +201,7 @@ class TraceRecorder(Tracepoints):
         """``sink`` is called with every flushed chunk (the five columns of its events, in
         order); with ``keep=False`` nothing else is kept: the trace comes out empty."""
         self.names = NameTable()
-        self.meta = TraceMeta()
+        self.meta = TraceMeta(fifo_locks=[])
         self._sink = sink
         self._keep = keep
         self._buf: list[int] = []

@@ -113,6 +113,11 @@ class TraceMeta:
     tasklet_locks: dict[str, str] = field(default_factory=dict)
     """Tasklet name -> the lock its design schedules and claims it under (Xen 4.4's
     ``tasklet_lock``), for the ``tasklet-lock`` invariant."""
+    fifo_locks: list[str] | None = None
+    """The locks whose kind grants in arrival order (``SpinLock.fifo_grants``), for the
+    ``lock-fifo`` invariant; ``None`` in a trace saved before 0.2.0, whose ``ticket``
+    and ``mcs`` locks are the FIFO ones. Not part of the digest: a lock's kind, which
+    is, decides it."""
     model: dict[str, Any] = field(default_factory=dict)
     """What the run modelled (:meth:`taskletsim.Scenario.model`): a host's full
     description, or the scenario's parameters."""
@@ -142,9 +147,10 @@ class TraceDigest:
 
     One SHA-256 per column over its little-endian bytes; the digest is the
     SHA-256 of those five, the name table and the metadata (JSON, sorted keys)
-    but for the scenario's name and parameters: ``meta.model``, what they
-    built, stands for them, so that a host file written by ``taskletsim show``
-    gives the digest of the built-in scenario it came from. A metrics-only
+    but for the scenario's name and parameters (``meta.model``, what they
+    built, stands for them) and ``fifo_locks`` (the lock kinds say it), so
+    that a host file written by ``taskletsim show`` gives the digest of the
+    built-in scenario it came from. A metrics-only
     run gets the digest its full trace would have had.
     """
 
@@ -164,6 +170,7 @@ class TraceDigest:
         h.update(json.dumps(names.as_dict(), sort_keys=True).encode())
         described = meta.as_dict()
         del described["scenario"], described["params"]  # ``model`` says what they built
+        del described["fifo_locks"]  # the lock kinds say it
         h.update(json.dumps(described, sort_keys=True, default=str).encode())
         return h.hexdigest()
 

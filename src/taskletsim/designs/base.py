@@ -112,7 +112,7 @@ class TaskletDesign(DesignHooks):
         """A locked bit operation on ``t->state``: the line comes from its last toucher."""
         last = t.last_cpu if t.last_cpu >= 0 else cpu.id
         t.last_cpu = cpu.id
-        return cpu.work(self._cost[last][cpu.id])
+        yield from cpu.work(self._cost[last][cpu.id])
 
     # -- what every design must provide (contracts: taskletsim.hv.seam.DesignHooks) --
 

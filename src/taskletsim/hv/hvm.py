@@ -126,7 +126,7 @@ def hvm_do_hypercall(cpu: PCpu, v: VCpu) -> Proc:
 def do_IRQ_guest(cpu: PCpu, pirq: Pirq, seq: int) -> Proc:
     """``__do_IRQ_guest`` -> ``hvm_do_IRQ_dpci``: mark the pirq, defer the delivery."""
     pirq.masked = True
-    return cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq)
+    yield from cpu.machine.design.hvm_do_IRQ_dpci(cpu, pirq)
 
 
 def hvm_dirq_assist(cpu: PCpu, d: Domain) -> Proc:

@@ -98,7 +98,7 @@ class CreditScheduler:
         if v.pri == PRI_UNDER:
             v.pri = PRI_BOOST
         self.runq_insert(v.processor, v)
-        return self.runq_tickle(cpu, v)
+        yield from self.runq_tickle(cpu, v)
 
     def runq_tickle(self, cpu: PCpu, new: VCpu) -> Proc:
         """``__runq_tickle``: SCHEDULE where ``new`` outranks the current vCPU, else on

@@ -230,17 +230,22 @@ class PhysCpu(Generic[HostT, CostsT]):
 
     # -- spinlocks (xen/common/spinlock.c, 2014) -----------------------------
 
-    def _acquire(self, lock: SpinLock, spin_irqs_on: bool) -> Proc:
-        """Spin until ``lock`` is ours; IRQs are disabled on return.
+    def _acquire(self, lock: SpinLock, spin_irqs_on: bool, irq_disable: bool = False) -> Proc:
+        """Spin until ``lock`` is ours; IRQs are disabled on return (and first, with
+        ``irq_disable``: ``_spin_lock_irq``).
 
-        The first try is made with IRQs off. Only a TTAS lock (Xen 2014)
-        re-enables them while spinning (``_spin_lock_irq``, and
-        ``_spin_lock_irqsave`` when the caller had them on); a ticket lock
-        (Xen 4.6) and a queued lock (Linux) spin with them off. A spinner
-        that takes an interrupt leaves the queue for the handler's duration.
+        The first try is made with IRQs off. A lock kind that
+        :attr:`~taskletsim.platform.locks.SpinLock.spins_irqs_enabled` (TTAS,
+        Xen 2014) re-enables them while spinning (``_spin_lock_irq``, and
+        ``_spin_lock_irqsave`` when the caller had them on); the others (a
+        ticket lock, Xen 4.6; a queued lock, Linux) spin with them off. A
+        spinner that takes an interrupt leaves the queue for the handler's
+        duration.
         """
+        if irq_disable:
+            self.irqs_enabled = False
         cpu = self.id
-        if not spin_irqs_on or lock.kind != "ttas" or not lock.busy:
+        if not spin_irqs_on or not lock.spins_irqs_enabled or not lock.busy:
             yield lock.acquire_event(cpu, irqs_off=True)
             return
         granted = Event(self.env)
@@ -269,15 +274,21 @@ class PhysCpu(Generic[HostT, CostsT]):
         """``_spin_unlock``."""
         lock.release(self.id)
 
+    # The paths below that hand on to another are generators, or return the generator of
+    # one that does all their work: nothing happens until the caller drives the step, so
+    # a forgotten ``yield from`` leaves the whole step undone, never half of it.
+
     def spin_lock_irq(self, lock: SpinLock) -> Proc:
-        """``_spin_lock_irq``: returns with interrupts disabled."""
-        self.irqs_enabled = False
-        return self._acquire(lock, True)
+        """``_spin_lock_irq``: disable interrupts, spin; returns with them disabled."""
+        return self._acquire(lock, True, irq_disable=True)
 
     def spin_unlock_irq(self, lock: SpinLock) -> Proc:
-        """``_spin_unlock_irq``: unlock, then enable interrupts."""
+        """``_spin_unlock_irq``: unlock, then enable interrupts (``local_irq_enable``:
+        latched interrupts are taken at once)."""
         lock.release(self.id)
-        return self.local_irq_enable()
+        self.irqs_enabled = True
+        if self.latched:
+            yield from self._take_irqs()
 
     def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event | int, Any, bool]:
         """``_spin_lock_irqsave``: returns the saved interrupt flag."""
@@ -286,9 +297,14 @@ class PhysCpu(Generic[HostT, CostsT]):
         return flags
 
     def spin_unlock_irqrestore(self, lock: SpinLock, flags: bool) -> Proc:
-        """``_spin_unlock_irqrestore``."""
+        """``_spin_unlock_irqrestore``: unlock, then ``local_irq_restore(flags)``."""
         lock.release(self.id)
-        return self.local_irq_restore(flags)
+        if self.costs.irq_save_restore_ns:
+            yield self.costs.irq_save_restore_ns
+        if flags:
+            self.irqs_enabled = True
+            if self.latched:
+                yield from self._take_irqs()
 
     # -- softirqs (xen/common/softirq.c) --------------------------------------
 

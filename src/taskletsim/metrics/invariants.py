@@ -5,8 +5,12 @@ Each has a name, carried by the :class:`InvariantError` that reports it:
 - ``time-order``: the trace is in time order, and time never goes back on a CPU;
 - ``lock-holder``: a lock never has two holders (acquisitions and releases
   alternate, and the releaser is the holder);
-- ``lock-fifo``: a ticket or queued (MCS) lock is granted in the order its
-  waiters started waiting (``LOCK_CONTEND``);
+- ``lock-released``: (with ``drained=True``) every lock is free at the end: a
+  path that took it and never let it go (a step begun and never driven) shows
+  here;
+- ``lock-fifo``: a lock whose kind grants in arrival order (ticket, queued/MCS,
+  any kind with ``fifo_grants``: ``meta.fifo_locks``) is granted in the order
+  its waiters started waiting (``LOCK_CONTEND``);
 - ``irqs-off``: a hard IRQ is never taken where interrupts are disabled:
   inside another hard IRQ on the same CPU, or while the CPU spins on a lock
   with interrupts disabled;
@@ -41,6 +45,7 @@ from .runstates import vcpu_times
 INVARIANTS = (
     "time-order",
     "lock-holder",
+    "lock-released",
     "lock-fifo",
     "irqs-off",
     "tasklet-runner",
@@ -53,8 +58,9 @@ INVARIANTS = (
 )
 """The names of the invariants :func:`check_trace` checks, in the order it checks them."""
 
-FIFO_LOCKS = ("ticket", "mcs")
-"""Lock kinds granted in arrival order."""
+LEGACY_FIFO_KINDS = ("ticket", "mcs")
+"""The lock kinds granted in arrival order, for a trace saved before 0.2.0 (which has no
+``meta.fifo_locks``)."""
 
 
 class InvariantError(AssertionError):
@@ -196,10 +202,37 @@ def _matched_contends(trace: Trace, acquired: np.ndarray) -> np.ndarray:
     return found
 
 
+def _locks_released(trace: Trace) -> None:
+    """Every lock's last acquisition has its release (acquisitions and releases alternate,
+    checked before: so a lock acquired more often than released is held at the end)."""
+    rows = trace.of_kinds(EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE)
+    step = np.where(trace.kind[rows] == int(EventKind.LOCK_ACQUIRE), 1, -1)
+    held = np.bincount(trace.subject[rows], weights=step, minlength=1)
+    if held.any():
+        lock = int(np.flatnonzero(held)[0])
+        last = rows[trace.subject[rows] == lock][-1]
+        name = trace.names.name("lock", lock)
+        raise InvariantError(
+            "lock-released", f"lock {name} still held at the end, taken {_at(trace, last)}"
+        )
+
+
+def _fifo_lock_ids(trace: Trace) -> np.ndarray:
+    """The ids of the locks granted in arrival order (``meta.fifo_locks``)."""
+    names = trace.names.names("lock")
+    fifo = trace.meta.fifo_locks
+    if fifo is None:  # saved before 0.2.0: one lock kind, known by its name
+        fifo = names if trace.meta.lock_kind in LEGACY_FIFO_KINDS else []
+    chosen = set(fifo)
+    return np.array([i for i, name in enumerate(names) if name in chosen], dtype=np.int64)
+
+
 def _fifo(trace: Trace) -> None:
-    if trace.meta.lock_kind not in FIFO_LOCKS:
+    fifo = _fifo_lock_ids(trace)
+    if not len(fifo):
         return
     acquire = trace.rows(EventKind.LOCK_ACQUIRE)
+    acquire = acquire[np.isin(trace.subject[acquire], fifo)]
     acquired = acquire[trace.arg[acquire] >= 0]
     joined = _matched_contends(trace, acquired)
     missing = np.flatnonzero(joined < 0)
@@ -219,7 +252,7 @@ def _fifo(trace: Trace) -> None:
         row = granted[k]
         raise InvariantError(
             "lock-fifo",
-            f"{trace.meta.lock_kind} lock {int(lock[k])} granted {_at(trace, row)} to a waiter "
+            f"FIFO lock {int(lock[k])} granted {_at(trace, row)} to a waiter "
             f"that came after the one granted before it ({int(trace.time_ns[joined[k]])} ns "
             f"vs {int(trace.time_ns[joined[k - 1]])} ns)",
         )
@@ -350,6 +383,8 @@ def check_trace(trace: Trace, drained: bool = False) -> None:
         row = int(back[0]) + 1
         raise InvariantError("time-order", f"time goes back {_at(trace, row)}")
     _pairs_alternate(trace, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE, "lock", "lock-holder")
+    if drained:
+        _locks_released(trace)
     _fifo(trace)
     _irqs_off(trace)
     _pairs_alternate(

@@ -31,8 +31,12 @@ A lock records its events as the tracepoints ``lock_contend``, ``lock_acquire``
 and ``lock_release`` of :class:`~taskletsim.core.recorder.Tracepoints` would,
 with their rows appended here directly: they run at every acquisition, and a
 call each would cost a lock-bound run ~8% more instructions.
+
 Whether a waiter spins with interrupts disabled is a property of each
-acquisition (``irqs_off``), recorded in its ``LOCK_CONTEND`` event.
+acquisition (``irqs_off``), recorded in its ``LOCK_CONTEND`` event; whether a
+kind lets a spinner re-enable them, and whether it grants in arrival order,
+are its class attributes :attr:`SpinLock.spins_irqs_enabled` and
+:attr:`SpinLock.fifo_grants`.
 """
 
 from __future__ import annotations
@@ -64,10 +68,13 @@ Waiter = tuple[int, Granted, int, bool]
 class SpinLock:
     """Base class of the lock models.
 
-    To add a lock kind, subclass it, set ``kind``, and implement
-    :meth:`_enqueue` (store a waiter; keep ``_nsock`` up to date if the cost
-    model uses it) and :meth:`_pick_next` (remove the next owner, return it
-    and the handoff cost in ns). ``nwait`` is kept by the base class.
+    To add a lock kind, subclass it, set ``kind``, say what it is
+    (:attr:`fifo_grants`, :attr:`spins_irqs_enabled`, the first line of its
+    docstring for ``taskletsim list``), and implement :meth:`_enqueue` (store a
+    waiter; keep ``_nsock`` up to date if the cost model uses it) and
+    :meth:`_pick_next` (remove the next owner, return it and the handoff cost in
+    ns). ``nwait`` is kept by the base class. A subclass of a built-in kind
+    inherits what that kind is.
 
     A lock's methods run at every acquisition. CPython 3.11 keeps up to 29 of an
     instance's attributes in its class's shared layout; from the 30th on, each
@@ -78,6 +85,13 @@ class SpinLock:
     """
 
     kind: ClassVar[str] = ""
+    fifo_grants: ClassVar[bool] = False
+    """Whether waiters are granted the lock in the order they began waiting: the
+    ``lock-fifo`` invariant then holds every trace of it to that."""
+    spins_irqs_enabled: ClassVar[bool] = False
+    """Whether a waiter whose caller had interrupts enabled spins with them enabled,
+    taking interrupts while it waits (Xen 2014's ``_spin_lock_irq``); else every
+    waiter spins with them disabled."""
     option_names: ClassVar[tuple[str, ...]] = ()
     """Keyword options the constructor takes (see :func:`make_lock`)."""
 
@@ -85,6 +99,9 @@ class SpinLock:
         self.sim = sim
         self.name = name
         self.id = sim.trace.names.add("lock", name)
+        fifo = sim.trace.meta.fifo_locks
+        if self.fifo_grants and fifo is not None:
+            fifo.append(name)
         self.topology = topology
         self._cost = topology.cost
         self._socket_of = topology.socket_list
@@ -258,6 +275,7 @@ class MCSLock(SpinLock):
     """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
 
     kind = "mcs"
+    fifo_grants = True
 
     def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
         super().__init__(sim, name, topology)
@@ -281,6 +299,7 @@ class TicketLock(SpinLock):
     """Xen 4.6 ticket lock: FIFO; the next owner reads the line after ~half the waiters."""
 
     kind = "ticket"
+    fifo_grants = True
 
     def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
         super().__init__(sim, name, topology)
@@ -318,6 +337,7 @@ class TTASLock(SpinLock):
     """Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner."""
 
     kind = "ttas"
+    spins_irqs_enabled = True
     option_names = ("numa_bias", "spinner_share")
 
     def __init__(
