@@ -127,3 +127,75 @@ def test_library_checks_seed_and_duration() -> None:
         ts.run("lock-open", seed=-1)
     with pytest.raises(ts.ConfigError, match="duration_ms"):
         ts.run("lock-open", duration_ms=0)
+
+
+def test_version_and_plain_help() -> None:
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    version = project["project"]["version"]
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"taskletsim {version}"
+    assert ts.__version__ == version
+    helped = cli("--help")
+    assert helped.returncode == 0 and "taskletsim COMMAND --help" in helped.stdout
+    assert "``" not in helped.stdout and ":class:" not in helped.stdout
+
+
+UNCREATABLE = "/proc/taskletsim-no-such-dir/out"
+"""A path whose folder exists as far as a folder check goes (/proc) but where no file can
+be made, not even by root."""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "small-2socket", "--save-trace", f"{UNCREATABLE}.parquet"],
+        ["run", "small-2socket", "--chrome-trace", f"{UNCREATABLE}.json"],
+        ["run", "small-2socket", "--design", "linux", "--design", "rfc-percpu",
+         "--save-trace", "/proc/trace.parquet"],
+        ["compare", "small-2socket", "--seeds", "1", "--html", "/proc/report.html"],
+        ["sweep", "small-2socket", "--grid", "irq_rate_per_s=1000,2000", "--seeds", "1",
+         "-o", "/proc/rows.parquet"],
+        ["plot", "timeline", "--scenario", "small-2socket", "-o", "/proc/timeline.png"],
+    ],
+)  # fmt: skip
+def test_an_output_path_where_no_file_can_be_made_fails_before_any_run(args: list[str]) -> None:
+    """Checked by making the file before the runs: a run of 10 simulated seconds would
+    take minutes; the refusal comes at once, in one line, naming the option."""
+    import time
+
+    started = time.perf_counter()
+    out = cli(*args, "--duration-ms", "10000")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("taskletsim: error:")
+    flag = next(a for a in args if a.startswith("-") and a not in ("--design", "--seeds",
+                "--grid", "--scenario"))  # fmt: skip
+    assert flag in out.stderr and "a path where a file can be written" in out.stderr
+    assert time.perf_counter() - started < 30
+
+
+def test_an_output_file_made_for_a_run_that_fails_is_removed(tmp_path: object) -> None:
+    """The claimed file goes again when the command fails after claiming it (here the run
+    refuses its wall-time limit); a file that was there before is left as it was."""
+    from pathlib import Path
+
+    from taskletsim.output.files import OutputFiles
+
+    folder = Path(str(tmp_path))
+    trace = folder / "run.parquet"
+    out = cli("run", "small-2socket", "--duration-ms", "2", "--save-trace", str(trace),
+              "--max-wall-s", "-1")  # fmt: skip
+    assert out.returncode == 2 and "max_wall_s" in out.stderr and not trace.exists()
+    kept, made = folder / "kept.html", folder / "made.html"
+    kept.write_text("mine")
+    with pytest.raises(RuntimeError), OutputFiles() as files:
+        files.claim("--html", kept, (".html",))
+        files.claim("--html", made, (".html",))
+        assert made.exists()
+        raise RuntimeError("the runs failed")
+    assert kept.read_text() == "mine" and not made.exists()
+    with OutputFiles() as files:
+        files.probe("-o", folder / "rows.parquet", (".parquet",))
+    assert not (folder / "rows.parquet").exists()  # a sweep's rows: checked, not made

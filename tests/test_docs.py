@@ -5,10 +5,13 @@ command (```sh, ```console, ```bash) is executed:
 
 - Python blocks of one file run in order in one namespace, in a scratch
   directory (files they write land there);
-- each command runs in a shell from the project root, with the project's
-  ``examples/`` importable; a ``pip install ... &&`` prefix is dropped (the
-  test session is the installed project) and the README's test command is
-  checked to be the one ``.ci/run`` runs rather than run inside itself;
+- each command runs in a shell, in a scratch directory that sees the
+  project's ``examples/`` and ``benchmarks/``, with ``examples/`` importable
+  and only what the core install (``pip install .``, no extras) installs
+  importable: a module of any other installed distribution fails to import,
+  as it would on a fresh machine; a ``pip install ... &&`` prefix is dropped
+  (the test session is the installed project) and the README's test command
+  is checked to be the one ``.ci/run`` runs rather than run inside itself;
 - a ```text block right after a one-command block is that command's
   expected output, compared exactly.
 
@@ -18,14 +21,18 @@ have: the steering folder next to the checkout, or its design and model notes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -109,12 +116,91 @@ def test_python_blocks_run(
 SHELL_BLOCKS = [b for b in ALL if b.lang in SHELLS]
 
 
-@pytest.mark.parametrize("block", SHELL_BLOCKS, ids=str)
-def test_commands_run(block: Block) -> None:
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def core_distributions() -> frozenset[str]:
+    """taskletsim and what its core install brings: its requirements without extras,
+    and theirs, evaluated for this interpreter."""
+    found: set[str] = set()
+    todo = ["taskletsim"]
+    while todo:
+        name = todo.pop()
+        if _norm(name) in found:
+            continue
+        found.add(_norm(name))
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return frozenset(found)
+
+
+def non_core_modules() -> list[str]:
+    """Top-level modules that only distributions outside the core install provide."""
+    core = core_distributions()
+    return sorted(
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if not any(_norm(d) in core for d in dists)
+    )
+
+
+CORE_ONLY = """import json, os, sys
+_blocked = frozenset(json.loads(os.environ["TASKLETSIM_TEST_NOT_INSTALLED"]))
+class _NotInstalled:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] in _blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the core install)")
+        return None
+sys.meta_path.insert(0, _NotInstalled)
+"""
+
+
+@pytest.fixture(scope="module")
+def shell_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    """The environment and scratch directory commands run in: ``examples/`` importable,
+    only the core install's modules importable (a ``sitecustomize`` every Python
+    process of the command imports), the project's folders it names at hand."""
+    guard = tmp_path_factory.mktemp("core-only")
+    (guard / "sitecustomize.py").write_text(CORE_ONLY)
+    scratch = tmp_path_factory.mktemp("commands")
+    for folder in ("examples", "benchmarks"):
+        (scratch / folder).symlink_to(ROOT / folder)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "examples"), env.get("PYTHONPATH", "")])
+    path = [str(guard), str(ROOT / "examples"), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    env["TASKLETSIM_TEST_NOT_INSTALLED"] = json.dumps(non_core_modules())
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env, scratch
+
+
+def test_the_core_install_lacks_the_extras(shell_env: tuple[dict[str, str], Path]) -> None:
+    """The guard is real: pytest and dask (extras) fail to import in a command, matplotlib
+    and pandas (core) do not."""
+    env, scratch = shell_env
+    assert "matplotlib" in core_distributions() and "pytest" not in core_distributions()
+    for extra in ("pytest", "dask", "sphinx"):
+        probe = f"import matplotlib, pandas, taskletsim\ntry:\n    import {extra}\n"
+        probe += f"except ImportError:\n    pass\nelse:\n    raise SystemExit('{extra} imported')"
+        out = subprocess.run(
+            [sys.executable, "-c", probe], cwd=scratch, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("block", SHELL_BLOCKS, ids=str)
+def test_commands_run(block: Block, shell_env: tuple[dict[str, str], Path]) -> None:
+    env, scratch = shell_env
     for command in commands(block.code):
         command = re.sub(r"^pip install [^&]*&&\s*", "", command)
         if command == re.sub(r"^pip install [^&]*&&\s*", "", readme_test_command()):
@@ -122,7 +208,7 @@ def test_commands_run(block: Block) -> None:
             assert readme_test_command() in ci.splitlines(), ".ci/run must run the README's tests"
             continue
         out = subprocess.run(
-            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+            command, shell=True, cwd=scratch, env=env, capture_output=True, text=True, check=False
         )
         assert out.returncode == 0, f"{block}: {command}\n{out.stderr}"
         if block.expected is not None:

@@ -54,7 +54,7 @@ from .scenarios import (
     tick_arrivals,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "HOST_PARAMS",

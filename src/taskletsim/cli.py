@@ -34,8 +34,10 @@ from .metrics import InvariantError
 from .output.documents import sweep_document
 from .output.export import save_chrome_trace
 from .output.figures import KINDS as FIGURES
+from .output.files import OutputFiles
 from .output.formats import FORMATS, render_compare, render_run
 from .output.tables import format_sweep, sweep_metrics
+from .platform.locks import LOCK_KINDS
 from .runner.compare import compare
 from .runner.pool import process_pool, worker_memory_mb
 from .runner.single import run
@@ -74,7 +76,15 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="taskletsim", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    parser = _Parser(
+        prog="taskletsim",
+        description="Simulate a multiprocessor hypervisor's interrupt path (spinlocks, "
+        "softirqs, tasklet designs, guests' steal time) and compare designs.",
+        epilog="Each command has its own help: taskletsim COMMAND --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"taskletsim {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_cmd = commands.add_parser("run", help="run a scenario and print its metrics")
     run_cmd.add_argument("scenario", help="scenario name (see taskletsim list)")
@@ -199,10 +209,20 @@ def _list() -> str:
     lines = ["designs (options: --set with a scenario that takes a design):"]
     for name in design_names():
         design = get_design(name)
-        lines.append(f"    {name}: {design.description} (default lock {design.default_lock})")
+        lines.append(
+            f"    {name}: {design.description} "
+            f"(host {design.host}, default lock {design.default_lock})"
+        )
         lines += [
             f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}" for p in design.options
         ]
+    lines.append("lock kinds (--set lock=KIND):")
+    for kind in LOCK_KINDS.names():
+        cls = LOCK_KINDS[kind]
+        what = (cls.__doc__ or "").strip().splitlines()[0].rstrip(".")
+        grants = "FIFO grants" if cls.fifo_grants else "grants in no set order"
+        spins = "enabled" if cls.spins_irqs_enabled else "disabled"
+        lines.append(f"    {kind}: {what} ({grants}; spins with interrupts {spins})")
     lines.append("scenarios:")
     for name in scenario_names():
         spec = get_scenario(name)
@@ -244,18 +264,6 @@ def _per_design(path: str, design: str | None, runs: int) -> Path:
     return target
 
 
-def _check_output(flag: str, path: str | None, suffixes: tuple[str, ...]) -> None:
-    """An output path must end in one of ``suffixes`` and its folder must exist; checked
-    before anything runs."""
-    if path is None:
-        return
-    if not any(path.endswith(s) for s in suffixes):
-        raise ConfigError(flag, path, "a path ending in " + " or ".join(suffixes))
-    folder = Path(path).parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise ConfigError(flag, path, f"a path in a writable folder ({folder} is not one)")
-
-
 def _run(args: argparse.Namespace) -> str:
     spec = get_scenario(args.scenario)
     given = dict(parse_assignment(text) for text in args.set)
@@ -263,32 +271,39 @@ def _run(args: argparse.Namespace) -> str:
     params = {}
     for design in designs:
         params = resolve_scenario_params(spec, design, given)
-    _check_output("--save-trace", args.save_trace, (".parquet",))
-    _check_output("--chrome-trace", args.chrome_trace, (".json", ".json.gz"))
     if args.metrics_only and (args.save_trace or args.chrome_trace):
         flag = "--save-trace" if args.save_trace else "--chrome-trace"
         raise ConfigError(
             flag, args.save_trace or args.chrome_trace, "no trace file with --metrics-only"
         )
-    results = [
-        run(
-            args.scenario,
-            design=design,
-            seed=args.seed,
-            duration_ms=args.duration_ms,
-            params=given,
-            warmup_ms=args.warmup_ms,
-            check=not args.no_check,
-            metrics_only=args.metrics_only,
-            max_wall_s=args.max_wall_s,
-        )
-        for design in designs
-    ]
-    for r in results:
-        if args.save_trace:
-            r.trace.save(_per_design(args.save_trace, r.design, len(results)))
-        if args.chrome_trace:
-            save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
+    labels = [None if d is None else get_design(d).name for d in designs]
+    with OutputFiles() as files:
+        for flag, path, suffixes in (
+            ("--save-trace", args.save_trace, (".parquet",)),
+            ("--chrome-trace", args.chrome_trace, (".json", ".json.gz")),
+        ):
+            if path is not None:
+                for label in labels:
+                    files.claim(flag, _per_design(path, label, len(labels)), suffixes)
+        results = [
+            run(
+                args.scenario,
+                design=design,
+                seed=args.seed,
+                duration_ms=args.duration_ms,
+                params=given,
+                warmup_ms=args.warmup_ms,
+                check=not args.no_check,
+                metrics_only=args.metrics_only,
+                max_wall_s=args.max_wall_s,
+            )
+            for design in designs
+        ]
+        for r in results:
+            if args.save_trace:
+                r.trace.save(_per_design(args.save_trace, r.design, len(results)))
+            if args.chrome_trace:
+                save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
     return render_run(results, spec.name, params, _format(args))
 
 
@@ -307,30 +322,31 @@ def _compare(args: argparse.Namespace) -> str:
         spec.default_duration_ms if args.duration_ms is None else args.duration_ms
     )
     warmup = _warmup(spec, args.warmup_ms, duration)
-    _check_output("--html", args.html, (".html",))
     max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
     workers = min(jobs or os.cpu_count() or 1, len(designs) * seeds)
-    with process_pool(workers) as executor:
-        result = compare(
-            args.scenario,
-            designs,
-            range(1, seeds + 1),
-            duration_ms=duration,
-            warmup_ms=warmup,
-            params=given,
-            executor=executor,
-            check=not args.no_check,
-            metrics_only=args.metrics_only,
-            max_wall_s=max_wall,
-            max_memory_mb=worker_memory_mb(workers),
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
-    result = replace(result, params=params)
-    if args.html:
-        from .output.html import compare_html
+    with OutputFiles() as files:
+        html = None if args.html is None else files.claim("--html", args.html, (".html",))
+        with process_pool(workers) as executor:
+            result = compare(
+                args.scenario,
+                designs,
+                range(1, seeds + 1),
+                duration_ms=duration,
+                warmup_ms=warmup,
+                params=given,
+                executor=executor,
+                check=not args.no_check,
+                metrics_only=args.metrics_only,
+                max_wall_s=max_wall,
+                max_memory_mb=worker_memory_mb(workers),
+                progress=not args.quiet and sys.stderr.isatty(),
+            )
+        result = replace(result, params=params)
+        if html is not None:
+            from .output.html import compare_html
 
-        command = "taskletsim " + " ".join(shlex.quote(a) for a in args.argv)
-        Path(args.html).write_text(compare_html(result, command), encoding="utf-8")
+            command = "taskletsim " + " ".join(shlex.quote(a) for a in args.argv)
+            html.write_text(compare_html(result, command), encoding="utf-8")
     return render_compare(result, _format(args))
 
 
@@ -338,7 +354,7 @@ def _plot(args: argparse.Namespace) -> str:
     """A figure of saved results, or of a run made for it here: the figures only draw."""
     from .output.figures import (
         SIMULATED,
-        check_output,
+        SUFFIXES,
         figure,
         load_inputs,
         parse_cpus,
@@ -346,37 +362,41 @@ def _plot(args: argparse.Namespace) -> str:
         save_figure,
     )
 
-    path = check_output(args.output)
-    window = parse_window(args.window_us)
-    cpus = parse_cpus(args.cpus)
-    seeds = check_count("seeds", args.seeds)
-    seed = check_seed(args.seed)
-    duration = None if args.duration_ms is None else check_duration_ms(args.duration_ms)
-    warmup = None if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
-    data: Any
-    if args.inputs or args.scenario is None:
-        data = load_inputs(args.figure, args.inputs)
-    else:
-        need = SIMULATED.get(args.figure)
-        if need is None:
-            raise ConfigError("--scenario", args.scenario, f"none: plot {args.figure} draws files")
-        spec = get_scenario(args.scenario)
-        params = dict(parse_assignment(text) for text in args.set)
-        for design in list(args.design) or [None]:
-            resolve_scenario_params(spec, design, params)
-        if need == "comparison":
-            data = compare(args.scenario, args.design or None, range(1, seeds + 1),
-                           duration_ms=duration, warmup_ms=warmup, params=params)  # fmt: skip
+    with OutputFiles() as files:
+        path = str(files.claim("-o", args.output, SUFFIXES))
+        window = parse_window(args.window_us)
+        cpus = parse_cpus(args.cpus)
+        seeds = check_count("seeds", args.seeds)
+        seed = check_seed(args.seed)
+        duration = None if args.duration_ms is None else check_duration_ms(args.duration_ms)
+        warmup = None if args.warmup_ms is None else check_warmup_ms(args.warmup_ms)
+        data: Any
+        if args.inputs or args.scenario is None:
+            data = load_inputs(args.figure, args.inputs)
         else:
-            if len(args.design) > 1:
-                raise ConfigError("--design", args.design, f"one design for plot {args.figure}")
-            window = window or (1000.0, 1200.0)
-            design = args.design[0] if args.design else None
-            result = run(args.scenario, design=design, seed=seed, duration_ms=window[1] / 1000.0,
-                         params=params)  # fmt: skip
-            data = [(result.design or spec.name, result.trace)]
-    fig = figure(args.figure, data, window_us=window, cpus=cpus, x=args.x, metric=args.metric)
-    save_figure(fig, path)
+            need = SIMULATED.get(args.figure)
+            if need is None:
+                raise ConfigError(
+                    "--scenario", args.scenario, f"none: plot {args.figure} draws files"
+                )
+            spec = get_scenario(args.scenario)
+            params = dict(parse_assignment(text) for text in args.set)
+            for design in list(args.design) or [None]:
+                resolve_scenario_params(spec, design, params)
+            if need == "comparison":
+                data = compare(args.scenario, args.design or None, range(1, seeds + 1),
+                               duration_ms=duration, warmup_ms=warmup, params=params)  # fmt: skip
+            else:
+                if len(args.design) > 1:
+                    raise ConfigError("--design", args.design, f"one design for plot {args.figure}")
+                window = window or (1000.0, 1200.0)
+                design = args.design[0] if args.design else None
+                end_ms = window[1] / 1000.0
+                result = run(args.scenario, design=design, seed=seed, duration_ms=end_ms,
+                             params=params)  # fmt: skip
+                data = [(result.design or spec.name, result.trace)]
+        fig = figure(args.figure, data, window_us=window, cpus=cpus, x=args.x, metric=args.metric)
+        save_figure(fig, path)
     return f"wrote {path}"
 
 
@@ -427,7 +447,9 @@ def _sweep(args: argparse.Namespace) -> str:
     runs = max(len(designs), 1) * seeds
     for values in grid.values():
         runs *= len(values)
-    _check_output("--output", args.output, (".parquet",))
+    if args.output is not None:  # rows are written as they come: only check a file can be made
+        with OutputFiles() as files:
+            files.probe("--output", args.output, (".parquet",))
     max_wall = None if args.max_wall_s is None else check_max_wall_s(args.max_wall_s)
     jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
     local_workers = min(jobs or os.cpu_count() or 1, runs)

@@ -241,18 +241,6 @@ def save_figure(fig: Figure, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def check_output(path: str | None) -> str:
-    """``-o``: a .png or .svg path in a writable folder."""
-    import os
-
-    if path is None or not path.endswith(SUFFIXES):
-        raise ConfigError("-o", path, "a path ending in .png or .svg")
-    folder = Path(path).parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise ConfigError("-o", path, f"a path in a writable folder ({folder} is not one)")
-    return path
-
-
 def parse_window(text: str | None) -> tuple[float, float] | None:
     """``--window-us START:END``."""
     if text is None:
@@ -283,7 +271,6 @@ def parse_cpus(text: str | None) -> list[int] | None:
 __all__ = [
     "KINDS",
     "SIMULATED",
-    "check_output",
     "figure",
     "load_input",
     "load_inputs",
