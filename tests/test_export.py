@@ -137,4 +137,4 @@ def test_cli_writes_gz_per_design_and_checks_the_path_first(tmp_path: Path) -> N
     bad = taskletsim_cli(*base, "--chrome-trace", str(tmp_path / "r.txt"))
     assert bad.returncode == 2 and "--chrome-trace" in bad.stderr
     missing = taskletsim_cli(*base, "--chrome-trace", str(tmp_path / "no" / "r.json"))
-    assert missing.returncode == 2 and "writable folder" in missing.stderr
+    assert missing.returncode == 2 and "a path where a file can be written" in missing.stderr
