@@ -9,12 +9,23 @@ from dataclasses import replace
 
 import pytest
 
+import taskletsim as ts
 from taskletsim import ConfigError, design_names, measure, run
 from taskletsim.core.events import EventKind
 from taskletsim.metrics import LockStats, Measurements
+from taskletsim.metrics.common import Tracker
 from taskletsim.metrics.counts import ValueCounts
+from taskletsim.metrics.irqs import IrqCountTracker, irq_counts
+from taskletsim.metrics.latency import LatencyTracker, irq_latency_split
+from taskletsim.metrics.locks import LockTracker, lock_stats, lock_wait_histograms
 from taskletsim.metrics.measure import LATENCY_KINDS
 from taskletsim.metrics.online import OnlineMetrics
+from taskletsim.metrics.runstates import (
+    LockWaitTracker,
+    RunstateTracker,
+    lock_wait_in_running,
+    vcpu_times,
+)
 from taskletsim.output.documents import run_json
 from taskletsim.output.tables import format_run
 
@@ -94,6 +105,8 @@ def test_reports_read_the_same_numbers() -> None:
     full, lean = run("small-2socket", **kw), run("small-2socket", metrics_only=True, **kw)  # type: ignore[arg-type]
     a, b = run_json(full), run_json(lean)
     a.pop("wall_s"), b.pop("wall_s")
+    spec_a, spec_b = a.pop("spec"), b.pop("spec")
+    assert {k for k in spec_a if spec_a[k] != spec_b[k]} == {"metrics_only"}
     assert a == b and a["events"] > 0
 
     def body(text: str) -> str:
@@ -110,6 +123,7 @@ def test_cli_metrics_only_json_matches() -> None:
     for doc in (a, b):
         for r in doc["runs"]:
             r.pop("wall_s")
+            r["spec"].pop("metrics_only")  # what was asked for differs there, and only there
     assert a == b
 
 
@@ -205,3 +219,46 @@ def test_a_run_longer_than_the_counts_hold_is_refused_metrics_only() -> None:
     with pytest.raises(ConfigError) as caught:
         run("small-2socket", duration_ms=2e7, metrics_only=True)
     assert caught.value.field == "duration_ms" and "17592186 ms" in str(caught.value)
+
+
+# -- each metric's tracker against its batch function ------------------------------------
+
+
+def _fed(tracker: Tracker, trace: ts.Trace, chunk: int = 997) -> Tracker:
+    """``tracker`` given the trace's events of its kinds, chunk by chunk (an odd chunk size:
+    chunks end anywhere in a chain of events)."""
+    rows = trace.of_kinds(*tracker.KINDS)
+    names = ("time_ns", "cpu", "kind", "subject", "arg")
+    for lo in range(0, len(rows), chunk):
+        part = rows[lo : lo + chunk]
+        tracker.consume(*(trace.columns[n][part].tolist() for n in names))
+    return tracker
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_each_tracker_gives_what_its_batch_function_gives(design: str) -> None:
+    """Every metric two ways: its tracker fed the events of its kinds, and its function of
+    the whole trace; equal, floats exactly (the same window, from the warm-up)."""
+    r = run("xen-8socket-passthrough", design=design, seed=5, duration_ms=4, warmup_ms=1)
+    trace, start, end = r.trace, r.warmup_ns, r.duration_ns
+    locks = _fed(LockTracker(start, end, trace.meta), trace)
+    assert locks.stats(trace.names) == lock_stats(trace, start, end)
+    hist = lock_wait_histograms(trace, start, end)
+    assert {k: v.tolist() for k, v in locks.histograms(trace.names).items()} == {
+        k: v.tolist() for k, v in hist.items()
+    }
+    times = _fed(RunstateTracker(start, end), trace).times(trace.names)
+    assert times == vcpu_times(trace, start, end) and any(t.runnable_ns for t in times.values())
+    waits = _fed(LockWaitTracker(start, end), trace).waits(trace.names)
+    assert waits == lock_wait_in_running(trace, start, end)
+    counts = _fed(IrqCountTracker(start, end), trace).irq_counts(trace.meta, LATENCY_KINDS)
+    assert counts == irq_counts(trace, start, end, LATENCY_KINDS)
+    done, pending = _fed(
+        LatencyTracker(start, end, trace.meta, LATENCY_KINDS), trace
+    ).latency_split(trace.meta)
+    want_done, want_pending = irq_latency_split(trace, start, end, LATENCY_KINDS)
+    assert done == {s: {k: ValueCounts.of(v) for k, v in st.items()} for s, st in want_done.items()}
+    assert pending == {
+        s: {k: ValueCounts.of(v) for k, v in st.items()} for s, st in want_pending.items()
+    }
+    assert sum(c.count for st in done.values() for c in st.values()) > 100

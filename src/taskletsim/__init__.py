@@ -38,7 +38,8 @@ from .platform.locks import LOCK_KINDS, MCSLock, SpinLock, TicketLock, TTASLock,
 from .platform.topology import Distance, Topology, TransferCosts
 from .runner.compare import Comparison, compare
 from .runner.result import RunResult
-from .runner.single import run
+from .runner.single import run, run_spec
+from .runner.spec import RunSpec
 from .runner.stats import Estimate
 from .runner.sweep import SweepResult, sweep
 from .scenarios import (
@@ -82,6 +83,7 @@ __all__ = [
     "Poisson",
     "Replay",
     "RunResult",
+    "RunSpec",
     "Scenario",
     "Simulation",
     "SpinLock",
@@ -123,6 +125,7 @@ __all__ = [
     "register_scenario",
     "run",
     "run_json",
+    "run_spec",
     "save_chrome_trace",
     "scenario_names",
     "sweep",

@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -40,7 +40,8 @@ from .output.tables import format_sweep, sweep_metrics
 from .platform.locks import LOCK_KINDS
 from .runner.compare import compare
 from .runner.pool import process_pool, worker_memory_mb
-from .runner.single import run
+from .runner.single import run_spec
+from .runner.spec import RunSpec
 from .runner.sweep import dask_executor, sweep
 from .scenarios import (
     Scenario,
@@ -253,6 +254,18 @@ def _warmup(spec: Scenario, given: str | None, duration: float) -> float:
     return warmup
 
 
+def _spec(args: argparse.Namespace, params: Mapping[str, object], **values: Any) -> RunSpec:
+    """The runs the command's options describe: its scenario, ``--set`` (``params``),
+    ``--no-check`` and ``--metrics-only``, and the ``values`` it has worked out."""
+    return RunSpec(
+        args.scenario,
+        params=params,
+        check=not args.no_check,
+        metrics_only=args.metrics_only,
+        **values,
+    )
+
+
 def _per_design(path: str, design: str | None, runs: int) -> Path:
     """``path``, or with several runs ``stem-DESIGN.suffix`` (``.json.gz`` kept whole)."""
     target = Path(path)
@@ -285,20 +298,9 @@ def _run(args: argparse.Namespace) -> str:
             if path is not None:
                 for label in labels:
                     files.claim(flag, _per_design(path, label, len(labels)), suffixes)
-        results = [
-            run(
-                args.scenario,
-                design=design,
-                seed=args.seed,
-                duration_ms=args.duration_ms,
-                params=given,
-                warmup_ms=args.warmup_ms,
-                check=not args.no_check,
-                metrics_only=args.metrics_only,
-                max_wall_s=args.max_wall_s,
-            )
-            for design in designs
-        ]
+        base = _spec(args, given, seed=args.seed, duration_ms=args.duration_ms,
+                     warmup_ms=args.warmup_ms, max_wall_s=args.max_wall_s)  # fmt: skip
+        results = [run_spec(base.with_(design=design)) for design in designs]
         for r in results:
             if args.save_trace:
                 r.trace.save(_per_design(args.save_trace, r.design, len(results)))
@@ -327,18 +329,13 @@ def _compare(args: argparse.Namespace) -> str:
     with OutputFiles() as files:
         html = None if args.html is None else files.claim("--html", args.html, (".html",))
         with process_pool(workers) as executor:
+            base = _spec(args, given, duration_ms=duration, warmup_ms=warmup,
+                         max_wall_s=max_wall, max_memory_mb=worker_memory_mb(workers))  # fmt: skip
             result = compare(
-                args.scenario,
+                base,
                 designs,
                 range(1, seeds + 1),
-                duration_ms=duration,
-                warmup_ms=warmup,
-                params=given,
                 executor=executor,
-                check=not args.no_check,
-                metrics_only=args.metrics_only,
-                max_wall_s=max_wall,
-                max_memory_mb=worker_memory_mb(workers),
                 progress=not args.quiet and sys.stderr.isatty(),
             )
         result = replace(result, params=params)
@@ -384,16 +381,15 @@ def _plot(args: argparse.Namespace) -> str:
             for design in list(args.design) or [None]:
                 resolve_scenario_params(spec, design, params)
             if need == "comparison":
-                data = compare(args.scenario, args.design or None, range(1, seeds + 1),
-                               duration_ms=duration, warmup_ms=warmup, params=params)  # fmt: skip
+                base = RunSpec(args.scenario, duration_ms=duration, warmup_ms=warmup, params=params)
+                data = compare(base, args.design or None, range(1, seeds + 1))
             else:
                 if len(args.design) > 1:
                     raise ConfigError("--design", args.design, f"one design for plot {args.figure}")
                 window = window or (1000.0, 1200.0)
                 design = args.design[0] if args.design else None
-                end_ms = window[1] / 1000.0
-                result = run(args.scenario, design=design, seed=seed, duration_ms=end_ms,
-                             params=params)  # fmt: skip
+                one = RunSpec(args.scenario, design, seed, window[1] / 1000.0, params=params)
+                result = run_spec(one)
                 data = [(result.design or spec.name, result.trace)]
         fig = figure(args.figure, data, window_us=window, cpus=cpus, x=args.x, metric=args.metric)
         save_figure(fig, path)
@@ -454,19 +450,15 @@ def _sweep(args: argparse.Namespace) -> str:
     jobs = check_count("jobs", args.jobs) if args.jobs is not None else None
     local_workers = min(jobs or os.cpu_count() or 1, runs)
     with _sweep_executor(args.dask, jobs, local_workers) as executor:
+        memory = None if args.dask else worker_memory_mb(local_workers)
+        base = _spec(args, given, duration_ms=duration, warmup_ms=warmup, max_wall_s=max_wall,
+                     max_memory_mb=memory)  # fmt: skip
         result = sweep(
-            args.scenario,
+            base,
             grid,
             designs or None,
             range(1, seeds + 1),
-            duration_ms=duration,
-            warmup_ms=warmup,
-            params=given,
             executor=executor,
-            check=not args.no_check,
-            metrics_only=args.metrics_only,
-            max_wall_s=max_wall,
-            max_memory_mb=None if args.dask else worker_memory_mb(local_workers),
             output=args.output,
             progress=not args.quiet and sys.stderr.isatty(),
         )

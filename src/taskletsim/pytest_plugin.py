@@ -35,9 +35,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from .runner.spec import RunSpec
 
 MODES = ("exact", "statistical")
 
@@ -50,7 +53,7 @@ class ContentionRegression:
 
     def measure(
         self,
-        scenario: str,
+        scenario: str | RunSpec,
         designs: Iterable[str] | None,
         seeds: Sequence[int],
         *,
@@ -59,29 +62,27 @@ class ContentionRegression:
         params: Mapping[str, object] | None = None,
     ) -> dict[str, dict[int, dict[str, Any]]]:
         """Per design and seed: the run's digest, its event count, every figure of
-        ``compare`` (``run_summary``) and each lock's integer totals."""
+        ``compare`` (``run_summary``) and each lock's integer totals. ``scenario``, with
+        the keywords, describes the runs (or give a :class:`RunSpec`: its design and seed
+        unset)."""
         from .designs import design_names, get_design
-        from .runner.single import run
+        from .runner.single import run_spec
+        from .runner.spec import shared_spec
         from .runner.summary import run_summary
         from .scenarios import get_scenario
 
-        spec = get_scenario(scenario)
+        base = shared_spec(
+            scenario, "the fixture", duration_ms=duration_ms, warmup_ms=warmup_ms, params=params
+        )
         chosen: list[str | None]
-        if spec.takes_design:
+        if get_scenario(base.scenario).takes_design:
             chosen = [get_design(d).name for d in (designs or design_names(builtin=True))]
         else:
             chosen = [None]
         out: dict[str, dict[int, dict[str, Any]]] = {}
         for design in chosen:
             for seed in seeds:
-                r = run(
-                    scenario,
-                    design=design,
-                    seed=seed,
-                    duration_ms=duration_ms,
-                    warmup_ms=warmup_ms,
-                    params=params,
-                )
+                r = run_spec(base.with_(design=design, seed=seed))
                 m = r.measured()
                 locks = {
                     name: {
@@ -104,7 +105,7 @@ class ContentionRegression:
 
     def check(
         self,
-        scenario: str,
+        scenario: str | RunSpec,
         designs: Iterable[str] | None = None,
         seeds: Sequence[int] = (1, 2, 3),
         *,

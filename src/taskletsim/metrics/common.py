@@ -1,12 +1,73 @@
-"""The observation window and the duration summary every metric shares."""
+"""What every metric shares: the observation window, the duration summary, and the shape of
+a streaming tracker.
+
+Each metric is a batch function of a whole trace (``lock_stats``,
+``vcpu_times``, ...) and, next to it, a :class:`Tracker` that computes the
+same from the events as they come, for a run that keeps no trace
+(:class:`~taskletsim.metrics.online.OnlineMetrics` routes the events to them;
+the trackers of Ciw, a queueing simulator, have this shape).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 
+from ..core.events import EventKind
 from ..core.trace import Trace
+
+
+class Tracker(Protocol):
+    """A metric gathered while the run goes: it reads the events of its :attr:`KINDS`, in
+    trace order, one chunk at a time, and gives at the end what its batch function gives
+    of the whole trace (each tracker names its own result method).
+
+    A tracker measures over ``[start, end)`` (set at construction; a run stopped early
+    narrows ``end`` before the result is read) and holds what its figures need, not the
+    events: counts, totals, the raise times of interrupts still in flight.
+    """
+
+    KINDS: ClassVar[tuple[EventKind, ...]]
+    """The event kinds it reads; the others never reach it."""
+
+    start: int
+    end: int
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        """Take the next events of its kinds, in trace order (the columns of a chunk)."""
+
+
+class SummaryOf:
+    """count, min, max, total of durations as they come: a :class:`Summary` at the end."""
+
+    __slots__ = ("count", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.count = self.total = self.max = 0
+        self.min = -1
+
+    def add(self, value: int) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.max:
+            self.max = value
+        if self.min < 0 or value < self.min:
+            self.min = value
+
+    def summary(self) -> Summary:
+        if not self.count:
+            return Summary(0, 0, 0.0, 0, 0)
+        return Summary(self.count, self.min, self.total / self.count, self.max, self.total)
 
 
 @dataclass(frozen=True)

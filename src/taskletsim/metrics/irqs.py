@@ -1,8 +1,11 @@
-"""What became of each interrupt source's arrivals: raised, merged, held, polled, injected."""
+"""What became of each interrupt source's arrivals: raised, merged, held, polled, injected;
+from a trace (:func:`irq_counts`) or as the events come (:class:`IrqCountTracker`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -13,7 +16,7 @@ from ..core.events import (
     COALESCE_VIRTUAL,
     EventKind,
 )
-from ..core.trace import Trace
+from ..core.trace import Trace, TraceMeta
 from .common import window_bounds
 
 
@@ -90,3 +93,58 @@ def irq_counts(
         for sid, info in enumerate(trace.meta.irq)
         if info.kind in kinds
     }
+
+
+class IrqCountTracker:
+    """:func:`irq_counts` as the events come (a :class:`~taskletsim.metrics.common.Tracker`):
+    per source, how many of its events of each kind (and merge level) fell in the window."""
+
+    KINDS: ClassVar[tuple[EventKind, ...]] = (
+        EventKind.IRQ_RAISE,
+        EventKind.IRQ_COALESCE,
+        EventKind.VIRQ_INJECT,
+    )
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.counts: dict[tuple[int, int], int] = {}  # (source, column) -> count
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        start, end, counts = self.start, self.end, self.counts
+        for t, k, source, a in zip(time, kind, subject, arg, strict=True):
+            if start <= t < end:  # columns: 0 raised, 1 + a merge level, 5 injected
+                key = (source, 0 if k == _RAISE else 5 if k == _VIRQ else 1 + a)
+                counts[key] = counts.get(key, 0) + 1
+
+    def irq_counts(
+        self, meta: TraceMeta, kinds: tuple[str, ...] = ("device", "timer")
+    ) -> dict[str, IrqCounts]:
+        """:class:`IrqCounts` of every source of the given kinds (what :func:`irq_counts`
+        gives)."""
+
+        def n(sid: int, column: int) -> int:
+            return self.counts.get((sid, column), 0)
+
+        return {
+            info.name: IrqCounts(
+                raised=n(sid, 0),
+                coalesced=n(sid, 1 + COALESCE_LAPIC),
+                held=n(sid, 1 + COALESCE_DEVICE),
+                polled=n(sid, 1 + COALESCE_POLLED),
+                virq_coalesced=n(sid, 1 + COALESCE_VIRTUAL),
+                injected=n(sid, 5),
+            )
+            for sid, info in enumerate(meta.irq)
+            if info.kind in kinds
+        }
+
+
+_RAISE = int(EventKind.IRQ_RAISE)
+_VIRQ = int(EventKind.VIRQ_INJECT)

@@ -1,15 +1,20 @@
-"""Interrupt latency per source and stage, chained through trace order."""
+"""Interrupt latency per source and stage, chained through trace order: from a trace
+(:func:`irq_latency_split` and the functions over it) or as the events come
+(:class:`LatencyTracker`)."""
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..core.events import EventKind
-from ..core.trace import Trace
+from ..core.trace import Trace, TraceMeta
 from .common import stable_order, window_bounds
-from .counts import ValueCounts
+from .counts import KeyedCounts, ValueCounts
 
 STAGES = ("handler", "tasklet", "virq")
 """Latency stages, each measured from the interrupt's raise: ``handler`` to its
@@ -310,3 +315,141 @@ def irq_latency_by_kind(
         key: {stage: Latency.of(np.concatenate(parts)) for stage, parts in stages.items()}
         for key, stages in pooled.items()
     }
+
+
+# the tentative latencies gathered per source (key: source * 4 + column): to the handler,
+# to the tasklet run, to the vIRQ after that run, to the vIRQ after the handler (which
+# of the last two counts is known at the end: whether the source defers)
+_HANDLER, _RUN, _VIRQ_RUN, _VIRQ_HANDLER = range(4)
+
+
+class LatencyTracker:
+    """:func:`irq_latency_split` as the events come (a
+    :class:`~taskletsim.metrics.common.Tracker`), with each stage's latencies as counts of
+    their values. An interrupt raised in the window is held (its raise time) only until
+    every stage it can still reach has happened; one a stage never reaches stays held to
+    the end, since its wait is what the censored statistics add."""
+
+    KINDS: ClassVar[tuple[EventKind, ...]] = (
+        EventKind.IRQ_RAISE,
+        EventKind.IRQ_ENTRY,
+        EventKind.TASKLET_SCHEDULE,
+        EventKind.TASKLET_ENTRY,
+        EventKind.VIRQ_INJECT,
+    )
+
+    def __init__(
+        self, start: int, end: int, meta: TraceMeta, kinds: tuple[str, ...] = ("device", "timer")
+    ) -> None:
+        self.start, self.end, self.meta, self.kinds = start, end, meta, kinds
+        self.samples = KeyedCounts()  # latencies, key source * 4 + column
+        self.wait_entry: dict[tuple[int, int], int] = {}  # (source, seq) -> raise time
+        self.wait_sched: dict[int, array[int]] = {}  # by source
+        self.wait_run: dict[int, list[tuple[int, array[int]]]] = {}  # by tasklet: (source, ..)
+        self.wait_virq_run: dict[int, array[int]] = {}  # by source
+        self.wait_virq_handler: dict[int, array[int]] = {}
+        self.deferring: set[int] = set()
+        self.injecting: set[int] = set()
+        self._wanted: list[bool] = []  # per IRQ source: is its latency measured
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        start, end, add = self.start, self.end, self.samples.add
+        wanted = self._wanted
+        if len(wanted) != len(self.meta.irq):  # sources are added as the host is built
+            wanted = self._wanted = [s.kind in self.kinds for s in self.meta.irq]
+        for t, k, s, a in zip(time, kind, subject, arg, strict=True):
+            if k == _RAISE:
+                if start <= t < end and s < len(wanted) and wanted[s]:
+                    self.wait_entry[(s, a)] = t
+            elif k == _ENTRY:
+                raised = self.wait_entry.pop((s, a), -1)
+                if raised >= 0:
+                    add(s * 4 + _HANDLER, t - raised)
+                    _queue(self.wait_sched, s).append(raised)
+                    _queue(self.wait_virq_handler, s).append(raised)
+            elif k == _SCHEDULE:
+                if a >= 0:
+                    self.deferring.add(a)
+                    waiting = self.wait_sched.pop(a, None)
+                    if waiting:
+                        self.wait_run.setdefault(s, []).append((a, waiting))
+            elif k == _VIRQ:
+                self.injecting.add(s)
+                key = s * 4 + _VIRQ_RUN
+                for raised in self.wait_virq_run.pop(s, ()):
+                    add(key, t - raised)
+                key = s * 4 + _VIRQ_HANDLER
+                for raised in self.wait_virq_handler.pop(s, ()):
+                    add(key, t - raised)
+            else:
+                groups = self.wait_run.pop(s, None)
+                if groups:
+                    for source, times in groups:
+                        key = source * 4 + _RUN
+                        for raised in times:
+                            add(key, t - raised)
+                        _queue(self.wait_virq_run, source).extend(times)
+
+    def held(self) -> int:
+        """How many raise times are held (interrupts still waiting for a stage): what the
+        latency bookkeeping keeps beyond the counts."""
+        queues = (self.wait_sched, self.wait_virq_run, self.wait_virq_handler)
+        n = len(self.wait_entry) + sum(len(q) for qs in queues for q in qs.values())
+        return n + sum(len(t) for groups in self.wait_run.values() for _, t in groups)
+
+    def latency_split(
+        self, meta: TraceMeta
+    ) -> tuple[dict[str, dict[str, ValueCounts]], dict[str, dict[str, ValueCounts]]]:
+        """Per source of the tracked kinds and stage: the latencies, and the waits of the
+        interrupts that had not reached the stage by the end, as counts (what
+        :func:`irq_latency_split` gives, counted)."""
+        done: dict[str, dict[str, ValueCounts]] = {}
+        pending: dict[str, dict[str, ValueCounts]] = {}
+        for sid, info in enumerate(meta.irq):
+            if info.kind in self.kinds:
+                done[info.name], pending[info.name] = self._stages(sid)
+        return done, pending
+
+    def _stages(self, sid: int) -> tuple[dict[str, ValueCounts], dict[str, ValueCounts]]:
+        deferring = sid in self.deferring
+        columns = {"handler": _HANDLER}
+        if deferring:
+            columns["tasklet"] = _RUN
+        if sid in self.injecting:
+            columns["virq"] = _VIRQ_RUN if deferring else _VIRQ_HANDLER
+        # the raise times still waiting for each column
+        waiting: dict[int, list[int]] = {}
+        waiting[_HANDLER] = [t for (s, _), t in self.wait_entry.items() if s == sid]
+        waiting[_RUN] = waiting[_HANDLER] + list(self.wait_sched.get(sid, ()))
+        for groups in self.wait_run.values():
+            for source, times in groups:
+                if source == sid:
+                    waiting[_RUN] += times
+        waiting[_VIRQ_RUN] = waiting[_RUN] + list(self.wait_virq_run.get(sid, ()))
+        waiting[_VIRQ_HANDLER] = waiting[_HANDLER] + list(self.wait_virq_handler.get(sid, ()))
+        done, pending = {}, {}
+        for stage, column in columns.items():
+            done[stage] = self.samples.get(sid * 4 + column)
+            raised = np.array(waiting[column], dtype=np.int64)
+            pending[stage] = ValueCounts.of(self.end - raised)
+        return done, pending
+
+
+def _queue(queues: dict[int, array[int]], key: int) -> array[int]:
+    q = queues.get(key)
+    if q is None:
+        q = queues[key] = array("q")
+    return q
+
+
+_RAISE = int(EventKind.IRQ_RAISE)
+_ENTRY = int(EventKind.IRQ_ENTRY)
+_SCHEDULE = int(EventKind.TASKLET_SCHEDULE)
+_VIRQ = int(EventKind.VIRQ_INJECT)

@@ -1,14 +1,19 @@
-"""Lock statistics, as Linux ``/proc/lock_stat`` and Xen lock profiling keep them."""
+"""Lock statistics, as Linux ``/proc/lock_stat`` and Xen lock profiling keep them: from a
+trace (:func:`lock_stats`, :func:`lock_wait_histograms`) or as the events come
+(:class:`LockTracker`)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..core.events import EventKind
-from ..core.trace import Trace
-from .common import Summary, stable_order, window_bounds
+from ..core.trace import NameTable, Trace, TraceMeta
+from .common import Summary, SummaryOf, stable_order, window_bounds
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,101 @@ def lock_wait_histograms(
     width = len(WAIT_EDGES_NS) - 1
     flat = np.bincount(lock[mine].astype(np.int64) * width + bins, minlength=len(names) * width)
     return {name: flat[i * width : (i + 1) * width] for i, name in enumerate(names)}
+
+
+class _Lock:
+    """One lock's running totals (:class:`LockTracker`)."""
+
+    __slots__ = (
+        "acq",
+        "bounces",
+        "con_bounces",
+        "contentions",
+        "hist",
+        "hold",
+        "open",
+        "socket",
+        "wait",
+    )
+
+    def __init__(self) -> None:
+        self.acq = self.contentions = self.bounces = self.con_bounces = 0
+        self.hist = [0] * (len(WAIT_EDGES_NS) - 1)
+        self.wait, self.hold = SummaryOf(), SummaryOf()
+        self.open: tuple[int, bool] | None = None  # (time acquired, inside the window)
+        self.socket = -1  # of the previous acquisition
+
+
+class LockTracker:
+    """:func:`lock_stats` and :func:`lock_wait_histograms` as the events come (a
+    :class:`~taskletsim.metrics.common.Tracker`). ``meta`` is the run's metadata, read
+    as it is filled in (the CPUs' sockets, for the bounces)."""
+
+    KINDS: ClassVar[tuple[EventKind, ...]] = (EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE)
+
+    def __init__(self, start: int, end: int, meta: TraceMeta) -> None:
+        self.start, self.end, self.meta = start, end, meta
+        self.locks: dict[int, _Lock] = {}
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        start, end, locks = self.start, self.end, self.locks
+        socket_of = self.meta.cpu_socket
+        for t, c, k, lock_id, since in zip(time, cpu, kind, subject, arg, strict=True):
+            lock = locks.get(lock_id)
+            if lock is None:
+                lock = locks[lock_id] = _Lock()
+            if k == _RELEASE:
+                if lock.open is not None:
+                    if lock.open[1]:
+                        lock.hold.add(t - lock.open[0])
+                    lock.open = None
+                continue
+            inside = start <= t < end
+            socket = socket_of[c] if socket_of else -1
+            bounce = bool(socket_of) and lock.socket >= 0 and socket != lock.socket
+            if inside:
+                lock.acq += 1
+                if since >= 0:
+                    lock.contentions += 1
+                    lock.wait.add(t - since)
+                    b = bisect_right(_EDGES, t - since) - 1
+                    lock.hist[min(max(b, 0), len(lock.hist) - 1)] += 1
+                    lock.con_bounces += bounce
+                lock.bounces += bounce
+            lock.socket = socket
+            lock.open = (t, inside)
+
+    def stats(self, names: NameTable) -> dict[str, LockStats]:
+        """Every named lock's :class:`LockStats` (what :func:`lock_stats` gives)."""
+        out = {}
+        for lid, name in enumerate(names.names("lock")):
+            lock = self.locks.get(lid) or _Lock()
+            out[name] = LockStats(
+                name=name,
+                acquisitions=lock.acq,
+                contentions=lock.contentions,
+                bounces=lock.bounces,
+                con_bounces=lock.con_bounces,
+                wait=lock.wait.summary(),
+                hold=lock.hold.summary(),
+                window_ns=self.end - self.start,
+            )
+        return out
+
+    def histograms(self, names: NameTable) -> dict[str, np.ndarray]:
+        """Every named lock's wait histogram (what :func:`lock_wait_histograms` gives)."""
+        return {
+            name: np.array((self.locks.get(lid) or _Lock()).hist, dtype=np.int64)
+            for lid, name in enumerate(names.names("lock"))
+        }
+
+
+_RELEASE = int(EventKind.LOCK_RELEASE)
+_EDGES = WAIT_EDGES_NS.tolist()

@@ -1,15 +1,19 @@
-"""Runstate times, steal and the hypervisor's share of RUNNING, per vCPU, domain, class."""
+"""Runstate times, steal and the hypervisor's share of RUNNING, per vCPU, domain, class:
+from a trace (:func:`vcpu_times`, :func:`lock_wait_in_running`) or as the events come
+(:class:`RunstateTracker`, :class:`LockWaitTracker`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..core.events import EventKind
-from ..core.trace import Trace, TraceMeta
+from ..core.trace import NameTable, Trace, TraceMeta
 from .common import stable_order, window_bounds
-from .counts import ValueCounts
+from .counts import KeyedCounts, ValueCounts
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
 
@@ -289,3 +293,223 @@ def lock_wait_in_running(
     for v in np.unique(vcpu[spun > 0]):
         result[names[int(v)]] = int(spun[vcpu == v].sum())
     return result
+
+
+class _Vcpu:
+    """One vCPU's running totals (:class:`RunstateTracker`)."""
+
+    __slots__ = ("entry", "guest", "since", "state", "totals")
+
+    def __init__(self) -> None:
+        self.state = -1
+        self.since = 0
+        self.totals = [0, 0, 0, 0]
+        self.guest = 0
+        self.entry = -1
+
+
+class RunstateTracker:
+    """:func:`vcpu_times` as the events come (a :class:`~taskletsim.metrics.common.Tracker`):
+    runstate totals, guest time, and each runstate's intervals as counts of their lengths."""
+
+    KINDS: ClassVar[tuple[EventKind, ...]] = (
+        EventKind.RUNSTATE_CHANGE,
+        EventKind.VM_ENTRY,
+        EventKind.VM_EXIT,
+    )
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.vcpus: dict[int, _Vcpu] = {}
+        self.spans = KeyedCounts()  # interval lengths, key vCPU * 4 + runstate
+
+    def _vcpu(self, vid: int) -> _Vcpu:
+        v = self.vcpus.get(vid)
+        if v is None:
+            v = self.vcpus[vid] = _Vcpu()
+        return v
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        start, end = self.start, self.end
+        vcpus, vcpu_of = self.vcpus, self._vcpu
+        for t, k, vid, a in zip(time, kind, subject, arg, strict=True):
+            v = vcpus.get(vid) or vcpu_of(vid)
+            if k == _VM_ENTRY:
+                v.entry = t
+            elif k == _VM_EXIT:
+                if v.entry >= 0:  # the clip, without min/max: it runs per exit
+                    lo = v.entry if v.entry > start else start
+                    hi = t if t < end else end
+                    if hi > lo:
+                        v.guest += hi - lo
+                    v.entry = -1
+            else:
+                if v.state >= 0:
+                    span = _clip(v.since, max(t, v.since), start, end)
+                    v.totals[v.state] += span
+                    if span > 0:
+                        self.spans.add(vid * 4 + v.state, span)
+                v.state, v.since = a, t
+
+    def times(self, names: NameTable) -> dict[str, VcpuTime]:
+        """Every guest vCPU's :class:`VcpuTime` (what :func:`vcpu_times` gives)."""
+        out = {}
+        start, end = self.start, self.end
+        for vid, name in enumerate(names.names("vcpu")):
+            v = self.vcpus.get(vid)
+            if v is None or v.state < 0:
+                continue
+            totals = list(v.totals)
+            spans = [self.spans.get(vid * 4 + s) for s in range(4)]
+            last = _clip(v.since, max(end, v.since), start, end)
+            totals[v.state] += last
+            if last > 0:
+                spans[v.state] = ValueCounts.merged(
+                    (spans[v.state], ValueCounts.of(np.array([last])))
+                )
+            guest = v.guest + (_clip(v.entry, end, start, end) if v.entry >= 0 else 0)
+            out[name] = VcpuTime(
+                totals[0],
+                totals[1],
+                totals[2],
+                totals[3],
+                guest,
+                end - start,
+                {RUNSTATES[s]: IntervalSummary.of_counts(spans[s]) for s in range(4)},
+            )
+        return out
+
+
+class _Cpu:
+    """Spins and RUNNING intervals on one pCPU (:class:`LockWaitTracker`)."""
+
+    __slots__ = ("open", "running", "spins")
+
+    def __init__(self) -> None:
+        self.open = 0  # spins begun (LOCK_CONTEND) and not yet acquired
+        self.running: list[list[int]] = []  # [vcpu, start, end or -1]
+        self.spins: list[list[int]] = []  # merged [start, end], clipped to the window
+
+
+class LockWaitTracker:
+    """:func:`lock_wait_in_running` (of every lock) as the events come (a
+    :class:`~taskletsim.metrics.common.Tracker`): a pCPU's spins, from ``LOCK_CONTEND``
+    to the contended ``LOCK_ACQUIRE``, against the RUNNING intervals of the vCPUs on it,
+    settled whenever no spin is open there."""
+
+    KINDS: ClassVar[tuple[EventKind, ...]] = (
+        EventKind.LOCK_CONTEND,
+        EventKind.LOCK_ACQUIRE,
+        EventKind.RUNSTATE_CHANGE,
+    )
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.cpus: dict[int, _Cpu] = {}
+        self.lock_wait: dict[int, int] = {}
+        self.seen: set[int] = set()  # the vCPUs with a runstate
+        self._running_on: dict[int, int] = {}  # vCPU -> the pCPU it is RUNNING on
+
+    def _cpu(self, cpu: int) -> _Cpu:
+        c = self.cpus.get(cpu)
+        if c is None:
+            c = self.cpus[cpu] = _Cpu()
+        return c
+
+    def consume(
+        self,
+        time: Sequence[int],
+        cpu: Sequence[int],
+        kind: Sequence[int],
+        subject: Sequence[int],
+        arg: Sequence[int],
+    ) -> None:
+        start, end = self.start, self.end
+        for t, c_id, k, s, a in zip(time, cpu, kind, subject, arg, strict=True):
+            if k == _CONTEND:
+                self._cpu(c_id).open += 1
+            elif k == _ACQUIRE:
+                if a < 0:
+                    continue  # uncontended: no spin
+                c = self._cpu(c_id)
+                c.open = c.open - 1 if c.open > 0 else 0
+                lo = a if a > start else start
+                hi = t if t < end else end
+                if hi > lo:
+                    spins = c.spins
+                    while spins and spins[-1][1] >= lo:  # merge what this spin covers or touches
+                        lo = min(lo, spins[-1][0])
+                        hi = max(hi, spins[-1][1])
+                        spins.pop()
+                    spins.append([lo, hi])
+                if not c.open:
+                    self._settle(c)
+            else:
+                self.seen.add(s)
+                on = self._running_on.pop(s, None)
+                if on is not None:  # it leaves RUNNING
+                    c = self.cpus[on]
+                    for interval in reversed(c.running):
+                        if interval[0] == s and interval[2] < 0:
+                            interval[2] = t
+                            break
+                    if not c.open:
+                        self._settle(c)
+                if a == 0:
+                    self._cpu(c_id).running.append([s, t, -1])
+                    self._running_on[s] = c_id
+
+    def _settle(self, c: _Cpu, final: bool = False) -> None:
+        """Credit each vCPU with its RUNNING time under the spins that can no longer grow
+        (no spin is open on the CPU), and drop what no later spin can reach."""
+        if not c.spins:
+            if final:
+                c.running.clear()
+            else:
+                c.running = [r for r in c.running if r[2] < 0]
+            return
+        for vid, a, b in c.running:
+            ra = max(a, self.start)
+            rb = min(self.end if b < 0 else b, self.end)
+            if rb <= ra:
+                continue
+            total = 0
+            for sa, sb in c.spins:
+                lo, hi = max(ra, sa), min(rb, sb)
+                if hi > lo:
+                    total += hi - lo
+            if total:
+                self.lock_wait[vid] = self.lock_wait.get(vid, 0) + total
+        horizon = c.spins[-1][1]
+        # running intervals still open keep only what lies after the settled spins
+        c.running = [[vid, max(a, horizon), b] for vid, a, b in c.running if b < 0]
+        c.spins.clear()
+
+    def waits(self, names: NameTable) -> dict[str, int]:
+        """ns each vCPU with a runstate spent RUNNING while its pCPU spun (what
+        :func:`lock_wait_in_running` gives); settles every pCPU: call it once, at the end."""
+        for c in self.cpus.values():
+            self._settle(c, final=True)
+        vnames = names.names("vcpu")
+        out = {vnames[vid]: 0 for vid in self.seen}
+        for vid, ns in self.lock_wait.items():
+            out[vnames[vid]] += ns
+        return out
+
+
+def _clip(a: int, b: int, start: int, end: int) -> int:
+    """The length of ``[a, b)`` inside ``[start, end)``."""
+    return max(min(b, end) - max(a, start), 0)
+
+
+_VM_ENTRY = int(EventKind.VM_ENTRY)
+_VM_EXIT = int(EventKind.VM_EXIT)
+_CONTEND = int(EventKind.LOCK_CONTEND)
+_ACQUIRE = int(EventKind.LOCK_ACQUIRE)

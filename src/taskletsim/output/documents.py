@@ -52,6 +52,7 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
     (measured from ``start_ns``, by default the run's warm-up)."""
     m = measured_from(result, start_ns)
     doc: dict[str, Any] = {
+        "spec": result.spec.as_dict(),
         "design": result.design,
         "seed": result.seed,
         "duration_ns": result.duration_ns,
@@ -131,9 +132,13 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
                 "ratio": None if math.isnan(r := comparison.ratio(design, name)) else r,
                 "values": list(est.values),
             }
+    shared = comparison.spec.as_dict() if comparison.spec is not None else None
+    if shared is not None:
+        del shared["design"], shared["seed"]  # each run's: the designs and seeds below
     return {
         "schema": JSON_SCHEMA,
         "scenario": comparison.scenario,
+        "spec": shared,
         "params": comparison.params,
         "seeds": list(comparison.seeds),
         "designs": list(comparison.designs),
@@ -150,6 +155,7 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
 def comparison_from_document(doc: Mapping[str, Any]) -> Comparison:
     """A :class:`Comparison` back from its ``compare --json`` document (to plot it)."""
     from ..runner.compare import Comparison
+    from ..runner.spec import RunSpec
     from ..runner.stats import Estimate
 
     try:
@@ -171,6 +177,7 @@ def comparison_from_document(doc: Mapping[str, Any]) -> Comparison:
                 d: {int(seed): int(ns) for seed, ns in stops.items()}
                 for d, stops in doc.get("truncated", {}).items()
             },
+            spec=RunSpec.from_dict(doc["spec"]) if doc.get("spec") else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(

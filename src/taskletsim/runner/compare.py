@@ -15,48 +15,14 @@ from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s, check_seeds
+from ..core.config import ConfigError, check_seeds
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .pool import progress_bar
-from .single import run
+from .spec import RunSpec, shared_spec
 from .stats import Estimate
-from .summary import run_curves, run_summary
-
-
-def _replicate(
-    scenario: str,
-    design: str | None,
-    seed: int,
-    duration_ms: float | None,
-    warmup_ms: float | None,
-    params: Mapping[str, object],
-    check: bool = True,
-    metrics_only: bool = False,
-    max_wall_s: float | None = None,
-    max_memory_mb: float | None = None,
-    *,
-    curves: bool = True,
-) -> tuple[dict[str, float], str, dict[str, list[float]], int | None]:
-    """One run in a worker; only its summary, digest, curves (empty unless ``curves``)
-    and (when ``max_wall_s`` stopped it early) the simulated time it reached travel
-    back, never its trace."""
-    result = run(
-        scenario,
-        design=design,
-        seed=seed,
-        duration_ms=duration_ms,
-        warmup_ms=warmup_ms,
-        params=params,
-        check=check,
-        metrics_only=metrics_only,
-        max_wall_s=max_wall_s,
-        max_memory_mb=max_memory_mb,
-    )
-    reached = result.duration_ns if result.truncated else None
-    drawn = run_curves(result) if curves else {}
-    return run_summary(result), result.digest, drawn, reached
+from .summary import Replica, replicate
 
 
 @dataclass(frozen=True)
@@ -71,10 +37,12 @@ class Comparison:
     digests: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Per design, each seed's run digest."""
     curves: dict[str, tuple[dict[str, list[float]], ...]] = field(default_factory=dict)
-    """Per design, each seed's :func:`run_curves`."""
+    """Per design, each seed's :func:`~taskletsim.runner.summary.run_curves`."""
     truncated: dict[str, dict[int, int]] = field(default_factory=dict)
     """Per design, the seeds whose run ``max_wall_s`` stopped early, with the simulated
     time each reached, ns (their figures cover only ``[warmup, reached)``)."""
+    spec: RunSpec | None = None
+    """What every run shares (its design and seed aside, left unset here)."""
 
     def ratio(self, design: str, metric: str) -> float:
         """``design``'s mean over the first design's, for ``metric``."""
@@ -86,7 +54,7 @@ class Comparison:
 
 
 def compare(
-    scenario: str,
+    scenario: str | RunSpec,
     designs: Iterable[str] | None = None,
     seeds: Iterable[int] | int = (1, 2, 3),
     *,
@@ -102,6 +70,10 @@ def compare(
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
 
+    ``scenario`` and the keywords from ``duration_ms`` to ``max_memory_mb``
+    describe the runs as :func:`~taskletsim.runner.single.run` takes them; or
+    give a :class:`~taskletsim.runner.spec.RunSpec` instead (its design and
+    seed unset: each run gets one of ``designs`` and ``seeds``).
     ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
     ``designs`` defaults to the package's own, Xen 4.4's first (the baseline of
     every ratio). A design or scenario registered outside the package reaches
@@ -109,17 +81,27 @@ def compare(
     so it works with any start method. Parameters are checked for every
     design before anything runs. ``metrics_only`` measures each run while it
     goes instead of keeping its trace (the same numbers, flat memory, no
-    invariant check: see :func:`~taskletsim.runner.single.run`). ``progress`` is
-    ``True`` for a tqdm bar or a callable ``(done, total)``.
-    ``max_wall_s`` bounds each run's wall time (see
-    :func:`~taskletsim.runner.single.run`); ``Comparison.truncated`` names the runs
-    it stopped early. ``max_memory_mb`` bounds each run's memory (by default a
-    run may use most of what the machine has available: give less when several
-    run at once, as ``taskletsim compare`` does for its workers).
+    invariant check). ``progress`` is ``True`` for a tqdm bar or a callable
+    ``(done, total)``. ``max_wall_s`` bounds each run's wall time;
+    ``Comparison.truncated`` names the runs it stopped early. ``max_memory_mb``
+    bounds each run's memory (by default a run may use most of what the machine
+    has available: give less when several run at once, as ``taskletsim
+    compare`` does for its workers).
     """
-    spec = get_scenario(scenario)
+    base = shared_spec(
+        scenario,
+        "compare",
+        duration_ms=duration_ms,
+        warmup_ms=warmup_ms,
+        params=params,
+        check=check,
+        metrics_only=metrics_only,
+        max_wall_s=max_wall_s,
+        max_memory_mb=max_memory_mb,
+    )
+    spec = get_scenario(base.scenario)
     if not spec.takes_design:
-        raise ConfigError("scenario", scenario, "a scenario that takes a tasklet design")
+        raise ConfigError("scenario", base.scenario, "a scenario that takes a tasklet design")
     chosen = tuple(designs) if designs is not None else tuple(design_names(builtin=True))
     if not chosen:
         raise ConfigError("designs", chosen, "at least one design")
@@ -127,30 +109,25 @@ def compare(
     if len(set(labels)) != len(labels):
         raise ConfigError("designs", list(chosen), "each design once")
     seeds = check_seeds(seeds)
-    params = dict(params or {})
     for label in labels:
-        resolve_scenario_params(spec, label, params)
-    where = scenario_spec(scenario)
-    jobs = [(label, DESIGNS.spec(label), s) for label in labels for s in seeds]
-    if max_wall_s is not None:
-        max_wall_s = check_max_wall_s(max_wall_s)
-    if max_memory_mb is not None:
-        max_memory_mb = check_max_memory_mb(max_memory_mb)
-    args = (duration_ms, warmup_ms, params, check, metrics_only, max_wall_s, max_memory_mb)
+        resolve_scenario_params(spec, label, base.params)
+    portable = base.with_(scenario=scenario_spec(base.scenario))
+    jobs = [(label, portable.with_(design=DESIGNS.spec(label), seed=s)) for label in labels
+            for s in seeds]  # fmt: skip
     report = progress_bar(len(jobs)) if progress is True else progress or None
-    summaries: list[tuple[dict[str, float], str, dict[str, list[float]], int | None]] = []
+    replicas: list[Replica] = []
     if executor is None:
-        for _, d, s in jobs:
-            summaries.append(_replicate(where, d, s, *args))
+        for _, job in jobs:
+            replicas.append(replicate(job))
             if report is not None:
-                report(len(summaries), len(jobs))
+                report(len(replicas), len(jobs))
     else:
-        futures = [executor.submit(_replicate, where, d, s, *args) for _, d, s in jobs]
+        futures = [executor.submit(replicate, job) for _, job in jobs]
         try:
             for done, _ in enumerate(as_completed(futures), 1):
                 if report is not None:
                     report(done, len(jobs))
-            summaries = [f.result() for f in futures]
+            replicas = [f.result() for f in futures]
         finally:
             for f in futures:
                 f.cancel()
@@ -159,12 +136,21 @@ def compare(
     curves: dict[str, tuple[dict[str, list[float]], ...]] = {}
     truncated: dict[str, dict[int, int]] = {}
     for label in labels:
-        mine = [out for (d, _, _), out in zip(jobs, summaries, strict=True) if d == label]
-        metrics = sorted({k for summ, *_ in mine for k in summ})
-        estimates[label] = {k: Estimate.of(summ.get(k, 0.0) for summ, *_ in mine) for k in metrics}
-        digests[label] = tuple(out[1] for out in mine)
-        curves[label] = tuple(out[2] for out in mine)
-        stopped = {s: out[3] for s, out in zip(seeds, mine, strict=True) if out[3] is not None}
+        mine = [out for (d, _), out in zip(jobs, replicas, strict=True) if d == label]
+        metrics = sorted({k for out in mine for k in out.summary})
+        estimates[label] = {
+            k: Estimate.of(out.summary.get(k, 0.0) for out in mine) for k in metrics
+        }
+        digests[label] = tuple(out.digest for out in mine)
+        curves[label] = tuple(out.curves for out in mine)
+        stopped = {
+            s: out.reached_ns
+            for s, out in zip(seeds, mine, strict=True)
+            if out.reached_ns is not None
+        }
         if stopped:
             truncated[label] = stopped
-    return Comparison(spec.name, labels, seeds, params, estimates, digests, curves, truncated)
+    shared = base.with_(scenario=spec.name)
+    return Comparison(
+        spec.name, labels, seeds, dict(base.params), estimates, digests, curves, truncated, shared
+    )

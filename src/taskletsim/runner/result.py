@@ -9,6 +9,7 @@ from ..core.trace import Trace
 
 if TYPE_CHECKING:
     from ..metrics.measure import Measurements
+    from .spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,11 @@ class RunResult:
     reports measure from ``warmup_ns`` on (the warm-up is discarded).
     """
 
+    spec: RunSpec
+    """The run as it was asked for (:func:`~taskletsim.runner.single.run`)."""
     scenario: str
+    """The scenario's name (the rest of these fields are resolved: the design's name,
+    every parameter's value, the duration and warm-up in ns)."""
     design: str | None
     seed: int
     params: dict[str, Any]

@@ -25,6 +25,7 @@ from ..metrics.invariants import check_trace
 from ..metrics.online import OnlineMetrics
 from ..scenarios import get_scenario, resolve_scenario_params
 from .result import RunResult
+from .spec import RunSpec, as_spec
 
 AFTER_RUN: list[Callable[[Trace], None]] = []
 """Called with every complete trace :func:`run` produces, after the invariant checks
@@ -75,7 +76,7 @@ def memory_budget(max_memory_mb: float | None, metrics_only: bool) -> MemoryBudg
 
 
 def run(
-    scenario: str,
+    scenario: str | RunSpec,
     *,
     design: str | None = None,
     seed: int = 0,
@@ -88,7 +89,9 @@ def run(
     max_wall_s: float | None = None,
     max_memory_mb: float | None = None,
 ) -> RunResult:
-    """Simulate ``scenario`` for ``duration_ms`` with ``seed``.
+    """Simulate ``scenario`` for ``duration_ms`` with ``seed``: the run a
+    :class:`~taskletsim.runner.spec.RunSpec` of these values describes (or give the spec
+    itself, ``run(spec)``).
 
     ``scenario`` is a registered name, ``package.module:Class`` or the path of a
     ``.toml`` scenario file; ``design`` a registered name or ``module:Class``.
@@ -118,8 +121,32 @@ def run(
     the limit is ``max_memory_mb``, by default :data:`MEMORY_SHARE` of the
     memory the machine has available (see :func:`memory_budget`).
     """
-    spec = get_scenario(scenario)
+    given = as_spec(
+        scenario,
+        design=design,
+        seed=seed,
+        duration_ms=duration_ms,
+        params=params,
+        warmup_ms=warmup_ms,
+        check=check,
+        metrics_only=metrics_only,
+        max_wall_s=max_wall_s,
+        max_memory_mb=max_memory_mb,
+    )
+    return run_spec(given, kinds)
+
+
+def run_spec(given: RunSpec, kinds: Iterable[EventKind] | None = None) -> RunResult:
+    """The run ``given`` describes (:func:`run`, with the values in one spec)."""
+    spec = get_scenario(given.scenario)
     scenario = spec.name
+    design, seed, duration_ms = given.design, given.seed, given.duration_ms
+    warmup_ms, params, check = given.warmup_ms, given.params, given.check
+    metrics_only, max_wall_s, max_memory_mb = (
+        given.metrics_only,
+        given.max_wall_s,
+        given.max_memory_mb,
+    )
     seed = check_seed(seed)
     duration = check_duration_ms(spec.default_duration_ms if duration_ms is None else duration_ms)
     duration_ns = round(duration * 1e6)
@@ -182,6 +209,7 @@ def run(
         for observer in AFTER_RUN:
             observer(trace)
     return RunResult(
+        spec=given,
         scenario=scenario,
         design=design,
         seed=seed,

@@ -7,10 +7,14 @@ distributions a report draws (:func:`run_curves`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..metrics.counts import ValueCounts
 from .result import RunResult
+from .single import run_spec
+from .spec import RunSpec
 
 
 def run_summary(result: RunResult) -> dict[str, float]:
@@ -114,3 +118,24 @@ def run_curves(result: RunResult) -> dict[str, list[float]]:
     if m.lock_wait_hist:
         out["lock_wait"] = [float(c) for c in np.sum(list(m.lock_wait_hist.values()), axis=0)]
     return out
+
+
+@dataclass(frozen=True)
+class Replica:
+    """What one run sends back from a worker: never its trace."""
+
+    summary: dict[str, float]
+    """:func:`run_summary`."""
+    digest: str
+    curves: dict[str, list[float]]
+    """:func:`run_curves` (empty when not asked for)."""
+    reached_ns: int | None
+    """The simulated time reached when ``max_wall_s`` stopped the run early, else ``None``."""
+
+
+def replicate(spec: RunSpec, curves: bool = True) -> Replica:
+    """Run ``spec`` (in a worker) and keep what a comparison or a sweep reads of it."""
+    result = run_spec(spec)
+    reached = result.duration_ns if result.truncated else None
+    drawn = run_curves(result) if curves else {}
+    return Replica(run_summary(result), result.digest, drawn, reached)

@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 from ..core.config import (
     ConfigError,
     check_duration_ms,
-    check_max_memory_mb,
-    check_max_wall_s,
     check_seeds,
     check_warmup_ms,
 )
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
-from .compare import _replicate
 from .pool import progress_bar
+from .spec import RunSpec, shared_spec
 from .stats import Estimate
+from .summary import replicate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,24 +46,25 @@ models: every resolved parameter, or a host's full description; duration, warm-u
 sweep resumed into the same file skips the rows whose ``(config, seed)`` it already
 holds."""
 
-FACTS = ("truncated", "duration_ns")
-"""Columns of a row about the run itself, not metrics (rows of older sweeps may lack them)."""
+FACTS = ("truncated", "duration_ns", "spec")
+"""Columns of a row about the run itself, not metrics (rows of older sweeps may lack them):
+``spec`` is the run's :class:`~taskletsim.runner.spec.RunSpec` as JSON."""
 
 SAVE_EVERY_S = 5.0
 """How often a sweep with an ``output`` file writes the rows it has (and at the end)."""
 
 
-def _one(duration_ns: int, *args: Any) -> dict[str, Any]:
-    """One run of ``duration_ns`` in a worker (then the arguments of
-    :func:`~taskletsim.runner.compare._replicate`): its summary, digest, and whether
+def _one(duration_ns: int, spec: RunSpec) -> dict[str, Any]:
+    """One run of ``duration_ns`` in a worker: its summary, digest, and whether
     ``max_wall_s`` stopped it early (``truncated``, with the simulated time reached
     in ``duration_ns``)."""
-    summary, digest, _, reached = _replicate(*args, curves=False)
+    replica = replicate(spec, curves=False)
+    reached = replica.reached_ns
     return {
-        "digest": digest,
+        "digest": replica.digest,
         "truncated": reached is not None,
         "duration_ns": duration_ns if reached is None else reached,
-        **summary,
+        **replica.summary,
     }
 
 
@@ -129,7 +129,7 @@ def _save(runs: pd.DataFrame, path: Path) -> None:
 
 
 def sweep(
-    scenario: str,
+    scenario: str | RunSpec,
     grid: Mapping[str, Sequence[object]],
     designs: Iterable[str] | None = None,
     seeds: Iterable[int] | int = (1,),
@@ -147,7 +147,10 @@ def sweep(
 ) -> SweepResult:
     """Run ``scenario`` for every point of ``grid`` x ``designs`` x ``seeds``.
 
-    ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
+    ``scenario`` and the keywords from ``duration_ms`` to ``max_memory_mb``
+    describe the runs as :func:`~taskletsim.runner.single.run` takes them; or
+    give a :class:`~taskletsim.runner.spec.RunSpec` instead (its design and
+    seed unset). ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
     ``params`` are fixed parameters for every run; ``grid`` maps parameter
     names to the values to sweep (strings are parsed as on the command line;
     the rows hold the resolved values). Every point is checked before anything
@@ -166,8 +169,20 @@ def sweep(
     """
     import pandas as pd
 
-    spec = get_scenario(scenario)
-    fixed = dict(params or {})
+    base = shared_spec(
+        scenario,
+        "the sweep",
+        duration_ms=duration_ms,
+        warmup_ms=warmup_ms,
+        params=params,
+        check=check,
+        metrics_only=metrics_only,
+        max_wall_s=max_wall_s,
+        max_memory_mb=max_memory_mb,
+    )
+    spec = get_scenario(base.scenario)
+    fixed = dict(base.params)
+    duration_ms, warmup_ms = base.duration_ms, base.warmup_ms
     overlap = set(fixed) & set(grid)
     if overlap:
         raise ConfigError("grid", sorted(overlap), "parameters not also given as fixed params")
@@ -190,8 +205,8 @@ def sweep(
     duration_ns, warmup_ns = round(duration * 1e6), round(check_warmup_ms(warmup_ms) * 1e6)
     if warmup_ns >= duration_ns:
         raise ConfigError("warmup_ms", warmup_ms, f"less than the duration ({duration:g} ms)")
-    wall = None if max_wall_s is None else check_max_wall_s(max_wall_s)
-    memory = None if max_memory_mb is None else check_max_memory_mb(max_memory_mb)
+    where = scenario_spec(base.scenario)  # how a worker finds it (a file's absolute path)
+    base = base.with_(scenario=spec.name)
     points = grid_points(grid)
     jobs: list[tuple[dict[str, object], str | None, int, str]] = []
     for point in points:
@@ -219,28 +234,27 @@ def sweep(
             done[(str(row["config"]), int(row["seed"]))] = {str(k): v for k, v in row.items()}
     todo = [i for i, job in enumerate(jobs) if (job[3], job[2]) not in done]
     reused = len(jobs) - len(todo)
-    where = scenario_spec(scenario)
     report = progress_bar(len(jobs)) if progress is True else progress or None
     rows: dict[int, dict[str, Any]] = {}
+
+    def run_of(i: int) -> RunSpec:
+        point, label, seed, _ = jobs[i]
+        return base.with_(design=label, seed=seed, params={**fixed, **point})
 
     def table() -> list[dict[str, Any]]:
         out = []
         for i, (point, label, seed, config) in enumerate(jobs):
             if i in rows:
                 head = {"scenario": spec.name, "design": label, "seed": seed, "config": config}
-                out.append({**head, **point, **rows[i]})
+                out.append({**head, **point, **rows[i], "spec": run_of(i).to_json()})
             elif (config, seed) in done:
                 out.append(done[(config, seed)])
         return out
 
-    def args(i: int) -> tuple[Any, ...]:
-        point, label, seed, _ = jobs[i]
-        spec_name = DESIGNS.spec(label) if label is not None else None
-        merged = {**fixed, **point}
-        return (
-            duration_ns, where, spec_name, seed, duration_ms, warmup_ms, merged, check,
-            metrics_only, wall, memory,
-        )  # fmt: skip
+    def args(i: int) -> tuple[int, RunSpec]:
+        label = jobs[i][1]
+        portable = run_of(i).with_(scenario=where)
+        return duration_ns, portable.with_(design=None if label is None else DESIGNS.spec(label))
 
     saved = time.monotonic()
 
