@@ -17,9 +17,18 @@ count (~3%) is taken out. Instructions are not time: our runs execute fewer
 instructions per cycle than the floors (a bigger working set: the trace, the
 host's state), so the wall ratios are lower than these.
 
-Needs ``valgrind`` (Debian: ``apt-get install valgrind``); not run in CI.
+Needs ``valgrind`` (Debian: ``apt-get install valgrind``).
 
     python benchmarks/instructions.py [--quick] [--json] [--design NAME ...] [--lock KIND ...]
+    python benchmarks/instructions.py --check benchmarks/instructions_baseline.json
+    python benchmarks/instructions.py --save-baseline benchmarks/instructions_baseline.json
+
+``--check`` counts every design's instructions per trace event and every lock
+kind's per acquisition (the quick sizes; the figures run two at a time) and
+fails, exit status 1, if any is more than :data:`TOLERANCE` above the stored
+baseline: what CI runs, so that the per-event cost does not creep up.
+``--save-baseline`` writes the current counts as the baseline (after a
+change whose cost the commit and its note state).
 """
 
 from __future__ import annotations
@@ -27,13 +36,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+TOLERANCE = 0.05
+"""How far a count may rise above the baseline before ``--check`` fails."""
+QUICK = {"host": ("1", "2"), "lock": ("2", "5")}
+"""The quick sizes: simulated ms of the short and the long run of each figure."""
 SEED_HOST = "xen-8socket-passthrough"
 RATE_PER_MS = 800  # figure 1's arrival rate: 800,000 per second
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -116,12 +131,61 @@ def child(workload: list[str]) -> None:
         print(len(result.trace))
 
 
+def current(designs: list[str], locks: list[str]) -> dict[str, dict[str, float]]:
+    """Per trace event of every design, per acquisition of every lock kind, at the quick
+    sizes, counted two figures at a time."""
+    jobs = [("per_event", d, ["host", d, *QUICK["host"]]) for d in designs]
+    jobs += [("per_acquisition", k, ["lock", k, *QUICK["lock"]]) for k in locks]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counted = pool.map(lambda job: figure(job[2][:2], *job[2][2:]), jobs)
+        out: dict[str, dict[str, float]] = {"per_event": {}, "per_acquisition": {}}
+        for (unit, name, _), value in zip(jobs, counted, strict=True):
+            out[unit][name] = value
+    return out
+
+
+def check(baseline_path: Path, designs: list[str], locks: list[str]) -> int:
+    """Compare with the stored baseline; 1 if a count rose more than :data:`TOLERANCE`."""
+    baseline = json.loads(baseline_path.read_text())
+    now = current(designs, locks)
+    failed = []
+    print(f"instructions against {baseline_path.name} (fails above +{TOLERANCE:.0%}):")
+    if baseline.get("python") != platform.python_version():
+        print(f"  (the baseline was counted on Python {baseline.get('python')}, this is "
+              f"{platform.python_version()}: the counts compare only roughly)")  # fmt: skip
+    for unit, values in now.items():
+        for name, value in values.items():
+            base = baseline[unit].get(name)
+            if base is None:
+                print(f"  {unit} {name:<16} {value:10,.0f}   (not in the baseline)")
+                continue
+            change = value / base - 1
+            mark = "  <- above the tolerance" if change > TOLERANCE else ""
+            print(
+                f"  {unit} {name:<16} {value:10,.0f}  baseline {base:10,.0f}  {change:+.1%}{mark}"
+            )
+            if change > TOLERANCE:
+                failed.append(name)
+    if failed:
+        print(f"instructions per event rose more than {TOLERANCE:.0%}: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def save_baseline(path: Path, designs: list[str], locks: list[str]) -> None:
+    doc = {"python": platform.python_version(), "sizes": QUICK, **current(designs, locks)}
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--design", action="append", help="only these designs (figure 2)")
     parser.add_argument("--lock", action="append", help="only these lock kinds (figure 1)")
+    parser.add_argument("--check", metavar="BASELINE", help="fail on a rise above the baseline")
+    parser.add_argument("--save-baseline", metavar="PATH", help="write the counts as a baseline")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -131,6 +195,14 @@ def main() -> None:
         sys.exit("instructions.py needs valgrind (Debian: apt-get install valgrind)")
     import taskletsim as ts
 
+    designs = args.design or list(ts.design_names(builtin=True))
+    locks = args.lock or ["ttas", "ticket", "mcs"]
+    if args.check:
+        sys.exit(check(Path(args.check), designs, locks))
+    if args.save_baseline:
+        save_baseline(Path(args.save_baseline), designs, locks)
+        return
+
     q = args.quick
     out: dict[str, object] = {"quick": q, "compiled_modules": ts.compiled_modules()}
     lines = []
@@ -138,7 +210,7 @@ def main() -> None:
     floor = figure(["mm1", "-"], short, long) - figure(["mm1-draws", "-"], short, long)
     out["lock_open"] = lock_open = {"floor_per_acquisition": floor}
     lines.append(f"1. callback-only SimPy M/M/1: {floor:,.0f} instructions per acquisition")
-    for lock in args.lock or ["ttas", "ticket", "mcs"]:
+    for lock in locks:
         ours = figure(["lock", lock], short, long)
         lock_open[lock] = {"per_acquisition": ours, "ratio": floor / ours}
         lines.append(f"   lock-open {lock:<6} {ours:10,.0f}   ratio {floor / ours:.2f}")
@@ -147,7 +219,7 @@ def main() -> None:
     out["host"] = host = {"floor_per_event": floor}
     lines.append(f"2. plain SimPy timeouts: {floor:,.0f} instructions per event")
     short, long = ("1", "2") if q else ("2", "6")
-    for design in args.design or list(ts.design_names(builtin=True)):
+    for design in designs:
         ours = figure(["host", design], short, long)
         host[design] = {"per_event": ours, "ratio": floor / ours}
         lines.append(f"   {SEED_HOST} {design:<15} {ours:10,.0f}   ratio {floor / ours:.2f}")

@@ -160,8 +160,9 @@ def build_skeleton(sim: Simulation, events_per_cpu: int, flat: bool, cpus: int) 
     """The model's skeleton: taskletsim's engine and the shape of its generators,
     without the model's logic.
 
-    ``cpus`` processes record one row per event (a tracepoint) after 1.33 sleeps through ``work()`` on
-    average, creating 2.67 generators, in a ``yield from`` chain up to five deep (what
+    ``cpus`` processes record one row per event (a tracepoint) after 1.33 sleeps through
+    ``work()`` on average, creating 2.67 generators, in a ``yield from`` chain up to five
+    deep (what
     ``rfc-percpu`` does per trace event: 1.26 sleeps, 2.6 generators, depth 5.1). With
     ``flat`` each process yields the same sleeps itself, one generator per CPU: what
     the engine costs. Both give the same trace.

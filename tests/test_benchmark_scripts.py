@@ -108,3 +108,38 @@ def test_the_skeleton_sleeps_as_documented(flat: bool, monkeypatch: pytest.Monke
         gaps = sum(37 + (i * 7919 + cpu * 104729) % 300 for i in range(300))
         extra = 50 * sum(1 for i in range(299) if i % 3 == 0)
         assert trace.time_ns[trace.cpu == cpu][-1] == gaps + extra
+
+
+def test_check_fails_on_a_rise_above_the_tolerance(
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """``--check`` against a stored baseline: within 5% passes, above fails, naming it."""
+    import json
+
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({
+        "python": "3.11.7", "per_event": {"rfc-percpu": 1000.0},
+        "per_acquisition": {"ttas": 2000.0},
+    }))  # fmt: skip
+
+    def counted(event: float, acquisition: float) -> None:
+        now = {"per_event": {"rfc-percpu": event}, "per_acquisition": {"ttas": acquisition}}
+        monkeypatch.setattr(script, "current", lambda d, k: now)
+
+    counted(1049.0, 1900.0)
+    assert script.check(baseline, ["rfc-percpu"], ["ttas"]) == 0
+    counted(1000.0, 2101.0)
+    assert script.check(baseline, ["rfc-percpu"], ["ttas"]) == 1
+    assert "rose more than 5%: ttas" in capsys.readouterr().out
+
+
+def test_the_stored_baseline_covers_every_design_and_lock_kind(script: ModuleType) -> None:
+    import json
+
+    import taskletsim as ts
+
+    stored = json.loads((BENCHMARKS / "instructions_baseline.json").read_text())
+    assert set(stored["per_event"]) == set(ts.design_names(builtin=True))
+    assert set(stored["per_acquisition"]) == set(ts.LOCK_KINDS.names(builtin=True))
+    assert stored["sizes"] == {k: list(v) for k, v in script.QUICK.items()}
