@@ -26,9 +26,8 @@ from typing import Any, ClassVar, Protocol
 
 from simpy.events import Event
 
-from ..core.config import Param
 from ..core.sim import Simulation
-from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, IrqLine, Proc, Tasklet
+from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, Design, IrqLine, Proc, Tasklet
 from ..platform.locks import SpinLock
 from ..platform.topology import Topology
 from .costs import HvCosts
@@ -169,8 +168,9 @@ class Host(Protocol):
         """A spinlock of the machine's lock kind, traced under ``name``."""
 
 
-class DesignHooks(Protocol):
-    """What the host calls on a tasklet design: the design contract.
+class DesignHooks(Design, Protocol):
+    """What the host calls on a tasklet design: the design contract (and what every design
+    says of itself, :class:`~taskletsim.kernel.seam.Design`; ``host`` is ``xen`` here).
 
     Every hook is hypervisor code run by the CPU ``cpu`` passed to it, as a
     generator (``yield from``). "IRQs off" means the CPU's interrupt flag is
@@ -190,13 +190,6 @@ class DesignHooks(Protocol):
     checks the contract on any registered design.
     """
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    host: ClassVar[str]
-    """``xen``: the designs of this contract run on the Xen host."""
-    softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
-    default_lock: ClassVar[str]
-    options: ClassVar[tuple[Param, ...]]
     own_softirq_engine: ClassVar[bool]
     """True if :meth:`do_softirq` is the design's own; else CPUs run Xen's ``__do_softirq``."""
 
