@@ -220,10 +220,11 @@ def _list() -> str:
     lines.append("lock kinds (--set lock=KIND):")
     for kind in LOCK_KINDS.names():
         cls = LOCK_KINDS[kind]
-        what = (cls.__doc__ or "").strip().splitlines()[0].rstrip(".")
+        doc = (cls.__doc__ or "").strip().splitlines()  # a class's own, never inherited
+        what = vars(cls).get("description") or (doc[0].rstrip(".") if doc else "")
         grants = "FIFO grants" if cls.fifo_grants else "grants in no set order"
         spins = "enabled" if cls.spins_irqs_enabled else "disabled"
-        lines.append(f"    {kind}: {what} ({grants}; spins with interrupts {spins})")
+        lines.append(f"    {kind}: {what or kind} ({grants}; spins with interrupts {spins})")
     lines.append("scenarios:")
     for name in scenario_names():
         spec = get_scenario(name)

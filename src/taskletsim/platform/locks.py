@@ -69,8 +69,8 @@ class SpinLock:
     """Base class of the lock models.
 
     To add a lock kind, subclass it, set ``kind``, say what it is
-    (:attr:`fifo_grants`, :attr:`spins_irqs_enabled`, the first line of its
-    docstring for ``taskletsim list``), and implement :meth:`_enqueue` (store a
+    (:attr:`description`, :attr:`fifo_grants`, :attr:`spins_irqs_enabled`),
+    and implement :meth:`_enqueue` (store a
     waiter; keep ``_nsock`` up to date if the cost model uses it) and
     :meth:`_pick_next` (remove the next owner, return it and the handoff cost in
     ns). ``nwait`` is kept by the base class. A subclass of a built-in kind
@@ -85,6 +85,9 @@ class SpinLock:
     """
 
     kind: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    """One line for ``taskletsim list``; a kind that does not set its own shows the first
+    line of its docstring."""
     fifo_grants: ClassVar[bool] = False
     """Whether waiters are granted the lock in the order they began waiting: the
     ``lock-fifo`` invariant then holds every trace of it to that."""
@@ -275,6 +278,7 @@ class MCSLock(SpinLock):
     """Linux queued spinlock (MCS): FIFO, one line transfer per handoff."""
 
     kind = "mcs"
+    description = "Linux queued spinlock (MCS): FIFO, one line transfer per handoff"
     fifo_grants = True
 
     def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
@@ -299,6 +303,7 @@ class TicketLock(SpinLock):
     """Xen 4.6 ticket lock: FIFO; the next owner reads the line after ~half the waiters."""
 
     kind = "ticket"
+    description = "Xen 4.6 ticket lock: FIFO; the next owner reads the line after ~half the waiters"
     fifo_grants = True
 
     def __init__(self, sim: Simulation, name: str, topology: Topology) -> None:
@@ -337,6 +342,7 @@ class TTASLock(SpinLock):
     """Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner."""
 
     kind = "ttas"
+    description = "Xen 2014 test-and-test-and-set lock: unfair, NUMA-biased winner"
     spins_irqs_enabled = True
     option_names = ("numa_bias", "spinner_share")
 
