@@ -231,7 +231,7 @@ def _fed(tracker: Tracker, trace: ts.Trace, chunk: int = 997) -> Tracker:
     names = ("time_ns", "cpu", "kind", "subject", "arg")
     for lo in range(0, len(rows), chunk):
         part = rows[lo : lo + chunk]
-        tracker.consume(*(trace.columns[n][part].tolist() for n in names))
+        tracker.consume(tuple(trace.columns[n][part].tolist() for n in names))
     return tracker
 
 

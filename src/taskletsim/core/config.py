@@ -235,3 +235,9 @@ def check_count(field: str, value: object) -> int:
     if number < 1:
         raise ConfigError(field, value, "an integer >= 1")
     return number
+
+
+def ns_param(name: str, default: int, help: str) -> Param:
+    """A duration in ns no source gives: an integer >= 0 whose help says it is an
+    assumption (``help``, then ``, ns (assumption)``)."""
+    return Param(name, "int", default, f"{help}, ns (assumption)", minimum=0)

@@ -23,7 +23,7 @@ Linux spinlocks are queued (MCS): this design's default lock.
 
 from __future__ import annotations
 
-from ..core.config import Param
+from ..core.config import ns_param
 from ..hv.seam import Cpu, Host
 from .base import (
     STATE_RUN,
@@ -47,12 +47,10 @@ class LinuxTasklets(TaskletDesign):
     description = "Linux: per-CPU tasklet_vec run as a batch; __do_softirq limits + ksoftirqd"
     default_lock = "mcs"
     options = (
-        Param(
+        ns_param(
             "ksoftirqd_delay_ns",
-            "int",
             1_000_000,
-            "linux: time before ksoftirqd preempts a busy vCPU, ns (assumption)",
-            minimum=0,
+            "linux: time before ksoftirqd preempts a busy vCPU",
         ),
     )
 

@@ -40,7 +40,7 @@ feeder list in at the start of its softirq action.
 
 from __future__ import annotations
 
-from ..core.config import Param
+from ..core.config import Param, ns_param
 from ..hv.seam import Cpu, Host
 from ..platform.locks import SpinLock
 from .base import (
@@ -77,9 +77,7 @@ class RfcPercpu(TaskletDesign):
             "rfc-percpu: look up the per-CPU list before disabling IRQs (review)",
             choices=("off", "on"),
         ),
-        Param(
-            "this_cpu_ns", "int", 10, "rfc-percpu: __get_cpu_var cost, ns (assumption)", minimum=0
-        ),
+        ns_param("this_cpu_ns", 10, "rfc-percpu: __get_cpu_var cost"),
         Param(
             "feeding",
             "choice",
@@ -88,13 +86,7 @@ class RfcPercpu(TaskletDesign):
             "synchronous on_selected_cpus) or per-target (feeder lock per CPU, an IPI)",
             choices=("patch", "per-target"),
         ),
-        Param(
-            "raise_ns",
-            "int",
-            20,
-            "rfc-percpu: raise_softirq (a locked set_bit), ns (assumption)",
-            minimum=0,
-        ),
+        ns_param("raise_ns", 20, "rfc-percpu: raise_softirq (a locked set_bit)"),
     )
 
     def __init__(self, machine: Host) -> None:

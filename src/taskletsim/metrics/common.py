@@ -10,7 +10,6 @@ the trackers of Ciw, a queueing simulator, have this shape).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -18,6 +17,10 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import Trace
+
+Rows = tuple[list[int], list[int], list[int], list[int], list[int]]
+"""Events as a tracker takes them: their ``time_ns``, ``cpu``, ``kind``, ``subject`` and
+``arg``, one list each, in trace order."""
 
 
 class Tracker(Protocol):
@@ -36,15 +39,8 @@ class Tracker(Protocol):
     start: int
     end: int
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
-        """Take the next events of its kinds, in trace order (the columns of a chunk)."""
+    def consume(self, rows: Rows) -> None:
+        """Take the next events of its kinds, in trace order."""
 
 
 class SummaryOf:

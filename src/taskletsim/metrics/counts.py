@@ -15,6 +15,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -146,3 +147,17 @@ class KeyedCounts:
         lo = int(np.searchsorted(self._pairs, base))
         hi = int(np.searchsorted(self._pairs, base | (_VALUE_END - 1), side="right"))
         return ValueCounts(self._pairs[lo:hi] - base, self._counts[lo:hi].copy())
+
+
+class FromCounts:
+    """A summary of a sample made from its value counts (``of_counts``), or from the values
+    themselves (:meth:`of`, which counts them first)."""
+
+    @classmethod
+    def of_counts(cls, counts: ValueCounts) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Self:
+        """The summary of an array of values (see ``of_counts``)."""
+        return cls.of_counts(ValueCounts.of(values))

@@ -3,7 +3,6 @@ from a trace (:func:`irq_counts`) or as the events come (:class:`IrqCountTracker
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +16,7 @@ from ..core.events import (
     EventKind,
 )
 from ..core.trace import Trace, TraceMeta
-from .common import window_bounds
+from .common import Rows, window_bounds
 
 
 @dataclass(frozen=True)
@@ -109,16 +108,9 @@ class IrqCountTracker:
         self.start, self.end = start, end
         self.counts: dict[tuple[int, int], int] = {}  # (source, column) -> count
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
+    def consume(self, rows: Rows) -> None:
         start, end, counts = self.start, self.end, self.counts
-        for t, k, source, a in zip(time, kind, subject, arg, strict=True):
+        for t, _, k, source, a in zip(*rows, strict=True):
             if start <= t < end:  # columns: 0 raised, 1 + a merge level, 5 injected
                 key = (source, 0 if k == _RAISE else 5 if k == _VIRQ else 1 + a)
                 counts[key] = counts.get(key, 0) + 1

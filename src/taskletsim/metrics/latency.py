@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,8 +12,8 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import Trace, TraceMeta
-from .common import stable_order, window_bounds
-from .counts import KeyedCounts, ValueCounts
+from .common import Rows, stable_order, window_bounds
+from .counts import FromCounts, KeyedCounts, ValueCounts
 
 STAGES = ("handler", "tasklet", "virq")
 """Latency stages, each measured from the interrupt's raise: ``handler`` to its
@@ -26,7 +25,7 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(FromCounts):
     """Latency summary in ns: exact order statistics (``method="inverted_cdf"``)."""
 
     count: int
@@ -38,26 +37,21 @@ class Latency:
     max_ns: float
 
     @classmethod
-    def of(cls, values: np.ndarray) -> Latency:
-        """The summary of an array of latencies (see :meth:`of_counts`)."""
-        return cls.of_counts(ValueCounts.of(values))
-
-    @classmethod
-    def of_counts(cls, samples: ValueCounts) -> Latency:
+    def of_counts(cls, counts: ValueCounts) -> Latency:
         """The summary of latencies held as value counts: the order statistics numpy's
         ``percentile(..., method="inverted_cdf")`` gives, the mean from the exact total."""
-        n = samples.count
+        n = counts.count
         if not n:
             return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        p = samples.quantile(np.asarray(PERCENTILES) / 100)
+        p = counts.quantile(np.asarray(PERCENTILES) / 100)
         return cls(
             n,
-            samples.total / n,
+            counts.total / n,
             float(p[0]),
             float(p[1]),
             float(p[2]),
             float(p[3]),
-            float(samples.values[-1]),
+            float(counts.values[-1]),
         )
 
     def as_dict(self) -> dict[str, float | int]:
@@ -352,19 +346,12 @@ class LatencyTracker:
         self.injecting: set[int] = set()
         self._wanted: list[bool] = []  # per IRQ source: is its latency measured
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
+    def consume(self, rows: Rows) -> None:
         start, end, add = self.start, self.end, self.samples.add
         wanted = self._wanted
         if len(wanted) != len(self.meta.irq):  # sources are added as the host is built
             wanted = self._wanted = [s.kind in self.kinds for s in self.meta.irq]
-        for t, k, s, a in zip(time, kind, subject, arg, strict=True):
+        for t, _, k, s, a in zip(*rows, strict=True):
             if k == _RAISE:
                 if start <= t < end and s < len(wanted) and wanted[s]:
                     self.wait_entry[(s, a)] = t

@@ -5,7 +5,6 @@ trace (:func:`lock_stats`, :func:`lock_wait_histograms`) or as the events come
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import NameTable, Trace, TraceMeta
-from .common import Summary, SummaryOf, stable_order, window_bounds
+from .common import Rows, Summary, SummaryOf, stable_order, window_bounds
 
 
 @dataclass(frozen=True)
@@ -162,17 +161,10 @@ class LockTracker:
         self.start, self.end, self.meta = start, end, meta
         self.locks: dict[int, _Lock] = {}
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
+    def consume(self, rows: Rows) -> None:
         start, end, locks = self.start, self.end, self.locks
         socket_of = self.meta.cpu_socket
-        for t, c, k, lock_id, since in zip(time, cpu, kind, subject, arg, strict=True):
+        for t, c, k, lock_id, since in zip(*rows, strict=True):
             lock = locks.get(lock_id)
             if lock is None:
                 lock = locks[lock_id] = _Lock()

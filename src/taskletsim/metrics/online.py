@@ -102,9 +102,9 @@ class OnlineMetrics:
         for tracker, reads in zip(self.trackers, self._reads, strict=True):
             mine = reads[kind]
             if mine.all():
-                tracker.consume(*(columns[name].tolist() for name in _NAMES))
+                tracker.consume(tuple(columns[name].tolist() for name in _NAMES))
             elif mine.any():
-                tracker.consume(*(columns[name][mine].tolist() for name in _NAMES))
+                tracker.consume(tuple(columns[name][mine].tolist() for name in _NAMES))
 
     def held(self) -> int:
         """How many raise times are held (interrupts still waiting for a stage), once the

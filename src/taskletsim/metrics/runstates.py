@@ -4,7 +4,6 @@ from a trace (:func:`vcpu_times`, :func:`lock_wait_in_running`) or as the events
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,14 +11,14 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import NameTable, Trace, TraceMeta
-from .common import stable_order, window_bounds
-from .counts import KeyedCounts, ValueCounts
+from .common import Rows, stable_order, window_bounds
+from .counts import FromCounts, KeyedCounts, ValueCounts
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
 
 
 @dataclass(frozen=True)
-class IntervalSummary:
+class IntervalSummary(FromCounts):
     """xenalyze-style summary of one runstate's intervals (clipped to the window)."""
 
     count: int
@@ -29,19 +28,14 @@ class IntervalSummary:
     p95_ns: float
 
     @classmethod
-    def of(cls, values: np.ndarray) -> IntervalSummary:
-        """The summary of an array of interval lengths (see :meth:`of_counts`)."""
-        return cls.of_counts(ValueCounts.of(values))
-
-    @classmethod
-    def of_counts(cls, spans: ValueCounts) -> IntervalSummary:
+    def of_counts(cls, counts: ValueCounts) -> IntervalSummary:
         """The summary of interval lengths held as value counts (order statistics as
         numpy's ``percentile(..., method="inverted_cdf")``)."""
-        n = spans.count
+        n = counts.count
         if not n:
             return cls(0, 0, 0.0, 0.0, 0.0)
-        p = spans.quantile(np.asarray((5.0, 50.0, 95.0)) / 100)
-        return cls(n, spans.total, float(p[0]), float(p[1]), float(p[2]))
+        p = counts.quantile(np.asarray((5.0, 50.0, 95.0)) / 100)
+        return cls(n, counts.total, float(p[0]), float(p[1]), float(p[2]))
 
     def as_dict(self) -> dict[str, float | int]:
         """The JSON form: ``count``, ``total_ns``, ``p5_ns``, ``p50_ns``, ``p95_ns``."""
@@ -329,17 +323,10 @@ class RunstateTracker:
             v = self.vcpus[vid] = _Vcpu()
         return v
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
+    def consume(self, rows: Rows) -> None:
         start, end = self.start, self.end
         vcpus, vcpu_of = self.vcpus, self._vcpu
-        for t, k, vid, a in zip(time, kind, subject, arg, strict=True):
+        for t, _, k, vid, a in zip(*rows, strict=True):
             v = vcpus.get(vid) or vcpu_of(vid)
             if k == _VM_ENTRY:
                 v.entry = t
@@ -423,16 +410,9 @@ class LockWaitTracker:
             c = self.cpus[cpu] = _Cpu()
         return c
 
-    def consume(
-        self,
-        time: Sequence[int],
-        cpu: Sequence[int],
-        kind: Sequence[int],
-        subject: Sequence[int],
-        arg: Sequence[int],
-    ) -> None:
+    def consume(self, rows: Rows) -> None:
         start, end = self.start, self.end
-        for t, c_id, k, s, a in zip(time, cpu, kind, subject, arg, strict=True):
+        for t, c_id, k, s, a in zip(*rows, strict=True):
             if k == _CONTEND:
                 self._cpu(c_id).open += 1
             elif k == _ACQUIRE:

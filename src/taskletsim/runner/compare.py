@@ -10,17 +10,17 @@ machine (:func:`~taskletsim.runner.pool.process_pool`), or a Dask cluster's
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from ..core.config import ConfigError, check_seeds
 from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .pool import progress_bar
-from .spec import RunSpec, shared_spec
+from .spec import RunOptions, RunSpec, shared_spec
 from .stats import Estimate
 from .summary import Replica, replicate
 
@@ -58,22 +58,18 @@ def compare(
     designs: Iterable[str] | None = None,
     seeds: Iterable[int] | int = (1, 2, 3),
     *,
-    duration_ms: float | None = None,
-    warmup_ms: float | None = None,
-    params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
-    check: bool = True,
-    metrics_only: bool = False,
-    max_wall_s: float | None = None,
-    max_memory_mb: float | None = None,
     progress: bool | Callable[[int, int], None] = False,
+    **options: Unpack[RunOptions],
 ) -> Comparison:
     """Run every design on every seed (in parallel when given an executor).
 
-    ``scenario`` and the keywords from ``duration_ms`` to ``max_memory_mb``
-    describe the runs as :func:`~taskletsim.runner.single.run` takes them; or
-    give a :class:`~taskletsim.runner.spec.RunSpec` instead (its design and
-    seed unset: each run gets one of ``designs`` and ``seeds``).
+    ``scenario`` and the ``options`` (``duration_ms``, ``warmup_ms``, ``params``,
+    ``check``, ``metrics_only``, ``max_wall_s``, ``max_memory_mb``:
+    :class:`~taskletsim.runner.spec.RunOptions`) describe the runs as
+    :func:`~taskletsim.runner.single.run` takes them; or give a
+    :class:`~taskletsim.runner.spec.RunSpec` instead (its design and seed
+    unset: each run gets one of ``designs`` and ``seeds``).
     ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
     ``designs`` defaults to the package's own, Xen 4.4's first (the baseline of
     every ratio). A design or scenario registered outside the package reaches
@@ -88,17 +84,7 @@ def compare(
     has available: give less when several run at once, as ``taskletsim
     compare`` does for its workers).
     """
-    base = shared_spec(
-        scenario,
-        "compare",
-        duration_ms=duration_ms,
-        warmup_ms=warmup_ms,
-        params=params,
-        check=check,
-        metrics_only=metrics_only,
-        max_wall_s=max_wall_s,
-        max_memory_mb=max_memory_mb,
-    )
+    base = shared_spec(scenario, "compare", **options)
     spec = get_scenario(base.scenario)
     if not spec.takes_design:
         raise ConfigError("scenario", base.scenario, "a scenario that takes a tasklet design")

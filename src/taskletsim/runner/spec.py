@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.config import ConfigError, check_max_memory_mb, check_max_wall_s
 
@@ -86,6 +86,20 @@ def as_spec(scenario: str | RunSpec, **given: Any) -> RunSpec:
         if value != getattr(defaults, key):
             raise ConfigError(key, value, "its default with a RunSpec (set it in the spec)")
     return scenario
+
+
+class RunOptions(TypedDict, total=False):
+    """How each run of a comparison or a sweep goes, as keywords: the fields of a
+    :class:`RunSpec` but the scenario, design and seed, which the comparison or sweep
+    sets."""
+
+    duration_ms: float | None
+    warmup_ms: float | None
+    params: Mapping[str, object] | None
+    check: bool
+    metrics_only: bool
+    max_wall_s: float | None
+    max_memory_mb: float | None
 
 
 def shared_spec(scenario: str | RunSpec, what: str, **given: Any) -> RunSpec:

@@ -20,7 +20,7 @@ from concurrent.futures import Executor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ..core.config import (
     ConfigError,
@@ -32,7 +32,7 @@ from ..designs.base import design_names, get_design
 from ..hv.seam import DESIGNS
 from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
 from .pool import progress_bar
-from .spec import RunSpec, shared_spec
+from .spec import RunOptions, RunSpec, shared_spec
 from .stats import Estimate
 from .summary import replicate
 
@@ -134,20 +134,14 @@ def sweep(
     designs: Iterable[str] | None = None,
     seeds: Iterable[int] | int = (1,),
     *,
-    duration_ms: float | None = None,
-    warmup_ms: float | None = None,
-    params: Mapping[str, object] | None = None,
     executor: Executor | None = None,
-    check: bool = True,
-    metrics_only: bool = False,
-    max_wall_s: float | None = None,
-    max_memory_mb: float | None = None,
     output: str | Path | None = None,
     progress: bool | Callable[[int, int], None] = False,
+    **options: Unpack[RunOptions],
 ) -> SweepResult:
     """Run ``scenario`` for every point of ``grid`` x ``designs`` x ``seeds``.
 
-    ``scenario`` and the keywords from ``duration_ms`` to ``max_memory_mb``
+    ``scenario`` and the ``options`` (:class:`~taskletsim.runner.spec.RunOptions`)
     describe the runs as :func:`~taskletsim.runner.single.run` takes them; or
     give a :class:`~taskletsim.runner.spec.RunSpec` instead (its design and
     seed unset). ``seeds`` is a list of seeds, or a count ``N`` for the seeds 1..N.
@@ -169,17 +163,7 @@ def sweep(
     """
     import pandas as pd
 
-    base = shared_spec(
-        scenario,
-        "the sweep",
-        duration_ms=duration_ms,
-        warmup_ms=warmup_ms,
-        params=params,
-        check=check,
-        metrics_only=metrics_only,
-        max_wall_s=max_wall_s,
-        max_memory_mb=max_memory_mb,
-    )
+    base = shared_spec(scenario, "the sweep", **options)
     spec = get_scenario(base.scenario)
     fixed = dict(base.params)
     duration_ms, warmup_ms = base.duration_ms, base.warmup_ms
