@@ -12,6 +12,7 @@ from taskletsim.core.sim import Simulation
 from taskletsim.core.trace import Trace
 from taskletsim.hv.machine import Machine
 from taskletsim.hv.schedule import vcpu_kick
+from taskletsim.hv.seam import Cpu, Proc
 from taskletsim.metrics import (
     check_trace,
     class_times,
@@ -297,3 +298,55 @@ def test_guest_time_of_a_vcpu_still_in_guest_mode_and_never_exited() -> None:
     guest time, with no VM exit anywhere in the trace (no entry-exit pair to sum)."""
     trace = _hand_trace([(0, 0, K.RUNSTATE_CHANGE, 0, 0), (300, 0, K.VM_ENTRY, 0, 0)])
     assert vcpu_times(trace)["dv0"].guest_ns == 700
+
+
+def _woken_on_a_pcpu_busy_in_xen(waiting_cpu_busy: bool) -> tuple[ts.hv.machine.VCpu, int]:
+    """A floating vCPU ``w`` (soft affinity CPU 1) is woken at 2 us onto CPU 1, which is in
+    the middle of 50 us of hypervisor work that started at 1 us (its idle vCPU current,
+    unless ``waiting_cpu_busy``: then a pinned busy vCPU runs there); at 3 us CPU 0, idle,
+    runs ``schedule()`` (woken by an IPI). Returns ``w`` (its ``processor``: where it
+    ran) and when it first ran."""
+    m = tiny()
+    if waiting_cpu_busy:
+        m.add_vcpu(m.add_domain("b"), 1, "busy")
+    w = m.add_vcpu(m.add_domain("w"), 1, "idle", affinity=(0, 1, 2, 3), soft_affinity=(1,))
+    m.sim.call_later(1000, lambda _e: m.cpus[1].call_on_cpu(lambda cpu: cpu.work(50_000)))
+    m.sim.call_later(2000, lambda _e: m.cpus[3].call_on_cpu(lambda cpu: vcpu_kick(cpu, w)))
+    schedule = m.softirq_nr["SCHEDULE_SOFTIRQ"]
+
+    def reschedule(cpu: Cpu) -> Proc:  # an IPI wakes CPU 0, which raises SCHEDULE there
+        cpu.raise_softirq(schedule)
+        return
+        yield
+
+    m.sim.call_later(3000, lambda _e: m.cpus[0].call_on_cpu(reschedule))
+    m.sim.run(200_000)
+    running = [e for e in events(m, (K.RUNSTATE_CHANGE,)) if e[3] == "wv0" and e[4] == 0]
+    return w, running[0][0]
+
+
+def test_load_balance_steals_only_from_busy_peers() -> None:
+    """Xen 4.4's ``csched_load_balance`` looks at ``online & ~idlers``: CPU 0 does not take
+    the vCPU waiting on CPU 1 while CPU 1 runs its idle vCPU (busy in the hypervisor: it
+    is about to pick up its own work, ``csched_runq_steal``), so the vCPU waits there
+    until CPU 1's work ends, ~51 us (steal); with a guest running on CPU 1, CPU 0 takes
+    it at once."""
+    w, first_ran = _woken_on_a_pcpu_busy_in_xen(waiting_cpu_busy=False)
+    assert w.processor == 1 and first_ran > 51_000
+    w, first_ran = _woken_on_a_pcpu_busy_in_xen(waiting_cpu_busy=True)
+    assert w.processor == 0 and first_ran < 10_000
+
+
+def test_load_balance_looks_at_its_own_node_first() -> None:
+    """``cycle_node`` from this CPU's node: CPU 3 (socket 1) takes the vCPU waiting on CPU 2
+    (its socket), CPU 0 (socket 0) the one waiting on CPU 1, though CPU 1 < CPU 2."""
+    m = tiny()
+    for cpu in (1, 2):
+        m.add_vcpu(m.add_domain(f"b{cpu}"), cpu, "busy")
+    waiting = {
+        cpu: m.add_vcpu(m.add_domain(f"w{cpu}"), cpu, "busy", affinity=(0, 1, 2, 3))
+        for cpu in (1, 2)
+    }
+    assert m.sched.load_balance(3, None) is waiting[2]
+    assert m.sched.load_balance(0, None) is waiting[1]
+    assert waiting[2].processor == 3 and waiting[1].processor == 0

@@ -10,8 +10,8 @@ IDLE, FIFO within a priority (``__runq_insert``). What it keeps of credit1:
 - ``csched_schedule``: the current vCPU, if still runnable, goes back into
   the queue behind its equals, and the head runs for a 30 ms timeslice; a
   vCPU that has run less than the 1 ms rate limit keeps the CPU. A pCPU
-  that would run nothing better than OVER steals work from the pCPUs of its
-  waiting vCPUs' affinities (``csched_load_balance``).
+  that would run nothing better than OVER steals work from the run queues of
+  busy peers (not idle ones), its own node first (``csched_load_balance``).
 - ``csched_tick`` every 10 ms while a guest runs: burn the current vCPU's
   credit; a BOOSTed vCPU drops to UNDER (``csched_vcpu_acct``).
 - ``csched_acct`` every 30 ms: each active vCPU gets its fair share of the
@@ -140,16 +140,30 @@ class CreditScheduler:
         return nxt, self.tslice_ns
 
     def load_balance(self, cpu: int, best: VCpu | None) -> VCpu | None:
-        """``csched_load_balance``: steal a better vCPU whose affinity allows ``cpu``,
-        looking first at soft affinities, then at hard ones (the balance steps)."""
+        """``csched_load_balance``: steal a vCPU of strictly higher priority than ``best``
+        whose affinity allows ``cpu``, from the run queue of a busy peer only
+        (``workers = online & ~idlers``: a pCPU running its idle vCPU is left its own
+        work, ``csched_runq_steal``), peers on this CPU's node first, then node by node
+        (``cycle_node``); soft affinity first, then hard (the balance steps; at the soft
+        step a vCPU whose soft affinity is all of its hard one is skipped). A peer's run
+        queue is read in priority order up to the first vCPU not above ``best``."""
         floor = best.pri if best is not None else PRI_IDLE
+        cpus, sockets = self.machine.cpus, self.machine.topology.sockets
+        node = cpus[cpu].socket
+        workers = sorted(
+            (c for c in self.stealable if c != cpu and c not in self.idlers),
+            key=lambda c: ((cpus[c].socket - node) % sockets, c),  # cycle_node from ours
+        )
         for soft in (True, False):
-            for peer in sorted(self.stealable):
-                if peer == cpu:
+            for peer in workers:
+                if cpus[peer].current.is_idle:
                     continue
                 for v in self.runq[peer]:
-                    allowed = v.soft_affinity if soft else v.affinity
-                    if v.pri > floor and cpu in allowed:
+                    if v.pri <= floor:
+                        break
+                    if soft and v.soft_affinity == v.affinity:
+                        continue
+                    if cpu in (v.soft_affinity if soft else v.affinity):
                         self.machine.vcpu_migrate(v, cpu)
                         return v
         return None
