@@ -102,36 +102,64 @@ class RefVcpu:
     guest: int = 0
     intervals: list[list[int]] = field(default_factory=lambda: [[], [], [], []])
     running_on: list[tuple[int, int, int]] = field(default_factory=list)  # start, end, cpu
+    woken: int = 0  # RUNNABLE entered from BLOCKED
+    periodic_steal: int = 0  # what handled ticks accounted as steal
+    periodic_other: int = 0  # and as user, system or idle
+    prev_steal: int = 0  # Linux's rq->prev_steal_time, from the window's start
 
 
-def vcpu_times(events: Events, names: list[str], start: int, end: int) -> dict[str, RefVcpu]:
+def vcpu_times(
+    events: Events,
+    names: list[str],
+    start: int,
+    end: int,
+    ticks: set[int] | None = None,
+    tick_ns: int = 1_000_000,
+) -> dict[str, RefVcpu]:
     """Per vCPU with runstates: ns in each state, guest-mode ns, the intervals of each
-    state (clipped, non-empty), and where it was RUNNING."""
+    state (clipped, non-empty), where it was RUNNING, the RUNNABLE time entered from
+    BLOCKED, and what the ``VIRQ_INJECT`` of the ``ticks`` sources in the window
+    account, tick by tick, as Linux 3.x's ``steal_account_process_tick`` does."""
     out: dict[str, RefVcpu] = {}
-    current: dict[int, tuple[int, int, int]] = {}  # vcpu -> since, state, cpu
+    current: dict[int, tuple[int, int, int, bool]] = {}  # vcpu -> since, state, cpu, woken
     entered: dict[int, int] = {}
     guest: dict[int, int] = {}
 
     def close(v: int, until: int) -> None:
-        since, state, cpu = current[v]
+        since, state, cpu, woken = current[v]
         span = clip(since, max(until, since), start, end)
         ref = out[names[v]]
         ref.states[state] += span
         if span > 0:
             ref.intervals[state].append(span)
+        if woken:
+            ref.woken += span
         if state == 0 and until > since:
             ref.running_on.append((since, until, cpu))
 
     for t, cpu, kind, v, arg in events:
         if kind == RUNSTATE:
             out.setdefault(names[v], RefVcpu())
+            old = current[v][1] if v in current else -1
             if v in current:
                 close(v, t)
-            current[v] = (t, arg, cpu)
+            current[v] = (t, arg, cpu, arg == 1 and old == 2)
         elif kind == ENTRY:
             entered[v] = t
         elif kind == EXIT and v in entered:
             guest[v] = guest.get(v, 0) + clip(entered.pop(v), t, start, end)
+        elif kind == INJECT and ticks and v in ticks and start <= t < end:
+            ref = out[names[arg]]
+            since, state, _, _ = current[arg]
+            steal = ref.states[1] + ref.states[3]
+            if state in (1, 3):
+                steal += clip(since, t, start, end)
+            stolen_ticks = (steal - ref.prev_steal) // tick_ns
+            ref.prev_steal += stolen_ticks * tick_ns
+            if stolen_ticks:
+                ref.periodic_steal += stolen_ticks * tick_ns
+            else:
+                ref.periodic_other += tick_ns
     for v in current:
         close(v, end)
     for v, t in entered.items():

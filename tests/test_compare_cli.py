@@ -72,4 +72,6 @@ def test_confidence_interval_by_hand() -> None:
     assert est.mean == 2.0
     assert est.ci95 == pytest.approx(4.303 / math.sqrt(3))
     assert math.isnan(Estimate.of([5.0]).ci95)
+    same = 0.1 + 0.2 / 3  # a value whose mean over three copies is not exact
+    assert Estimate.of([same] * 3) == Estimate(same, 0.0, (same,) * 3)
     assert t95(40) == 1.96

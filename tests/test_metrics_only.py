@@ -247,7 +247,7 @@ def test_each_tracker_gives_what_its_batch_function_gives(design: str) -> None:
     assert {k: v.tolist() for k, v in locks.histograms(trace.names).items()} == {
         k: v.tolist() for k, v in hist.items()
     }
-    times = _fed(RunstateTracker(start, end), trace).times(trace.names)
+    times = _fed(RunstateTracker(start, end, trace.meta), trace).times(trace.names)
     assert times == vcpu_times(trace, start, end) and any(t.runnable_ns for t in times.values())
     waits = _fed(LockWaitTracker(start, end), trace).waits(trace.names)
     assert waits == lock_wait_in_running(trace, start, end)

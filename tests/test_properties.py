@@ -110,7 +110,7 @@ def _options(design: str) -> st.SearchStrategy[dict[str, object]]:
     return st.fixed_dictionaries({}, optional=parts)  # type: ignore[arg-type]
 
 
-def _check_against_reference(result: Any) -> None:
+def _check_against_reference(result: Any, tick_hz: float) -> None:
     trace, m = result.trace, result.measured()
     start, end = m.start_ns, m.end_ns
     events = ref.rows(trace)
@@ -130,7 +130,9 @@ def _check_against_reference(result: Any) -> None:
         )
         assert (stats.hold.count, stats.hold.total) == (len(r.holds), sum(r.holds)), name
     # runstates, steal, guest time
-    vcpus = ref.vcpu_times(events, names.names("vcpu"), start, end)
+    ticks = {i for i, s in enumerate(trace.meta.irq) if s.kind == "timer" and ":timer" in s.name}
+    tick_ns = round(1e9 / tick_hz)
+    vcpus = ref.vcpu_times(events, names.names("vcpu"), start, end, ticks, tick_ns)
     assert set(m.vcpus) == set(vcpus)
     for name, t in m.vcpus.items():
         r = vcpus[name]
@@ -140,6 +142,8 @@ def _check_against_reference(result: Any) -> None:
         assert t.guest_ns == r.guest and 0 <= t.guest_ns <= t.running_ns, name
         steal = 100.0 * (r.states[1] + r.states[3]) / sum(r.states) if sum(r.states) else 0.0
         assert t.steal_pct == pytest.approx(steal) and 0.0 <= t.steal_pct <= 100.0
+        assert t.woken_runnable_ns == r.woken <= t.runnable_ns, name
+        assert (t.periodic_steal_ns, t.periodic_other_ns) == (r.periodic_steal, r.periodic_other)
         for k, state in enumerate(("running", "runnable", "blocked", "offline")):
             summary = t.intervals[state]
             assert (summary.count, summary.total_ns) == (len(r.intervals[k]), sum(r.intervals[k]))
@@ -184,7 +188,7 @@ def test_random_hosts_keep_the_invariants_and_the_reference_numbers(
         path.write_text(tomli_w.dumps(host))
         result = run(str(path), design=design, seed=seed, params=options)  # checks invariants
     assert result.trace.meta.lock_kind == host["params"]["lock"]
-    _check_against_reference(result)
+    _check_against_reference(result, host["params"]["tick_hz"])
 
 
 PERIODIC = """

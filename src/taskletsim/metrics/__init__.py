@@ -9,6 +9,7 @@ acquisition's time decides).
 - :mod:`.latency`: interrupt latency per source and stage;
 - :mod:`.irqs`: what became of each source's arrivals (raised, merged, polled);
 - :mod:`.runstates`: runstate times, steal, hypervisor share of RUNNING;
+- :mod:`.steal`: steal and lock time as a guest reads them (``top``, NO_HZ or periodic);
 - :mod:`.invariants`: what every valid trace satisfies;
 - :mod:`.measure`: all of the above for one window in one record, which
   :mod:`.online` also gathers from the events as a run produces them

@@ -57,7 +57,7 @@ class OnlineMetrics:
         self.meta = meta
         self.events = 0
         self.locks = LockTracker(start_ns, end_ns, meta)
-        self.runstates = RunstateTracker(start_ns, end_ns)
+        self.runstates = RunstateTracker(start_ns, end_ns, meta)
         self.lock_wait = LockWaitTracker(start_ns, end_ns)
         self.irqs = IrqCountTracker(start_ns, end_ns)
         self.latency = LatencyTracker(start_ns, end_ns, meta, LATENCY_KINDS)
@@ -118,7 +118,7 @@ class OnlineMetrics:
         """The measurements, once every event has been consumed; ``bounds`` narrows the
         window to where a run stopped early (every event consumed lies before it)."""
         self._route()
-        self.meta = meta
+        self.meta = self.runstates.meta = meta
         if bounds is not None:
             self.start, self.end = bounds
             for tracker in self.trackers:

@@ -1,6 +1,7 @@
-"""Runstate times, steal and the hypervisor's share of RUNNING, per vCPU, domain, class:
-from a trace (:func:`vcpu_times`, :func:`lock_wait_in_running`) or as the events come
-(:class:`RunstateTracker`, :class:`LockWaitTracker`)."""
+"""Runstate times, steal (and how a guest reads it, :mod:`.steal`) and the hypervisor's
+share of RUNNING, per vCPU, domain, class: from a trace (:func:`vcpu_times`,
+:func:`lock_wait_in_running`) or as the events come (:class:`RunstateTracker`,
+:class:`LockWaitTracker`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..core.events import EventKind
 from ..core.trace import NameTable, Trace, TraceMeta
 from .common import Rows, stable_order, window_bounds
 from .counts import FromCounts, KeyedCounts, ValueCounts
+from .steal import TickAccount, guest_tick_ns, is_tick, periodic_tick_accounting
 
 RUNSTATES = ("running", "runnable", "blocked", "offline")
 
@@ -56,6 +58,11 @@ class VcpuTime:
     (VM exits, softirqs and tasklets on the VM-entry path), as Xen counts it;
     ``hv_ns`` is that part (RUNNING minus guest mode, VM entry to VM exit).
     Steal is runnable + offline, as Linux's ``xen_steal_clock``.
+    ``woken_runnable_ns`` is the RUNNABLE time entered from BLOCKED (a woken
+    vCPU waiting for a pCPU, which a NO_HZ guest counts as idle too);
+    ``periodic_steal_ns`` / ``periodic_other_ns`` what a periodic-tick guest's
+    handled ticks account as steal and as everything else
+    (:func:`~taskletsim.metrics.steal.periodic_tick_accounting`).
     """
 
     running_ns: int
@@ -65,15 +72,53 @@ class VcpuTime:
     guest_ns: int
     window_ns: int
     intervals: dict[str, IntervalSummary]
+    woken_runnable_ns: int = 0
+    periodic_steal_ns: int = 0
+    periodic_other_ns: int = 0
 
     @property
     def hv_ns(self) -> int:
         return self.running_ns - self.guest_ns
 
     @property
+    def steal_ns(self) -> int:
+        """The steal clock's advance over the window (``xen_steal_clock``)."""
+        return self.runnable_ns + self.offline_ns
+
+    @property
     def steal_pct(self) -> float:
+        """Steal over wall time: (runnable + offline) / window."""
         total = self.running_ns + self.runnable_ns + self.blocked_ns + self.offline_ns
-        return 100.0 * (self.runnable_ns + self.offline_ns) / total if total else 0.0
+        return 100.0 * self.steal_ns / total if total else 0.0
+
+    @property
+    def steal_top_nohz_pct(self) -> float:
+        """``st`` in ``top`` of a NO_HZ guest: steal / (wall + woken RUNNABLE), the
+        wait of a woken vCPU being idle time to the guest as well as steal."""
+        total = self.running_ns + self.runnable_ns + self.blocked_ns + self.offline_ns
+        total += self.woken_runnable_ns
+        return 100.0 * self.steal_ns / total if total else 0.0
+
+    @property
+    def steal_top_periodic_pct(self) -> float:
+        """``st`` in ``top`` of a periodic-tick guest: steal over what its handled
+        ticks accounted (0 without ticks)."""
+        total = self.periodic_steal_ns + self.periodic_other_ns
+        return 100.0 * self.periodic_steal_ns / total if total else 0.0
+
+    @property
+    def runnable_share_of_wanted_pct(self) -> float:
+        """Runnable / (runnable + running): the share of the time the vCPU wanted a
+        pCPU that it waited for one."""
+        wanted = self.runnable_ns + self.running_ns
+        return 100.0 * self.runnable_ns / wanted if wanted else 0.0
+
+    @property
+    def runnable_share_of_wanted_guest_pct(self) -> float:
+        """Runnable / (runnable + guest mode): the same, counting as running only the
+        time the guest's own code ran."""
+        wanted = self.runnable_ns + self.guest_ns
+        return 100.0 * self.runnable_ns / wanted if wanted else 0.0
 
     @property
     def hv_pct(self) -> float:
@@ -89,7 +134,14 @@ class VcpuTime:
             "offline_ns": self.offline_ns,
             "guest_ns": self.guest_ns,
             "hv_ns": self.hv_ns,
+            "woken_runnable_ns": self.woken_runnable_ns,
+            "periodic_steal_ns": self.periodic_steal_ns,
+            "periodic_other_ns": self.periodic_other_ns,
             "steal_pct": self.steal_pct,
+            "steal_top_nohz_pct": self.steal_top_nohz_pct,
+            "steal_top_periodic_pct": self.steal_top_periodic_pct,
+            "runnable_share_of_wanted_pct": self.runnable_share_of_wanted_pct,
+            "runnable_share_of_wanted_guest_pct": self.runnable_share_of_wanted_guest_pct,
             "hv_pct": self.hv_pct,
         }
 
@@ -101,15 +153,21 @@ def _clipped(starts: np.ndarray, ends: np.ndarray, start: int, end: int) -> np.n
 
 
 def vcpu_times(
-    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+    trace: Trace,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    tick_ns: int | None = None,
 ) -> dict[str, VcpuTime]:
-    """Runstate time, guest time and interval summaries of every guest vCPU.
+    """Runstate time, guest time, interval summaries and steal readings of every guest vCPU.
 
-    Built from ``RUNSTATE_CHANGE`` (every guest vCPU has one at time 0) and
-    ``VM_ENTRY``/``VM_EXIT`` events. The four runstates of a vCPU add up to
-    the window exactly.
+    Built from ``RUNSTATE_CHANGE`` (every guest vCPU has one at time 0),
+    ``VM_ENTRY``/``VM_EXIT`` events and the ``VIRQ_INJECT`` of each vCPU's tick
+    (the ticks it handled, accounted with the guest's ``tick_ns``, by default
+    :func:`~taskletsim.metrics.steal.guest_tick_ns`). The four runstates of a
+    vCPU add up to the window exactly.
     """
     start, end = window_bounds(trace, start_ns, end_ns)
+    tick = guest_tick_ns(trace.meta) if tick_ns is None else tick_ns
     names = trace.names.names("vcpu")
     rows = trace.rows(EventKind.RUNSTATE_CHANGE)
     order = stable_order(trace.subject[rows])
@@ -120,7 +178,11 @@ def vcpu_times(
     last = np.r_[subject[1:] != subject[:-1], True]
     t_next = np.where(last, end, np.r_[t[1:], end])
     spans = _clipped(t, np.maximum(t_next, t), start, end)
+    woken = (state == 1) & np.r_[False, (state[:-1] == 2) & ~last[:-1]]
+    stealing = (state == 1) | (state == 3)
     guest = _guest_time(trace, start, end, len(names))
+    tick_vcpu, tick_t = _handled_ticks(trace, start, end)
+    tick_bounds = np.searchsorted(tick_vcpu, np.arange(len(names) + 1))
     result: dict[str, VcpuTime] = {}
     bounds = np.searchsorted(subject, np.arange(len(names) + 1))
     for vid, name in enumerate(names):
@@ -133,6 +195,9 @@ def vcpu_times(
             RUNSTATES[s]: IntervalSummary.of(mine_span[(mine_state == s) & (mine_span > 0)])
             for s in range(4)
         }
+        ticks = tick_t[tick_bounds[vid] : tick_bounds[vid + 1]]
+        clock = _steal_clock(t[lo:hi], stealing[lo:hi], mine_span, ticks, start)
+        periodic = periodic_tick_accounting(clock, tick)
         result[name] = VcpuTime(
             int(totals[0]),
             int(totals[1]),
@@ -141,8 +206,38 @@ def vcpu_times(
             int(guest[vid]),
             end - start,
             intervals,
+            int(mine_span[woken[lo:hi]].sum()),
+            *periodic,
         )
     return result
+
+
+def _handled_ticks(trace: Trace, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ticks the vCPUs handled in the window (the ``VIRQ_INJECT`` of each one's tick
+    source): their vCPUs and times, by vCPU, then in trace order."""
+    ticks = np.flatnonzero([is_tick(info) for info in trace.meta.irq])
+    rows = trace.rows(EventKind.VIRQ_INJECT)
+    t = trace.time_ns[rows]
+    rows = rows[np.isin(trace.subject[rows], ticks) & (t >= start) & (t < end)]
+    vcpu = trace.arg[rows]
+    order = stable_order(vcpu)
+    return vcpu[order], trace.time_ns[rows][order]
+
+
+def _steal_clock(
+    change_t: np.ndarray, stealing: np.ndarray, spans: np.ndarray, at: np.ndarray, start: int
+) -> np.ndarray:
+    """One vCPU's steal clock (its RUNNABLE + OFFLINE time since the window's ``start``)
+    at the times ``at`` (in the window), from its runstate changes, whether each new
+    state is steal, and each interval's length in the window."""
+    steal = np.where(stealing, spans, 0)
+    before = np.cumsum(steal) - steal  # the steal before each interval
+    j = np.searchsorted(change_t, at, side="right") - 1
+    ok = j >= 0
+    j = np.maximum(j, 0)
+    into = np.maximum(at - np.maximum(change_t[j], start), 0)  # of interval j, before ``at``
+    clock: np.ndarray = np.where(ok, before[j] + np.where(stealing[j], into, 0), 0)
+    return clock
 
 
 def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
@@ -188,6 +283,9 @@ def group_times(times: dict[str, VcpuTime], meta: TraceMeta, field: str) -> dict
             sum(p.guest_ns for p in parts),
             sum(p.window_ns for p in parts),
             {},
+            sum(p.woken_runnable_ns for p in parts),
+            sum(p.periodic_steal_ns for p in parts),
+            sum(p.periodic_other_ns for p in parts),
         )
         for key, parts in grouped.items()
     }
@@ -292,7 +390,7 @@ def lock_wait_in_running(
 class _Vcpu:
     """One vCPU's running totals (:class:`RunstateTracker`)."""
 
-    __slots__ = ("entry", "guest", "since", "state", "totals")
+    __slots__ = ("entry", "guest", "since", "state", "ticks", "totals", "woken", "woken_ns")
 
     def __init__(self) -> None:
         self.state = -1
@@ -300,22 +398,33 @@ class _Vcpu:
         self.totals = [0, 0, 0, 0]
         self.guest = 0
         self.entry = -1
+        self.woken = False  # RUNNABLE entered from BLOCKED
+        self.woken_ns = 0
+        self.ticks = TickAccount()
 
 
 class RunstateTracker:
     """:func:`vcpu_times` as the events come (a :class:`~taskletsim.metrics.common.Tracker`):
-    runstate totals, guest time, and each runstate's intervals as counts of their lengths."""
+    runstate totals, guest time, each runstate's intervals as counts of their lengths,
+    and the steal accounted by each handled tick.
+
+    ``meta`` is the run's metadata as it is filled in (which IRQ sources are ticks; the
+    guests' ``tick_ns`` when not given, read at the first tick)."""
 
     KINDS: ClassVar[tuple[EventKind, ...]] = (
         EventKind.RUNSTATE_CHANGE,
         EventKind.VM_ENTRY,
         EventKind.VM_EXIT,
+        EventKind.VIRQ_INJECT,
     )
 
-    def __init__(self, start: int, end: int) -> None:
+    def __init__(self, start: int, end: int, meta: TraceMeta, tick_ns: int | None = None) -> None:
         self.start, self.end = start, end
+        self.meta = meta
+        self.tick_ns = tick_ns
         self.vcpus: dict[int, _Vcpu] = {}
         self.spans = KeyedCounts()  # interval lengths, key vCPU * 4 + runstate
+        self._is_tick: list[bool] = []  # per IRQ source known so far
 
     def _vcpu(self, vid: int) -> _Vcpu:
         v = self.vcpus.get(vid)
@@ -327,6 +436,9 @@ class RunstateTracker:
         start, end = self.start, self.end
         vcpus, vcpu_of = self.vcpus, self._vcpu
         for t, _, k, vid, a in zip(*rows, strict=True):
+            if k == _VIRQ:
+                self._virq(t, vid, a)
+                continue
             v = vcpus.get(vid) or vcpu_of(vid)
             if k == _VM_ENTRY:
                 v.entry = t
@@ -343,7 +455,24 @@ class RunstateTracker:
                     v.totals[v.state] += span
                     if span > 0:
                         self.spans.add(vid * 4 + v.state, span)
+                        if v.woken:
+                            v.woken_ns += span
+                v.woken = a == 1 and v.state == 2
                 v.state, v.since = a, t
+
+    def _virq(self, t: int, irq: int, vid: int) -> None:
+        """A vIRQ injected: if it is ``vid``'s tick, in the window, the guest accounts it."""
+        if irq >= len(self._is_tick):
+            self._is_tick = [is_tick(info) for info in self.meta.irq]
+        if not self._is_tick[irq] or not self.start <= t < self.end:
+            return
+        if self.tick_ns is None:
+            self.tick_ns = guest_tick_ns(self.meta)
+        v = self._vcpu(vid)
+        clock = v.totals[1] + v.totals[3]
+        if v.state in (1, 3):
+            clock += _clip(v.since, t, self.start, self.end)
+        v.ticks.tick(clock, self.tick_ns)
 
     def times(self, names: NameTable) -> dict[str, VcpuTime]:
         """Every guest vCPU's :class:`VcpuTime` (what :func:`vcpu_times` gives)."""
@@ -362,6 +491,7 @@ class RunstateTracker:
                     (spans[v.state], ValueCounts.of(np.array([last])))
                 )
             guest = v.guest + (_clip(v.entry, end, start, end) if v.entry >= 0 else 0)
+            tick_ns = guest_tick_ns(self.meta) if self.tick_ns is None else self.tick_ns
             out[name] = VcpuTime(
                 totals[0],
                 totals[1],
@@ -370,6 +500,8 @@ class RunstateTracker:
                 guest,
                 end - start,
                 {RUNSTATES[s]: IntervalSummary.of_counts(spans[s]) for s in range(4)},
+                v.woken_ns + (last if v.woken else 0),
+                *v.ticks.totals(tick_ns),
             )
         return out
 
@@ -489,6 +621,7 @@ def _clip(a: int, b: int, start: int, end: int) -> int:
     return max(min(b, end) - max(a, start), 0)
 
 
+_VIRQ = int(EventKind.VIRQ_INJECT)
 _VM_ENTRY = int(EventKind.VM_ENTRY)
 _VM_EXIT = int(EventKind.VM_EXIT)
 _CONTEND = int(EventKind.LOCK_CONTEND)

@@ -10,8 +10,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import LockStats
+from ..metrics import LockStats, VcpuTime
 from ..metrics.measure import Measurements, measure
+from ..metrics.steal import lock_readings
 from ..runner.result import RunResult
 
 if TYPE_CHECKING:
@@ -77,13 +78,29 @@ def run_json(result: RunResult, start_ns: int | None = None) -> dict[str, Any]:
             name: {
                 "domain": owners[name].domain,
                 "workload": owners[name].workload,
-                **t.as_dict(),
+                **times_json(t, m.lock_wait.get(name, 0)),
                 "intervals": {state: i.as_dict() for state, i in t.intervals.items()},
             }
             for name, t in m.vcpus.items()
         }
-        doc["domains"] = {name: t.as_dict() for name, t in m.domain_times().items()}
+        spun: dict[str, int] = {}
+        for name, ns in m.lock_wait.items():
+            domain = owners[name].domain if name in owners else name
+            spun[domain] = spun.get(domain, 0) + ns
+        doc["domains"] = {
+            name: times_json(t, spun.get(name, 0)) for name, t in m.domain_times().items()
+        }
     return doc
+
+
+def times_json(t: VcpuTime, lock_wait_ns: int) -> dict[str, Any]:
+    """A vCPU's or a domain's times and readings: :meth:`VcpuTime.as_dict`, then
+    ``lock_wait_ns`` (RUNNING while its pCPU spun on a lock) and its readings."""
+    return {
+        **t.as_dict(),
+        "lock_wait_ns": lock_wait_ns,
+        **lock_readings(lock_wait_ns, t.running_ns, t.window_ns),
+    }
 
 
 def document(scenario: str, params: Mapping[str, Any], runs: Iterable[RunResult]) -> dict[str, Any]:

@@ -37,5 +37,7 @@ class Estimate:
         arr = np.array(data, dtype=float)
         if len(arr) < 2:
             return cls(float(arr.mean()) if len(arr) else math.nan, math.nan, data)
+        if (arr == arr[0]).all():  # exactly 0, not the rounding of the mean's sum
+            return cls(float(arr[0]), 0.0, data)
         half = t95(len(arr) - 1) * float(arr.std(ddof=1)) / math.sqrt(len(arr))
         return cls(float(arr.mean()), half, data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics.counts import ValueCounts
+from ..metrics.steal import STEAL_READINGS, lock_readings
 from .result import RunResult
 from .single import run_spec
 from .spec import RunSpec
@@ -23,9 +24,11 @@ def run_summary(result: RunResult) -> dict[str, float]:
     Keys: ``lock.CLASS.acquisitions_per_s`` / ``contention_pct`` /
     ``wait_mean_ns`` / ``bounces_per_s`` per lock class (per-domain locks such
     as ``busy3:event_lock`` pooled as ``event_lock``, as lock_stat does);
-    ``GUESTS.steal_pct`` / ``hv_pct`` / ``lock_wait_pct_of_running`` (the part of
-    RUNNING its pCPU spent spinning on a lock) / ``lock_wait_pct_of_wall`` (the
-    same time over the wall time) per guest class; ``offered_irq_per_s`` (the
+    ``GUESTS.steal_pct`` and the other :data:`~taskletsim.metrics.steal.STEAL_READINGS`
+    / ``hv_pct`` / ``lock_wait_pct_of_running`` (the part of RUNNING its pCPU
+    spent spinning on a lock) / ``lock_wait_ms_per_30ms_wall`` (that time per
+    30 ms of wall time) / ``lock_wait_pct_of_wall`` (the same over the wall time)
+    per guest class; ``offered_irq_per_s`` (the
     scenario's), ``arrived_irq_per_s`` (passthrough arrivals in the run),
     ``raised_irq_per_s`` (MSIs that reached a CPU's IRR), ``coalesced_irq_per_s``
     (arrivals merged into a pending vector), ``held_irq_per_s`` and
@@ -63,12 +66,12 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"lock.{name}.bounces_per_s"] = per_s(bounces)
     workload = {n: v.workload for n, v in m.meta.vcpus.items()}
     for cls, t in m.class_times().items():
-        out[f"{cls}.steal_pct"] = t.steal_pct
+        for reading in STEAL_READINGS:
+            out[f"{cls}.{reading}"] = getattr(t, reading)
         out[f"{cls}.hv_pct"] = t.hv_pct
         spun = sum(ns for name, ns in m.lock_wait.items() if workload.get(name) == cls)
-        out[f"{cls}.lock_wait_pct_of_running"] = (
-            100.0 * spun / t.running_ns if t.running_ns else 0.0
-        )
+        for key, value in lock_readings(spun, t.running_ns, t.window_ns).items():
+            out[f"{cls}.{key}"] = value
         out[f"{cls}.lock_wait_pct_of_wall"] = 100.0 * spun / t.window_ns if t.window_ns else 0.0
     censored = m.latency_by_kind(censored=True)
     device = m.latency_by_kind().get("device", {})
