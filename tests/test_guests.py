@@ -350,3 +350,30 @@ def test_load_balance_looks_at_its_own_node_first() -> None:
     assert m.sched.load_balance(3, None) is waiting[2]
     assert m.sched.load_balance(0, None) is waiting[1]
     assert waiting[2].processor == 3 and waiting[1].processor == 0
+
+
+@pytest.mark.parametrize(("idle_tick_hz", "idle_ticks"), [(None, 50), (100.0, 5)])
+def test_a_nohz_idle_guest_wakes_at_idle_tick_hz(
+    idle_tick_hz: float | None, idle_ticks: int
+) -> None:
+    """``idle_tick_hz`` is how often a NO_HZ idle guest's timers wake it: its vCPUs'
+    ticks come that often, the busy guests' at ``tick_hz`` (1 kHz) still; unset, the idle
+    guests tick at 1 kHz too. Over 50 ms, per vCPU: 50 ticks, or 5."""
+    small = {
+        "sockets": 2,
+        "cores_per_socket": 2,
+        "busy_sockets": 1,
+        "busy_guests": 1,
+        "busy_vcpus": 2,
+        "idle_guests": 1,
+        "idle_vcpus": 2,
+        "idle_tick_hz": idle_tick_hz,
+    }
+    result = ts.run("xen-8socket-passthrough", design="rfc-percpu", duration_ms=50, params=small)
+    trace = result.trace
+    injected = trace.rows(K.VIRQ_INJECT)
+    for name in ("busy0v0", "busy0v1", "idle0v0", "idle0v1"):
+        tick = trace.names.ident("irq", f"{name}:timer")
+        count = int((trace.subject[injected] == tick).sum())
+        expected = idle_ticks if name.startswith("idle") else 50
+        assert abs(count - expected) <= 1, (name, count)

@@ -1,18 +1,23 @@
 """The seed's measurement on ``xen-8socket-passthrough``, all four designs, seeds 1 and 2.
 
 Runs are shortened to 60 ms (12 ms warm-up) to keep CI fast;
-docs/calibration.md has the full-length numbers and states what the model
-gives for the seed's three observations with ``xen-4.4-global``:
+docs/calibration.md has the full-length numbers, the map of where the seed's
+observations hold under each reading (docs/steal.md), and states what the
+model gives for them with ``xen-4.4-global``:
 
-(a) idle guests' steal: the seed's 40% is not reached (the calibration map's
-    highest is 27%); at the defaults it is 15-25%;
-(b) lock spinning is about a tenth of idle guests' time read as a share of
-    wall time (5-20%), and most of their RUNNING time read as a share of it;
+(a) idle guests' steal: about 40% as ``top`` shows it in a guest whose tick
+    runs while idle (the periodic reading, band 30-50%); 15-25% read as the
+    steal clock over wall time, less in a NO_HZ guest's ``top``; more than
+    half of the time they want a pCPU, they wait for one;
+(b) lock spinning is about 3 ms of every 30 ms of idle guests' wall time
+    (band 1.5-6 ms), and most of their RUNNING time read as a share of it;
 (c) passthrough interrupts are still delivered (at least 90% of those
     raised), with p99 latency orders of magnitude worse than the RFC's.
 
-``rfc-percpu`` removes it all; ``xen-4.6-dpci`` (ticket lock, passthrough
-off the lock, ticks still on it) keeps a contended lock with little steal.
+The per-CPU designs (``rfc-percpu``, ``linux``) remove it all, on every
+reading; ``xen-4.6-dpci`` (ticket lock, passthrough off the lock, ticks still
+on it) keeps a contended lock with little steal but a larger share of the
+idle guests' wanted time spent waiting.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import pytest
 
 import taskletsim as ts
+from taskletsim.metrics.steal import STEAL_READINGS
 from taskletsim.runner.compare import Comparison, compare
 from taskletsim.runner.pool import default_executor
 
@@ -47,15 +53,23 @@ def mean(c: Comparison, design: str, metric: str) -> float:
     return c.estimates[design][metric].mean
 
 
-def test_a_idle_guests_steal_is_large_but_not_the_seeds(comparison: Comparison) -> None:
-    assert 15.0 <= mean(comparison, "xen-4.4-global", "idle.steal_pct") <= 25.0
-    assert mean(comparison, "xen-4.4-global", "lock.tasklet_lock.contention_pct") > 90.0
+def test_a_idle_guests_steal_is_the_seeds_as_a_periodic_tick_guest_reads_it(
+    comparison: Comparison,
+) -> None:
+    glob = comparison.estimates["xen-4.4-global"]
+    assert 30.0 <= glob["idle.steal_top_periodic_pct"].mean <= 50.0
+    assert 15.0 <= glob["idle.steal_pct"].mean <= 25.0
+    assert glob["idle.steal_top_nohz_pct"].mean < glob["idle.steal_pct"].mean
+    assert glob["idle.runnable_share_of_wanted_pct"].mean > 50.0
+    assert glob["idle.runnable_share_of_wanted_guest_pct"].mean > 90.0
+    assert glob["lock.tasklet_lock.contention_pct"].mean > 90.0
 
 
 def test_b_lock_spinning_is_a_tenth_of_wall_time_and_most_of_running(
     comparison: Comparison,
 ) -> None:
     assert 5.0 <= mean(comparison, "xen-4.4-global", "idle.lock_wait_pct_of_wall") <= 20.0
+    assert 1.5 <= mean(comparison, "xen-4.4-global", "idle.lock_wait_ms_per_30ms_wall") <= 6.0
     assert mean(comparison, "xen-4.4-global", "idle.lock_wait_pct_of_running") > 50.0
     assert mean(comparison, "xen-4.4-global", "busy.lock_wait_pct_of_running") > 50.0
 
@@ -66,6 +80,18 @@ def test_c_interrupts_are_delivered_late(comparison: Comparison) -> None:
     assert raised > 0 and glob["delivered_irq_per_s"].mean >= 0.9 * raised
     p99 = "latency.device.virq.p99_ns"
     assert glob[p99].mean >= 100 * mean(comparison, "rfc-percpu", p99)
+
+
+@pytest.mark.parametrize("design", ["rfc-percpu", "linux"])
+def test_per_cpu_designs_keep_idle_steal_under_half_a_percent_on_every_reading(
+    comparison: Comparison, design: str
+) -> None:
+    est = comparison.estimates[design]
+    for reading in STEAL_READINGS:
+        assert est[f"idle.{reading}"].mean < 0.5, reading
+    assert est["idle.lock_wait_ms_per_30ms_wall"].mean == 0.0
+    p99 = "latency.device.virq.p99_ns"
+    assert mean(comparison, "xen-4.4-global", p99) >= 100 * est[p99].mean
 
 
 def test_rfc_percpu_removes_the_problem(comparison: Comparison) -> None:
@@ -88,6 +114,9 @@ def test_dpci_keeps_the_lock_for_ticks_only(comparison: Comparison) -> None:
     )
     assert dpci["lock.tasklet_lock.contention_pct"].mean > 50.0
     assert mean(comparison, "rfc-percpu", "idle.steal_pct") <= dpci["idle.steal_pct"].mean < 2.0
+    # little steal, but the woken idle vCPUs' ticks still wait for the lock
+    wanted = "idle.runnable_share_of_wanted_pct"
+    assert dpci[wanted].mean > 10 * mean(comparison, "rfc-percpu", wanted)
     assert dpci["delivered_irq_per_s"].mean == pytest.approx(
         dpci["raised_irq_per_s"].mean, rel=0.01
     )

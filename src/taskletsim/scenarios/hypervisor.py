@@ -64,8 +64,9 @@ class Xen8SocketPassthrough(HostScenario):
     passthrough vectors at ``irq_rate_per_s`` on its pCPU (one
     ``dirq_tasklet`` per domain). Idle guests: ``idle_guests`` of
     ``idle_vcpus`` vCPUs each on the other sockets' pCPUs, pinned or
-    floating over them. Every vCPU ticks at ``tick_hz``, aligned within its
-    guest unless ``skew_tick``. Values and their sources:
+    floating over them. Every vCPU ticks at ``tick_hz`` (an idle guest's at
+    ``idle_tick_hz`` if set: a NO_HZ guest, woken only by its timers), aligned
+    within its guest unless ``skew_tick``. Values and their sources:
     docs/calibration.md.
     """
 
@@ -123,6 +124,15 @@ class Xen8SocketPassthrough(HostScenario):
             "idle vCPUs pinned in turn to the idle pCPUs, or floating over all of them",
             choices=("pinned", "floating"),
         ),
+        Param(
+            "idle_tick_hz",
+            "float",
+            None,
+            "an idle guest's timer wake-ups per s (a NO_HZ guest stops its tick while idle "
+            "and wakes for its next timer); none = tick_hz, a tick that never stops",
+            positive=True,
+            optional=True,
+        ),
         *(
             replace(p, default="mctop-2014") if p.name == "transfer_costs" else p
             for p in HOST_PARAMS
@@ -154,9 +164,10 @@ class Xen8SocketPassthrough(HostScenario):
             guests.append(GuestSpec(f"busy{g}", "busy", cpus, (), params["msix_per_vcpu"]))
         n = params["idle_vcpus"]
         floating = tuple(idle_cpus) if params["idle_placement"] == "floating" else ()
+        nohz = {} if params["idle_tick_hz"] is None else {"tick_hz": params["idle_tick_hz"]}
         for g in range(params["idle_guests"]):
             cpus = tuple(idle_cpus[(g * n + k) % len(idle_cpus)] for k in range(n))
-            guests.append(GuestSpec(f"idle{g}", "idle", cpus, floating))
+            guests.append(GuestSpec(f"idle{g}", "idle", cpus, floating, overrides=dict(nohz)))
         return HostSpec(
             sockets,
             params["cores_per_socket"],
