@@ -3,14 +3,18 @@ hosts and their events by name. (Fixtures live in ``conftest.py``.)"""
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 import taskletsim as ts
+from taskletsim.capture.xenformat import CPU_CHANGE_HEADER, TRC_HD_CYCLE_FLAG, runstate_event
 from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
+from taskletsim.core.trace import Trace
 from taskletsim.hv.costs import HvCosts
 from taskletsim.hv.machine import Machine
 from taskletsim.metrics import LockStats
@@ -77,11 +81,12 @@ def tiny(
 
 
 def events(
-    m: Machine, kinds: tuple[K, ...] | None = None, until: int | None = None
+    m: Machine | Trace, kinds: tuple[K, ...] | None = None, until: int | None = None
 ) -> list[tuple[int, int, str, str, int | str]]:
-    """The trace as (time, cpu, kind, subject name, arg), subjects named; the arg of
-    ``TASKLET_SCHEDULE`` (the causing IRQ source) and ``VIRQ_INJECT`` (the vCPU) too."""
-    trace = m.sim.trace.finish()
+    """The trace (of a machine, or a trace) as (time, cpu, kind, subject name, arg),
+    subjects named; the arg of ``TASKLET_SCHEDULE`` (the causing IRQ source) and
+    ``VIRQ_INJECT`` (the vCPU) too."""
+    trace = m if isinstance(m, Trace) else m.sim.trace.finish()
     softirqs = trace.meta.softirqs
     spaces = {
         K.LOCK_CONTEND: "lock",
@@ -117,3 +122,26 @@ def events(
             arg = trace.names.name("vcpu", int(a))
         out.append((int(t), int(c), kind.name, name, arg))
     return out
+
+
+# xentrace files written by hand, record by record
+
+
+def rec(event: int, data: Sequence[int] = (), tsc: int | None = None) -> bytes:
+    """One record: its header, its TSC if given, its data words."""
+    header = event | (len(data) << 28) | (TRC_HD_CYCLE_FLAG if tsc is not None else 0)
+    out = struct.pack("<I", header)
+    if tsc is not None:
+        out += struct.pack("<II", tsc & 0xFFFFFFFF, tsc >> 32)
+    return out + b"".join(struct.pack("<I", d & 0xFFFFFFFF) for d in data)
+
+
+def window(cpu: int, *records: bytes) -> bytes:
+    """A pCPU's window: its cpu-change record, then the records."""
+    body = b"".join(records)
+    return struct.pack("<III", CPU_CHANGE_HEADER, cpu, len(body)) + body
+
+
+def runstate(dom: int, vcpu: int, old: int, new: int, tsc: int) -> bytes:
+    """``TRC_SCHED_RUNSTATE_CHANGE`` of ``d{dom}v{vcpu}``."""
+    return rec(runstate_event(old, new), [(dom << 16) | vcpu], tsc)

@@ -1,7 +1,8 @@
 """The import graph of ``src/taskletsim``, read from the source: layers only import down.
 
 Layers, lowest first: ``core`` (engine, config, trace, registry), ``platform``
-(topology, locks, arrivals), ``metrics`` (reads traces only), ``hv`` (the Xen
+(topology, locks, arrivals), ``metrics`` (reads traces only), ``capture`` (real
+machines' traces in and out: knows traces only, like metrics), ``hv`` (the Xen
 host), ``designs``, ``scenarios``, ``runner``, ``output``, then the top
 (``cli``, ``testing``, the package's ``__init__``). Every import, type-only
 ones included, must go to the module's own layer or one it may use; outside
@@ -24,6 +25,7 @@ MAY_USE: dict[str, set[str]] = {
     "core": {"core"},
     "platform": {"core", "platform"},
     "metrics": {"core", "metrics"},
+    "capture": {"core", "capture"},
     "kernel": {"core", "platform", "kernel"},
     "hv": {"core", "platform", "kernel", "hv"},
     "designs": {"core", "platform", "kernel", "hv", "designs"},

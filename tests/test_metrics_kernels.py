@@ -6,8 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskletsim.metrics.common import stable_order
-from taskletsim.metrics.runstates import _covered
+from taskletsim.metrics.common import covered_before, stable_order
 
 
 @given(st.lists(st.integers(-(2**40), 2**40), max_size=300), st.sampled_from(["i4", "i8", "u1"]))
@@ -42,6 +41,6 @@ def test_covered_is_the_union_length_before_each_point(
     x = np.array(points, dtype=np.int64)
     expected = [sum(max(0, min(e, p) - s) for s, e in zip(starts, ends, strict=True)) for p in x]
     if len(starts):
-        assert _covered(starts, ends, x).tolist() == expected
+        assert covered_before(starts, ends, x).tolist() == expected
     else:
         assert expected == [0] * len(x)

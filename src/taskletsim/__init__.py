@@ -7,16 +7,19 @@ Public API::
     stats = ts.lock_stats(result.trace)
 """
 
+from .capture import export_xentrace, import_ftrace, import_xentrace
 from .core.compiled import compiled_modules
 from .core.config import ConfigError, Param
 from .core.events import EventKind
 from .core.recorder import TraceRecorder
 from .core.sim import Simulation
+from .core.source import TraceSource
 from .core.trace import IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 from .designs import Tasklet, TaskletDesign, design_names, get_design, register_design
 from .hv.machine import IrqSource, Machine
 from .hv.seam import HvCosts
 from .metrics import (
+    ContentionStats,
     InvariantError,
     Latency,
     LockStats,
@@ -24,6 +27,7 @@ from .metrics import (
     Summary,
     VcpuTime,
     check_trace,
+    contention_stats,
     irq_latency,
     latency_histogram,
     lock_stats,
@@ -62,6 +66,7 @@ __all__ = [
     "LOCK_KINDS",
     "Comparison",
     "ConfigError",
+    "ContentionStats",
     "Distance",
     "Estimate",
     "EventKind",
@@ -97,6 +102,7 @@ __all__ = [
     "Trace",
     "TraceMeta",
     "TraceRecorder",
+    "TraceSource",
     "TransferCosts",
     "VcpuInfo",
     "VcpuTime",
@@ -107,15 +113,19 @@ __all__ = [
     "chrome_trace_events",
     "compare",
     "compiled_modules",
+    "contention_stats",
     "design_names",
     "device_arrivals",
     "document",
+    "export_xentrace",
     "format_compare",
     "format_comparison",
     "format_lock_stat",
     "format_xenlockprof",
     "get_design",
     "get_scenario",
+    "import_ftrace",
+    "import_xentrace",
     "irq_latency",
     "latency_histogram",
     "lock_stats",

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .cli_capture import DEFAULT_CPU_HZ, add_commands, export_command, import_command
+from .cli_capture import write_xentrace as _write_xentrace
 from .core.config import (
     ConfigError,
     Param,
@@ -113,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write each run's trace for ui.perfetto.dev (.json, or .json.gz gzipped)",
     )
+    run_cmd.add_argument(
+        "--xentrace", metavar="PATH", help="write each run's trace as a xentrace capture"
+    )
+    run_cmd.add_argument(
+        "--cpu-hz",
+        default=DEFAULT_CPU_HZ,
+        help="--xentrace: the TSC rate written, Hz (default 2.4e9, as xenalyze assumes)",
+    )
     cmp_cmd = commands.add_parser(
         "compare", help="run designs side by side on the same seeds, with 95%% CIs"
     )
@@ -199,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     plot_cmd.add_argument("--x", help="sweep: the swept parameter on the x axis")
     plot_cmd.add_argument("--metric", help="sweep: the metric on the y axis")
     commands.add_parser("list", help="list designs, scenarios and their parameters")
+    add_commands(commands, _Parser)
     return parser
 
 
@@ -285,16 +296,20 @@ def _run(args: argparse.Namespace) -> str:
     params = {}
     for design in designs:
         params = resolve_scenario_params(spec, design, given)
-    if args.metrics_only and (args.save_trace or args.chrome_trace):
-        flag = "--save-trace" if args.save_trace else "--chrome-trace"
-        raise ConfigError(
-            flag, args.save_trace or args.chrome_trace, "no trace file with --metrics-only"
-        )
+    if args.metrics_only and (args.save_trace or args.chrome_trace or args.xentrace):
+        flag, path = next(
+            (f, p)
+            for f, p in (("--save-trace", args.save_trace), ("--chrome-trace", args.chrome_trace),
+                         ("--xentrace", args.xentrace))
+            if p
+        )  # fmt: skip
+        raise ConfigError(flag, path, "no trace file with --metrics-only")
     labels = [None if d is None else get_design(d).name for d in designs]
     with OutputFiles() as files:
         for flag, path, suffixes in (
             ("--save-trace", args.save_trace, (".parquet",)),
             ("--chrome-trace", args.chrome_trace, (".json", ".json.gz")),
+            ("--xentrace", args.xentrace, ("",)),
         ):
             if path is not None:
                 for label in labels:
@@ -307,6 +322,9 @@ def _run(args: argparse.Namespace) -> str:
                 r.trace.save(_per_design(args.save_trace, r.design, len(results)))
             if args.chrome_trace:
                 save_chrome_trace(r.trace, _per_design(args.chrome_trace, r.design, len(results)))
+            if args.xentrace:
+                path = _per_design(args.xentrace, r.design, len(results))
+                _write_xentrace(r.trace, path, args.cpu_hz)
     return render_run(results, spec.name, params, _format(args))
 
 
@@ -492,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": _sweep,
         "show": _show,
         "plot": _plot,
+        "import": import_command,
+        "export": export_command,
     }
     try:
         out = commands[args.command](args)

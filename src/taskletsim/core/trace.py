@@ -121,6 +121,11 @@ class TraceMeta:
     model: dict[str, Any] = field(default_factory=dict)
     """What the run modelled (:meth:`taskletsim.Scenario.model`): a host's full
     description, or the scenario's parameters."""
+    source: dict[str, Any] | None = None
+    """``None`` for a simulated trace (every event kind); for one imported from a real
+    machine, its :class:`~taskletsim.core.source.TraceSource` as a dict: the tool,
+    the kinds it can record, the records read and lost. Left out of the digest
+    when ``None``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,7 +153,8 @@ class TraceDigest:
     One SHA-256 per column over its little-endian bytes; the digest is the
     SHA-256 of those five, the name table and the metadata (JSON, sorted keys)
     but for the scenario's name and parameters (``meta.model``, what they
-    built, stands for them) and ``fifo_locks`` (the lock kinds say it), so
+    built, stands for them), ``fifo_locks`` (the lock kinds say it) and a
+    simulated trace's ``source`` (``None``), so
     that a host file written by ``taskletsim show`` gives the digest of the
     built-in scenario it came from. A metrics-only
     run gets the digest its full trace would have had.
@@ -171,6 +177,8 @@ class TraceDigest:
         described = meta.as_dict()
         del described["scenario"], described["params"]  # ``model`` says what they built
         del described["fifo_locks"]  # the lock kinds say it
+        if described["source"] is None:
+            del described["source"]  # a simulated trace, as before imports existed
         h.update(json.dumps(described, sort_keys=True, default=str).encode())
         return h.hexdigest()
 

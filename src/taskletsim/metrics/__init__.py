@@ -30,7 +30,7 @@ from .latency import (
     irq_latency_samples,
     latency_histogram,
 )
-from .locks import LockStats, lock_stats
+from .locks import ContentionStats, LockStats, contention_stats, lock_stats
 from .measure import LATENCY_KINDS, Measurements, measure
 from .online import OnlineMetrics
 from .runstates import (
@@ -48,6 +48,7 @@ __all__ = [
     "PERCENTILES",
     "RUNSTATES",
     "STAGES",
+    "ContentionStats",
     "IntervalSummary",
     "InvariantError",
     "IrqCounts",
@@ -61,6 +62,7 @@ __all__ = [
     "VcpuTime",
     "check_trace",
     "class_times",
+    "contention_stats",
     "domain_times",
     "irq_counts",
     "irq_latency",

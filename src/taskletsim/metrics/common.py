@@ -16,6 +16,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from ..core.events import EventKind
+from ..core.source import require_kinds
 from ..core.trace import Trace
 
 Rows = tuple[list[int], list[int], list[int], list[int], list[int]]
@@ -115,3 +116,45 @@ def stable_order(keys: np.ndarray) -> np.ndarray:
         elif high - low < 2**16:
             keys = (keys - low).astype(np.uint16)
     return np.argsort(keys, kind="stable")
+
+
+def merge_intervals(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals, as sorted disjoint intervals."""
+    if not len(starts):
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    new = np.r_[True, starts[1:] > reach[:-1]]
+    return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new))
+
+
+def covered_before(starts: np.ndarray, ends: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For sorted disjoint intervals, the length of their union before each point ``x``."""
+    before = np.concatenate([[0], np.cumsum(ends - starts)])
+    j = np.searchsorted(starts, x, side="right")  # intervals starting at or before x
+    past = np.maximum(ends[np.maximum(j - 1, 0)] - x, 0)  # of the last one, what lies after x
+    covered: np.ndarray = before[j] - np.where(j > 0, past, 0)
+    return covered
+
+
+def excluded_windows(trace: Trace, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """The windows whose records an imported trace lost (``meta.source["excluded"]``, on
+    any pCPU), merged and clipped to [``start``, ``end``); none for a simulated trace."""
+    source = trace.meta.source
+    windows = source.get("excluded", []) if source else []
+    if not windows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    found = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+    lo = np.clip(found[:, 1], start, end)
+    hi = np.clip(found[:, 2], start, end)
+    keep = hi > lo
+    return merge_intervals(lo[keep], hi[keep])
+
+
+def needs(trace: Trace, metric: str, *kinds: EventKind) -> None:
+    """Refuse ``metric`` on an imported trace whose source cannot record ``kinds``
+    (:func:`~taskletsim.core.source.require_kinds`): absent events must not read as
+    zeros."""
+    require_kinds(trace.meta.source, metric, kinds)

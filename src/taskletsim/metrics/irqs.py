@@ -16,7 +16,7 @@ from ..core.events import (
     EventKind,
 )
 from ..core.trace import Trace, TraceMeta
-from .common import Rows, window_bounds
+from .common import Rows, needs, window_bounds
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ def irq_counts(
     kinds: tuple[str, ...] = ("device", "timer"),
 ) -> dict[str, IrqCounts]:
     """:class:`IrqCounts` of every source of the given kinds, by source name."""
+    needs(trace, "irq_counts", EventKind.IRQ_RAISE, EventKind.IRQ_COALESCE, EventKind.VIRQ_INJECT)
     start, end = window_bounds(trace, start_ns, end_ns)
     nsources = len(trace.meta.irq)
 

@@ -10,10 +10,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..core.config import ConfigError
 from ..core.events import EventKind
 from ..core.trace import Trace, TraceMeta
-from .common import Rows, stable_order, window_bounds
+from .common import Rows, needs, stable_order, window_bounds
 from .counts import FromCounts, KeyedCounts, ValueCounts
+from .entry_latency import irq_latency_from_entry
 
 STAGES = ("handler", "tasklet", "virq")
 """Latency stages, each measured from the interrupt's raise: ``handler`` to its
@@ -145,6 +147,9 @@ def irq_chains(
     first ``VIRQ_INJECT`` of the source after that tasklet entry (after the handler
     entry for a source that defers nothing). Vectorised over every source at once.
     The raises come in trace order."""
+    needs(
+        trace, "irq_latency", EventKind.IRQ_RAISE, EventKind.IRQ_ENTRY, EventKind.TASKLET_SCHEDULE
+    )
     chains = _chains_by_source(trace, *window_bounds(trace, start_ns, end_ns), kinds)
     return chains.reordered(np.argsort(chains.raise_row))
 
@@ -154,6 +159,9 @@ def _chains_by_source(
 ) -> IrqChains:
     """:func:`irq_chains` with the raises ordered by (source, row): every search then
     comes in the order of what it searches."""
+    needs(
+        trace, "irq_latency", EventKind.IRQ_RAISE, EventKind.IRQ_ENTRY, EventKind.TASKLET_SCHEDULE
+    )
     subject, arg, time = trace.subject, trace.arg, trace.time_ns
     sources = trace.meta.irq
     nsources = len(sources)
@@ -206,12 +214,23 @@ def irq_latency_samples(
     end_ns: int | None = None,
     kinds: tuple[str, ...] = ("device", "timer"),
     censored: bool = False,
+    origin: str = "raise",
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per source and stage, the latency (ns) of every interrupt raised in the window,
     its stages found by :func:`irq_chains`. An interrupt whose stage had not happened
     by the end of the trace has no sample for it, unless ``censored``: then it
     counts with the time from its raise to the end of the window, a lower bound of
-    its latency (what a saturated design that never delivers it must be charged)."""
+    its latency (what a saturated design that never delivers it must be charged).
+
+    ``origin="entry"``: from each handler's entry instead, on the stages a real
+    capture has too (:func:`~taskletsim.metrics.entry_latency.irq_latency_from_entry`;
+    ``censored`` does not apply)."""
+    if origin == "entry":
+        if censored:
+            raise ConfigError("censored", censored, "False with origin='entry'")
+        return irq_latency_from_entry(trace, start_ns, end_ns, kinds)
+    if origin != "raise":
+        raise ConfigError("origin", origin, "'raise' or 'entry'")
     done, pending = irq_latency_split(trace, start_ns, end_ns, kinds)
     if not censored:
         return done
@@ -265,9 +284,11 @@ def irq_latency(
     start_ns: int | None = None,
     end_ns: int | None = None,
     kinds: tuple[str, ...] = ("device", "timer"),
+    origin: str = "raise",
 ) -> dict[str, dict[str, Latency]]:
-    """:class:`Latency` per source name and stage (see :func:`irq_latency_samples`)."""
-    samples = irq_latency_samples(trace, start_ns, end_ns, kinds)
+    """:class:`Latency` per source name and stage (see :func:`irq_latency_samples`),
+    from each interrupt's raise or (``origin="entry"``) its handler's entry."""
+    samples = irq_latency_samples(trace, start_ns, end_ns, kinds, origin=origin)
     return {
         source: {stage: Latency.of(values) for stage, values in stages.items()}
         for source, stages in samples.items()

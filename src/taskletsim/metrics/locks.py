@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import NameTable, Trace, TraceMeta
-from .common import Rows, Summary, SummaryOf, stable_order, window_bounds
+from .common import Rows, Summary, SummaryOf, needs, stable_order, window_bounds
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ def lock_stats(
     Raises ``ValueError`` if a lock's acquisitions and releases do not
     alternate (two holders at once): the trace is then not a valid one.
     """
+    needs(
+        trace, "lock_stats", EventKind.LOCK_CONTEND, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE
+    )
     start, end = window_bounds(trace, start_ns, end_ns)
     rows = trace.of_kinds(EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE)
     subject = trace.subject[rows]
@@ -116,6 +119,7 @@ def lock_wait_histograms(
 ) -> dict[str, np.ndarray]:
     """Per lock, the counts of its contended acquisitions in the window by wait, over the
     bins of :data:`WAIT_EDGES_NS`."""
+    needs(trace, "lock_wait_histograms", EventKind.LOCK_CONTEND, EventKind.LOCK_ACQUIRE)
     start, end = window_bounds(trace, start_ns, end_ns)
     rows = trace.rows(EventKind.LOCK_ACQUIRE)
     t, since, lock = trace.time_ns[rows], trace.arg[rows], trace.subject[rows]
@@ -125,6 +129,41 @@ def lock_wait_histograms(
     width = len(WAIT_EDGES_NS) - 1
     flat = np.bincount(lock[mine].astype(np.int64) * width + bins, minlength=len(names) * width)
     return {name: flat[i * width : (i + 1) * width] for i, name in enumerate(names)}
+
+
+@dataclass(frozen=True)
+class ContentionStats:
+    """A lock's contended acquisitions, as ``perf lock contention`` reports them: how many,
+    and their waits (``LOCK_CONTEND`` to ``LOCK_ACQUIRE``) in ns."""
+
+    name: str
+    contentions: int
+    wait: Summary
+
+
+def contention_stats(
+    trace: Trace, start_ns: int | None = None, end_ns: int | None = None
+) -> dict[str, ContentionStats]:
+    """Per lock, its acquisitions in the window that waited, and how long: what a trace
+    holding contended acquisitions only (a ``lock:contention_begin/end`` capture) can
+    say. Locks with no contention in the window are left out."""
+    needs(trace, "contention_stats", EventKind.LOCK_CONTEND, EventKind.LOCK_ACQUIRE)
+    start, end = window_bounds(trace, start_ns, end_ns)
+    rows = trace.rows(EventKind.LOCK_ACQUIRE)
+    t, since, lock = trace.time_ns[rows], trace.arg[rows], trace.subject[rows]
+    mine = (t >= start) & (t < end) & (since >= 0)
+    lock, waits = lock[mine], t[mine] - since[mine]
+    order = stable_order(lock)
+    lock, waits = lock[order], waits[order]
+    names = trace.names.names("lock")
+    bounds = np.searchsorted(lock, np.arange(len(names) + 1))
+    return {
+        name: ContentionStats(
+            name, int(bounds[i + 1] - bounds[i]), Summary.of(waits[bounds[i] : bounds[i + 1]])
+        )
+        for i, name in enumerate(names)
+        if bounds[i + 1] > bounds[i]
+    }
 
 
 class _Lock:

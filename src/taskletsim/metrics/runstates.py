@@ -12,7 +12,15 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import NameTable, Trace, TraceMeta
-from .common import Rows, stable_order, window_bounds
+from .common import (
+    Rows,
+    covered_before,
+    excluded_windows,
+    merge_intervals,
+    needs,
+    stable_order,
+    window_bounds,
+)
 from .counts import FromCounts, KeyedCounts, ValueCounts
 from .steal import TickAccount, guest_tick_ns, is_tick, periodic_tick_accounting
 
@@ -166,6 +174,7 @@ def vcpu_times(
     :func:`~taskletsim.metrics.steal.guest_tick_ns`). The four runstates of a
     vCPU add up to the window exactly.
     """
+    needs(trace, "vcpu_times", EventKind.RUNSTATE_CHANGE, EventKind.VM_ENTRY, EventKind.VM_EXIT)
     start, end = window_bounds(trace, start_ns, end_ns)
     tick = guest_tick_ns(trace.meta) if tick_ns is None else tick_ns
     names = trace.names.names("vcpu")
@@ -178,9 +187,12 @@ def vcpu_times(
     last = np.r_[subject[1:] != subject[:-1], True]
     t_next = np.where(last, end, np.r_[t[1:], end])
     spans = _clipped(t, np.maximum(t_next, t), start, end)
+    lost_start, lost_end = excluded_windows(trace, start, end)
+    if len(lost_start):  # time in a window whose records were lost is nobody's
+        spans -= _lost_in(lost_start, lost_end, t, np.maximum(t_next, t), start, end)
     woken = (state == 1) & np.r_[False, (state[:-1] == 2) & ~last[:-1]]
     stealing = (state == 1) | (state == 3)
-    guest = _guest_time(trace, start, end, len(names))
+    guest = _guest_time(trace, start, end, len(names), (lost_start, lost_end))
     tick_vcpu, tick_t = _handled_ticks(trace, start, end)
     tick_bounds = np.searchsorted(tick_vcpu, np.arange(len(names) + 1))
     result: dict[str, VcpuTime] = {}
@@ -204,7 +216,7 @@ def vcpu_times(
             int(totals[2]),
             int(totals[3]),
             int(guest[vid]),
-            end - start,
+            end - start - int((lost_end - lost_start).sum()),
             intervals,
             int(mine_span[woken[lo:hi]].sum()),
             *periodic,
@@ -240,8 +252,26 @@ def _steal_clock(
     return clock
 
 
-def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
-    """ns each vCPU spent in guest mode (VM entry to the next VM exit) in the window."""
+def _lost_in(
+    lost_start: np.ndarray, lost_end: np.ndarray, a: np.ndarray, b: np.ndarray, start: int, end: int
+) -> np.ndarray:
+    """How much of each interval [a, b), clipped to the window, lies in a lost window."""
+    a, b = np.clip(a, start, end), np.clip(b, start, end)
+    lost: np.ndarray = covered_before(lost_start, lost_end, b) - covered_before(
+        lost_start, lost_end, a
+    )
+    return lost
+
+
+def _guest_time(
+    trace: Trace,
+    start: int,
+    end: int,
+    nvcpus: int,
+    lost: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """ns each vCPU spent in guest mode (VM entry to the next VM exit) in the window, less
+    the ``lost`` windows (sorted, disjoint)."""
     rows = trace.of_kinds(EventKind.VM_ENTRY, EventKind.VM_EXIT)
     # gathered in trace order (sequential reads of the columns), then reordered by vCPU
     subject = trace.subject[rows]
@@ -258,6 +288,9 @@ def _guest_time(trace: Trace, start: int, end: int, nvcpus: int) -> np.ndarray:
     span -= np.maximum(t[paired], start)
     np.maximum(span, 0, out=span)
     tail = np.maximum(end - np.maximum(t[open_end], start), 0)
+    if lost is not None and len(lost[0]):
+        span -= _lost_in(*lost, t[paired], t[paired + 1], start, end)
+        tail -= _lost_in(*lost, t[open_end], np.full(len(open_end), end), start, end)
     size = max(nvcpus, int(subject.max()) + 1 if len(subject) else 0)
     # (bincount of nothing gives ints, of something floats: added, not in place)
     total = np.bincount(subject[paired], weights=span, minlength=size) + np.bincount(
@@ -311,26 +344,6 @@ def class_times(
     return _grouped(trace, start_ns, end_ns, "workload")
 
 
-def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The union of intervals, as sorted disjoint intervals."""
-    if not len(starts):
-        return starts, ends
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    new = np.r_[True, starts[1:] > reach[:-1]]
-    return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new))
-
-
-def _covered(starts: np.ndarray, ends: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """For sorted disjoint intervals, the length of their union before each point ``x``."""
-    before = np.concatenate([[0], np.cumsum(ends - starts)])
-    j = np.searchsorted(starts, x, side="right")  # intervals starting at or before x
-    past = np.maximum(ends[np.maximum(j - 1, 0)] - x, 0)  # of the last one, what lies after x
-    covered: np.ndarray = before[j] - np.where(j > 0, past, 0)
-    return covered
-
-
 def lock_wait_in_running(
     trace: Trace,
     start_ns: int | None = None,
@@ -344,6 +357,13 @@ def lock_wait_in_running(
     ``LOCK_ACQUIRE`` on that pCPU (nested spins counted once). This is the
     part of the hypervisor's share of RUNNING that is lock waiting.
     """
+    needs(
+        trace,
+        "lock_wait_in_running",
+        EventKind.LOCK_CONTEND,
+        EventKind.LOCK_ACQUIRE,
+        EventKind.RUNSTATE_CHANGE,
+    )
     start, end = window_bounds(trace, start_ns, end_ns)
     acq = trace.rows(EventKind.LOCK_ACQUIRE)
     acq = acq[trace.arg[acq] >= 0]
@@ -355,7 +375,7 @@ def lock_wait_in_running(
     merged = {}
     for cpu in np.unique(wait_cpu):
         sel = (wait_cpu == cpu) & (wait_end > wait_start)
-        merged[int(cpu)] = _merge(wait_start[sel], wait_end[sel])
+        merged[int(cpu)] = merge_intervals(wait_start[sel], wait_end[sel])
     rows = trace.rows(EventKind.RUNSTATE_CHANGE)
     order = stable_order(trace.subject[rows])
     rows = rows[order]
@@ -380,7 +400,9 @@ def lock_wait_in_running(
         if not len(w_start):
             continue
         here = np.flatnonzero(r_cpu == cpu)
-        spun[here] = _covered(w_start, w_end, r_end[here]) - _covered(w_start, w_end, r_start[here])
+        spun[here] = covered_before(w_start, w_end, r_end[here]) - covered_before(
+            w_start, w_end, r_start[here]
+        )
     vcpu = subject[running]
     for v in np.unique(vcpu[spun > 0]):
         result[names[int(v)]] = int(spun[vcpu == v].sum())

@@ -1,0 +1,81 @@
+"""``taskletsim import`` / ``export`` and ``run --xentrace``, in a fresh process each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskletsim.capture import import_ftrace, import_xentrace
+from taskletsim.core.trace import Trace
+from taskletsim.metrics.runstates import vcpu_times
+
+from .helpers import taskletsim_cli
+
+SAMPLE = Path(__file__).parent / "data" / "xentrace" / "sample.xentrace"
+HAND_PERF = Path(__file__).parent / "data" / "ftrace" / "hand-perf-script.txt"
+
+
+def test_import_xentrace_writes_the_trace_and_says_what_it_read(tmp_path: Path) -> None:
+    out = tmp_path / "sample.parquet"
+    done = taskletsim_cli("import", "xentrace", str(SAMPLE), "--cpu-hz", "2.4e9", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "180680 records in 187 windows, 8 pCPUs" in done.stdout
+    assert "27 wrap records" in done.stdout
+    assert "d14v2         934.571" in done.stdout
+    assert Trace.load(out).equals(import_xentrace(SAMPLE, 2.4e9))
+
+
+def test_import_perf_writes_the_trace_and_what_the_capture_shows(tmp_path: Path) -> None:
+    out = tmp_path / "perf.parquet"
+    done = taskletsim_cli("import", "perf", str(HAND_PERF), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "perf hand-perf-script.txt: 16 event lines, 2 CPUs, 0.114 ms" in done.stdout
+    assert "skipped 1 lines of 1 other events (sched:sched_switch x1)" in done.stdout
+    assert "softirq BLOCK: 0.012 ms" in done.stdout
+    assert "lock 0xffff8881012a4b68: 2 contended, wait total 16.5 us" in done.stdout
+    assert Trace.load(out).equals(import_ftrace(HAND_PERF))
+
+
+def test_run_xentrace_and_export_write_the_same_capture(tmp_path: Path) -> None:
+    run_args = ["small-2socket", "--duration-ms", "5", "--seed", "3"]
+    first = taskletsim_cli(
+        "run", *run_args, "--xentrace", str(tmp_path / "a.xentrace"), "--cpu-hz", "3e9",
+        "--save-trace", str(tmp_path / "a.parquet"),
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    done = taskletsim_cli(
+        "export", "xentrace", str(tmp_path / "a.parquet"), "-o", str(tmp_path / "b.xentrace"),
+        "--cpu-hz", "3e9",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.xentrace").read_bytes() == (tmp_path / "b.xentrace").read_bytes()
+    back = import_xentrace(tmp_path / "a.xentrace", 3e9)
+    ours = vcpu_times(Trace.load(tmp_path / "a.parquet"), 0, back.meta.duration_ns)
+    assert sorted(vt.running_ns for vt in ours.values()) == sorted(
+        vt.running_ns for vt in vcpu_times(back).values()
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["import", "xentrace", str(SAMPLE), "--cpu-hz", "0", "-o", "x.parquet"], "cpu_hz"),
+        (["import", "xentrace", "README.md", "--cpu-hz", "2e9", "-o", "x.parquet"], "byte 0"),
+        (["import", "xentrace", "nothing.bin", "--cpu-hz", "2e9", "-o", "x.parquet"], "existing"),
+        (["import", "xentrace", str(SAMPLE), "--cpu-hz", "2e9", "-o", "x.csv"], ".parquet"),
+        (["export", "xentrace", "nothing.parquet", "-o", "x.xentrace"], "trace file"),
+        (["import", "perf", "README.md", "-o", "x.parquet"], "trace text"),
+        (["run", "small-2socket", "--metrics-only", "--xentrace", "x.xentrace"], "--xentrace"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    if "README.md" in args:
+        (tmp_path / "README.md").write_text("# not a trace\n" * 4)
+    monkeypatch.chdir(tmp_path)
+    done = taskletsim_cli(*args)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert not (tmp_path / "x.parquet").exists()
