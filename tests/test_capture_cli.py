@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,41 @@ def test_bad_input_is_one_line_and_status_2(
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_report_shows_what_a_capture_covers_and_names_what_it_does_not(tmp_path: Path) -> None:
+    perf = tmp_path / "perf.parquet"
+    import_ftrace(HAND_PERF).save(perf)
+    done = taskletsim_cli(
+        "report", str(perf), "--chrome-trace", str(tmp_path / "p.json"),
+        "--html", str(tmp_path / "p.html"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "softirq p50 11.23 us" in done.stdout
+    assert "lock 0xffff8881012a4b68: 2 contended" in done.stdout
+    assert (
+        "not in this capture: runstates (needs RUNSTATE_CHANGE, VM_ENTRY, VM_EXIT)" in done.stdout
+    )
+    assert "not in this capture: lock hold times (lock_stat) (needs LOCK_RELEASE)" in done.stdout
+    chrome = json.loads((tmp_path / "p.json").read_text())
+    assert chrome["otherData"]["source"] == "perf hand-perf-script.txt"
+    assert not [e for e in chrome["traceEvents"] if e["ph"] in ("s", "t", "f")]  # no flows
+    page = (tmp_path / "p.html").read_text()
+    assert "What its source cannot see" in page and "data:image/png;base64," in page
+    xen = tmp_path / "xen.parquet"
+    import_xentrace(SAMPLE, 2.4e9).save(xen)
+    done = taskletsim_cli("report", str(xen), "--json")
+    doc = json.loads(done.stdout)
+    assert doc["vcpus"]["d14v2"]["running_ns"] == 934_570_532
+    assert doc["not_covered"]["contention"] == ["LOCK_CONTEND", "LOCK_ACQUIRE"]
+    assert "contention" not in doc and "softirq_ns" not in doc
+
+
+def test_report_of_a_saved_run_shows_every_section(tmp_path: Path) -> None:
+    done = taskletsim_cli(
+        "run", "small-2socket", "--duration-ms", "3", "--save-trace", str(tmp_path / "r.parquet")
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(taskletsim_cli("report", str(tmp_path / "r.parquet"), "--json").stdout)
+    assert not doc["not_covered"] and doc["source"] is None
+    assert {"vcpus", "irqs", "latency_from_entry", "softirq_ns", "contention", "locks"} <= set(doc)

@@ -8,7 +8,6 @@ import pytest
 
 from taskletsim.capture import import_ftrace
 from taskletsim.core.config import ConfigError
-from taskletsim.metrics import irq_counts, irq_latency, lock_stats, vcpu_times
 from taskletsim.metrics.locks import contention_stats
 
 from .helpers import events
@@ -105,15 +104,3 @@ def test_cut_and_unknown_lines_are_counted_not_fatal(tmp_path: Path) -> None:
 def test_a_file_without_events_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError, match="trace text"):
         import_ftrace(write(tmp_path, text))
-
-
-def test_metrics_outside_a_perf_captures_coverage_are_refused(tmp_path: Path) -> None:
-    trace = import_ftrace(write(tmp_path, PERF))
-    for metric, missing in (
-        (lock_stats, "LOCK_RELEASE"),
-        (irq_counts, "IRQ_RAISE"),
-        (irq_latency, "IRQ_RAISE"),
-        (vcpu_times, "RUNSTATE_CHANGE, VM_ENTRY, VM_EXIT"),
-    ):
-        with pytest.raises(ConfigError, match=f"{missing}.*perf capture"):
-            metric(trace)

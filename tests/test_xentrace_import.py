@@ -24,9 +24,7 @@ from taskletsim.capture.xenformat import (
 )
 from taskletsim.core.config import ConfigError
 from taskletsim.core.events import EventKind as K
-from taskletsim.metrics import irq_counts, irq_latency, lock_stats, measure
-from taskletsim.metrics.locks import lock_wait_histograms
-from taskletsim.metrics.runstates import lock_wait_in_running, vcpu_times
+from taskletsim.metrics.runstates import vcpu_times
 
 from .helpers import events, rec, runstate, window
 
@@ -156,25 +154,6 @@ def test_lost_records_wraps_and_unknown_ids_are_counted(tmp_path: Path) -> None:
     vt = vcpu_times(trace)["d1v0"]
     assert (vt.running_ns, vt.window_ns) == (800 - 300, 800 - 300)
     assert vcpu_times(trace, 300, 700)["d1v0"].running_ns == 400 - 200
-
-
-METRICS_OUTSIDE_XENTRACE = {
-    "lock_stats": (lock_stats, "LOCK_CONTEND, LOCK_ACQUIRE, LOCK_RELEASE"),
-    "lock_wait_histograms": (lock_wait_histograms, "LOCK_CONTEND, LOCK_ACQUIRE"),
-    "lock_wait_in_running": (lock_wait_in_running, "LOCK_CONTEND, LOCK_ACQUIRE"),
-    "irq_counts": (irq_counts, "IRQ_RAISE, IRQ_COALESCE"),
-    "irq_latency": (irq_latency, "IRQ_RAISE, TASKLET_SCHEDULE"),
-    "measure": (measure, "IRQ_RAISE, TASKLET_SCHEDULE"),
-}
-
-
-@pytest.mark.parametrize("metric", sorted(METRICS_OUTSIDE_XENTRACE))
-def test_a_metric_outside_the_captures_coverage_is_refused(tmp_path: Path, metric: str) -> None:
-    trace = import_xentrace(write(tmp_path, *two_cpus()), GHZ)
-    function, missing = METRICS_OUTSIDE_XENTRACE[metric]
-    with pytest.raises(ConfigError, match=f"{missing}.*xentrace capture \\(t.xentrace\\)"):
-        function(trace)
-    assert vcpu_times(trace)  # what it covers still reads
 
 
 def test_a_tsc_that_goes_back_on_a_pcpu_is_held_and_reported(tmp_path: Path) -> None:

@@ -19,7 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .cli_capture import DEFAULT_CPU_HZ, add_commands, export_command, import_command
+from .cli_capture import (
+    DEFAULT_CPU_HZ,
+    add_commands,
+    export_command,
+    import_command,
+    report_command,
+)
 from .cli_capture import write_xentrace as _write_xentrace
 from .core.config import (
     ConfigError,
@@ -512,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot": _plot,
         "import": import_command,
         "export": export_command,
+        "report": report_command,
     }
     try:
         out = commands[args.command](args)

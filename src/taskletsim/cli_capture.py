@@ -4,22 +4,20 @@ runs out in their format (:mod:`taskletsim.capture`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .capture import export_xentrace, import_ftrace, import_xentrace
 from .capture.xentrace import MAX_CPU_HZ, MIN_CPU_HZ
 from .core.config import ConfigError
-from .core.events import EventKind
 from .core.trace import Trace
-from .metrics.locks import contention_stats
-from .metrics.runstates import vcpu_times
+from .output.export import save_chrome_trace
 from .output.files import OutputFiles
+from .output.trace_report import format_trace_report, trace_report
 
 DEFAULT_CPU_HZ = "2.4e9"
 """xenalyze's default TSC rate, for ``run --xentrace`` without ``--cpu-hz``."""
@@ -45,6 +43,15 @@ def add_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> 
     perf.add_argument("file", help="the text (perf script [--ns] > FILE, or the trace file)")
     perf.add_argument("-o", "--output", required=True, help="the trace to write (.parquet)")
     perf.add_argument("--kallsyms", metavar="FILE", help="/proc/kallsyms, to name the locks")
+    rep = commands.add_parser(
+        "report", help="what a saved trace or an imported capture shows, within what it covers"
+    )
+    rep.add_argument("trace", help="a saved or imported trace (.parquet)")
+    rep.add_argument("--json", action="store_true", help="print one JSON document")
+    rep.add_argument(
+        "--chrome-trace", metavar="PATH", help="also write it for ui.perfetto.dev (.json[.gz])"
+    )
+    rep.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
     exp = commands.add_parser("export", help="write a trace in a real tool's format")
     formats = exp.add_subparsers(dest="format", required=True, parser_class=parser_class)
     xen = formats.add_parser("xentrace", help="Xen's binary format, for xenalyze and others")
@@ -95,12 +102,11 @@ def import_command(args: argparse.Namespace) -> str:
 
 
 def describe_import(trace: Trace) -> str:
-    """What an import read, skipped and lost, and what the capture shows: each vCPU's
-    runstates and steal (xentrace); interrupts, softirq time and contended locks (Linux)."""
+    """What an import read, skipped and lost, and what the capture shows (within what
+    its source covers: :mod:`taskletsim.output.trace_report`)."""
     source = trace.meta.source or {}
-    if source.get("tool") == "xentrace":
-        return "\n".join([*_xentrace_lines(trace, source), *_vcpu_lines(trace)])
-    return "\n".join([*_linux_lines(trace, source), *_linux_summary(trace)])
+    read = _xentrace_lines if source.get("tool") == "xentrace" else _linux_lines
+    return "\n".join([*read(trace, source), format_trace_report(trace_report(trace))])
 
 
 def _xentrace_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
@@ -139,19 +145,6 @@ def _xentrace_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _vcpu_lines(trace: Trace) -> list[str]:
-    times = vcpu_times(trace)
-    if not times:
-        return []
-    lines = ["vCPU       running ms  runnable ms  blocked ms  offline ms  steal %"]
-    for name, vt in times.items():
-        lines.append(
-            f"{name:<10} {vt.running_ns / 1e6:10.3f}  {vt.runnable_ns / 1e6:11.3f}  "
-            f"{vt.blocked_ns / 1e6:10.3f}  {vt.offline_ns / 1e6:10.3f}  {vt.steal_pct:7.3f}"
-        )
-    return lines
-
-
 def _linux_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     counts = source.get("counts", {})
     span_ms = (trace.meta.duration_ns or 0) / 1e6
@@ -172,42 +165,33 @@ def _linux_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _linux_summary(trace: Trace) -> list[str]:
-    """Per IRQ source its handler entries, per softirq its time, per lock its contention."""
-    span_s = max(trace.meta.duration_ns or 1, 1) / 1e9
-    lines = []
-    entries = trace.rows(EventKind.IRQ_ENTRY)
-    per_source = np.bincount(trace.subject[entries], minlength=len(trace.meta.irq))
-    for sid in np.argsort(-per_source, kind="stable")[:8].tolist():
-        if per_source[sid]:
-            info = trace.meta.irq[sid]
-            lines.append(
-                f"  irq {info.name}: {per_source[sid]} ({per_source[sid] / span_s:,.0f}/s)"
-            )
-    time_in = _softirq_ns(trace)
-    for vec, ns in sorted(time_in.items(), key=lambda item: -item[1]):
-        share = 100 * ns / (span_s * 1e9 * max(trace.meta.topology.get("cpus", 1), 1))
-        lines.append(
-            f"  softirq {trace.meta.softirqs[vec]}: {ns / 1e6:.3f} ms ({share:.2f}% of CPU)"
-        )
-    stats = sorted(contention_stats(trace).values(), key=lambda c: -c.wait.total)
-    for c in stats[:8]:
-        lines.append(
-            f"  lock {c.name}: {c.contentions} contended, wait total {c.wait.total / 1e3:.1f} us,"
-            f" mean {c.wait.mean / 1e3:.2f} us, max {c.wait.max / 1e3:.1f} us"
-        )
-    return lines
+def report_command(args: argparse.Namespace) -> str:
+    """``taskletsim report TRACE.parquet [--json] [--chrome-trace PATH] [--html PATH]``."""
+    trace = Trace.load(args.trace)
+    with OutputFiles() as files:
+        chrome = html = None
+        if args.chrome_trace is not None:
+            chrome = files.claim("--chrome-trace", args.chrome_trace, (".json", ".json.gz"))
+        if args.html is not None:
+            html = files.claim("--html", args.html, (".html",))
+        doc = trace_report(trace)
+        if chrome is not None:
+            save_chrome_trace(trace, chrome)
+        if html is not None:
+            from .output.html import trace_html
 
-
-def _softirq_ns(trace: Trace) -> dict[int, int]:
-    """ns in each softirq: each entry to the exit right after it on its CPU."""
-    rows = trace.of_kinds(EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
-    rows = rows[np.argsort(trace.cpu[rows], kind="stable")]
-    cpu, t, vec = trace.cpu[rows], trace.time_ns[rows], trace.subject[rows]
-    entry = trace.kind[rows] == EventKind.SOFTIRQ_ENTRY
-    paired = np.flatnonzero(entry[:-1] & ~entry[1:] & (cpu[1:] == cpu[:-1]))
-    total = np.bincount(vec[paired], weights=t[paired + 1] - t[paired])
-    return {v: int(ns) for v, ns in enumerate(total.tolist()) if ns}
+            html.write_text(trace_html(trace, "taskletsim " + " ".join(args.argv)), "utf-8")
+    if args.json:
+        return json.dumps(doc, indent=2)
+    source = trace.meta.source
+    head = (
+        f"{source['tool']} {source['file']}: {doc['events']} events, {doc['cpus']} CPUs, "
+        f"{doc['span_ns'] / 1e6:.3f} ms"
+        if source
+        else f"{trace.meta.scenario} ({trace.meta.design}, seed {trace.meta.seed}): "
+        f"{doc['events']} events, {doc['span_ns'] / 1e6:.3f} ms"
+    )
+    return head + "\n" + format_trace_report(doc)
 
 
 def export_command(args: argparse.Namespace) -> str:

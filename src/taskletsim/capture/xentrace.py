@@ -39,6 +39,7 @@ from ..core.trace import IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 from .records import Records, record_starts
 from .xenformat import (
     CPU_CHANGE_HEADER,
+    EVENT_MASK,
     IDLE_DOMID,
     RUNSTATE_EVENT_MASK,
     TRC_64_FLAG,
@@ -207,8 +208,11 @@ class _Kept:
             part.setdefault(name, []).append(values)
 
     def get(self, what: str, name: str, dtype: type[np.generic] = np.int64) -> np.ndarray:
+        """A kept column, whole, as ``dtype``."""
         values = self.parts.get(what, {}).get(name, [])
-        return np.concatenate(values) if values else np.zeros(0, dtype=dtype)
+        if not values:
+            return np.zeros(0, dtype=dtype)
+        return np.concatenate(values).astype(dtype, copy=False)
 
 
 class _Reader:
@@ -363,19 +367,22 @@ class _Reader:
         lost = (event == TRC_LOST_RECORDS) & timed & (r.extra >= 4)
         wrap = event == TRC_TRACE_WRAP_BUFFER
         seq = r.offset
-        cpu_col = np.full(n, c, dtype=np.int64)
+        cpu_col = np.full(n, c, dtype=np.int16)
 
         def add(what: str, mask: np.ndarray, **extra: np.ndarray) -> None:
+            """Keep the masked records' fields: the TSC and file offset as int64, the
+            data words as the 32 bits they are (what is kept grows with the file)."""
             if mask.any():
                 self.kept.add(
                     what,
                     tsc=tsc[mask],
                     cpu=cpu_col[mask],
                     seq=seq[mask],
-                    **{k: v[mask] for k, v in extra.items()},
-                )
+                    **{k: v[mask].astype(np.uint32 if v.dtype != bool else bool)
+                       for k, v in extra.items()},
+                )  # fmt: skip
 
-        add("runstate", runstate, key=key, event=event)
+        add("runstate", runstate, key=key, event=event & EVENT_MASK)
         add("vm", entry | exit_, running=running, entry=entry, reason=key)
         add("virq", virq, running=running, vector=key, fake=r.data[:, 1].astype(np.int64))
         add(

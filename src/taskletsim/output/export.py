@@ -14,8 +14,9 @@ latency metric does). Counter tracks: ``tasklets queued`` on each CPU (a
 tasklet counts on the CPU that runs it, from its schedule to its run) and,
 under the ``locks`` process, ``spinners LOCK`` (CPUs spinning on the lock).
 
-Times are in microseconds, as the format wants: every timestamp is a trace
-event's time. Reads the trace only. A file name ending in ``.gz`` is written
+A trace imported from a real machine has no raises: its slices and counters are
+shown, without flows. Times are in microseconds, as the format wants: every
+timestamp is a trace event's time. Reads the trace only. A file name ending in ``.gz`` is written
 gzipped (Perfetto opens it as it is).
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..core.events import EventKind
+from ..core.source import trace_source
 from ..core.trace import Trace
 from ..metrics.latency import irq_chains
 
@@ -184,11 +186,18 @@ def chrome_trace_events(
                     "name": label(kind, subject_),
                 }
             )
-    if flows:
+    if flows and _has_raises(trace):
         out += flow_events(trace)
     if counters:
         out += counter_events(trace, locks_pid=(max(cpus) + 1) if cpus else 0)
     return out
+
+
+def _has_raises(trace: Trace) -> bool:
+    """Whether the trace's source records interrupts' raises, which flows start from (a
+    real capture does not: its slices are shown, without flows)."""
+    source = trace_source(trace.meta.source)
+    return source is None or source.covers(EventKind.IRQ_RAISE)
 
 
 def flow_events(trace: Trace) -> list[dict[str, Any]]:
@@ -280,13 +289,22 @@ def counter_events(trace: Trace, locks_pid: int) -> list[dict[str, Any]]:
     return out
 
 
+def _source_data(trace: Trace) -> dict[str, str]:
+    """An imported trace's tool and file, for the viewer's metadata."""
+    source = trace_source(trace.meta.source)
+    return {} if source is None else {"source": f"{source.tool} {source.file}"}
+
+
 def save_chrome_trace(trace: Trace, path: str | Path) -> None:
     """Write the trace as a Chrome Trace Event JSON file (open it in ui.perfetto.dev);
     gzipped if the name ends in ``.gz``."""
     doc = {
         "traceEvents": chrome_trace_events(trace),
         "displayTimeUnit": "ns",
-        "otherData": {k: str(getattr(trace.meta, k)) for k in ("scenario", "design", "seed")},
+        "otherData": {
+            **{k: str(getattr(trace.meta, k)) for k in ("scenario", "design", "seed")},
+            **_source_data(trace),
+        },
     }
     text = json.dumps(doc, separators=(",", ":"))
     target = Path(path)

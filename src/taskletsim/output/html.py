@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.trace import Trace
 from ..runner.compare import Comparison
 from . import plots
 from .tables import compare_cells
@@ -144,6 +146,48 @@ def compare_html(comparison: Comparison, command: str | None = None) -> str:
                 f"<tr><td>{esc(design)}</td><td>{seed}</td><td><code>{esc(digest)}</code></td></tr>"
             )
     parts.append("</table><h2>Versions</h2><table>")
+    parts += [
+        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
+    ]
+    parts.append(f"</table><script>{CHECK}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def trace_html(trace: Trace, command: str | None = None, window_ns: int = 50_000_000) -> str:
+    """The report page of one trace, a saved run or an imported capture: what it covers
+    (:func:`~taskletsim.output.trace_report.trace_report`), its source's caveats and
+    counts, and what each CPU was doing over its first ``window_ns``."""
+    from .trace_report import format_trace_report, trace_report
+
+    esc = html.escape
+    doc = trace_report(trace)
+    source = trace.meta.source
+    title = f"{source['tool']} {source['file']}" if source else str(trace.meta.scenario)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>taskletsim: {esc(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>taskletsim: {esc(title)}</h1>",
+    ]
+    if command:
+        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    parts.append(f"<h2>What it shows</h2><pre>{esc(format_trace_report(doc, rows=40))}</pre>")
+    if source:
+        parts.append("<h2>What its source cannot see</h2><ul>")
+        parts += [f"<li>{esc(c)}</li>" for c in source.get("caveats", [])]
+        parts.append("</ul><h2>What was read</h2><pre>")
+        parts.append(esc(json.dumps(source.get("counts", {}), indent=1)))
+        parts.append("</pre>")
+        parts += [f"<p>Warning: {esc(w)}</p>" for w in source.get("warnings", [])]
+    end = min(doc["span_ns"], window_ns)
+    fig = plots.timeline(trace, 0, max(end, 1))
+    caption = f"what each CPU was doing, 0 to {end / 1e6:g} ms"
+    parts.append(
+        f'<h2>Timeline</h2><figure><img alt="{esc(caption)}" '
+        f'src="data:image/png;base64,{_png(fig)}"><figcaption>{esc(caption)}</figcaption>'
+        "</figure><h2>Versions</h2><table>"
+    )
     parts += [
         f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
     ]

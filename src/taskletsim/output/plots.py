@@ -189,14 +189,16 @@ def timeline(trace: Trace, start_ns: int, end_ns: int, cpus: Sequence[int] | Non
     ax.set_ylim(-0.6, len(shown) - 0.4)
     ax.invert_yaxis()
     ax.set_xlim(start_ns / 1000.0, end_ns / 1000.0)
-    ax.set_xlabel("simulated time, us")
+    source = trace.meta.source
+    ax.set_xlabel("time since the capture's first event, us" if source else "simulated time, us")
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=n) for n, _, _, c in _SPANS]
     handles.append(Patch(color="black", label="spinning on a lock"))
     fig.legend(handles=handles, loc="outside lower center", fontsize="x-small", ncols=5)
     design = f", {trace.meta.design}" if trace.meta.design else ""
-    ax.set_title(f"{trace.meta.scenario}{design}: what each CPU was doing")
+    what = f"{source['tool']} {source['file']}" if source else f"{trace.meta.scenario}{design}"
+    ax.set_title(f"{what}: what each CPU was doing")
     return fig
 
 
