@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from taskletsim.capture import import_ftrace, import_xentrace
+from taskletsim.cli_capture import _progress
 from taskletsim.core.trace import Trace
 from taskletsim.metrics.runstates import vcpu_times
 
@@ -25,6 +27,28 @@ def test_import_xentrace_writes_the_trace_and_says_what_it_read(tmp_path: Path) 
     assert "27 wrap records" in done.stdout
     assert "d14v2         934.571" in done.stdout
     assert Trace.load(out).equals(import_xentrace(SAMPLE, 2.4e9))
+    lockprof = tmp_path / "lockprof.txt"
+    lockprof.write_text(
+        "global lock tasklet_lock : lock:   12345(   0.001234567s), block:   67(   0.000089s)\n"
+        "total profiling time:   3.5s\n"
+    )
+    done = taskletsim_cli(
+        "import", "xentrace", str(SAMPLE), "--cpu-hz", "2.4e9", "-o", str(out),
+        "--lockprof", str(lockprof), "--quiet",
+    )  # fmt: skip
+    assert "xenlockprof totals (no events: Xen traces no lock) over 3.5 s" in done.stdout
+    assert "global lock tasklet_lock: 12345 taken, 67 blocked, held 1.235 ms" in done.stdout
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _progress(100, quiet=False) as advance:
+        assert advance is None  # pytest's stderr is not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with _progress(100, quiet=True) as advance:
+        assert advance is None
+    with _progress(100, quiet=False) as advance:
+        assert advance is not None
+        advance(50)
 
 
 def test_import_perf_writes_the_trace_and_what_the_capture_shows(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import taskletsim as ts
 from taskletsim.capture import import_ftrace, import_xentrace
-from taskletsim.capture.xenformat import TRC_HVM_INJ_VIRQ, TRC_HW_IRQ_HANDLED
+from taskletsim.capture.xenformat import TRC_HVM_INJ_VIRQ, TRC_HW_IRQ_HANDLED, TRC_LOST_RECORDS
 from taskletsim.core.config import ConfigError
 from taskletsim.metrics import irq_latency
 from taskletsim.metrics.latency import irq_chains, irq_latency_samples
@@ -66,6 +66,23 @@ def test_a_xentrace_capture_has_the_virq_stage_only(tmp_path: Path) -> None:
     )
     samples = irq_latency_samples(import_xentrace(path, 1e9), kinds=None, origin="entry")
     assert {k: v.tolist() for k, v in samples["irq40"].items()} == {"virq": [200]}
+
+
+def test_a_stage_found_across_lost_records_is_not_measured(tmp_path: Path) -> None:
+    path = tmp_path / "x.xentrace"
+    path.write_bytes(
+        window(
+            0,
+            runstate(1, 0, 1, 0, 1000),
+            rec(TRC_HW_IRQ_HANDLED, [40, 1100, 1200], 1210),
+            rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1300),
+            rec(TRC_HW_IRQ_HANDLED, [40, 1400, 1450], 1460),
+            rec(TRC_LOST_RECORDS, [3, 0, 1500, 0], 1600),  # lost from 1500 to 1600
+            rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1700),
+        )
+    )
+    samples = irq_latency_samples(import_xentrace(path, 1e9), kinds=None, origin="entry")
+    assert samples["irq40"]["virq"].tolist() == [200]  # not the second's 300: lost between
 
 
 @pytest.mark.parametrize("design", ["xen-4.4-global", "rfc-percpu", "xen-4.6-dpci", "linux"])

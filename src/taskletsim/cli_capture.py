@@ -142,6 +142,20 @@ def _xentrace_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
             f"({lost_ms:.3f} ms excluded from every metric)"
         )
     lines += [f"  warning: {w}" for w in source.get("warnings", [])]
+    lockprof = details.get("lockprof")
+    if lockprof:
+        total = lockprof.get("profiling_time_s")
+        lines.append(
+            "xenlockprof totals (no events: Xen traces no lock)"
+            + (f" over {total:g} s" if total else "")
+            + ", most blocked first:"
+        )
+        ranked = sorted(lockprof["locks"].items(), key=lambda kv: -kv[1]["time_block_s"])
+        for name, lock in ranked[:8]:
+            lines.append(
+                f"  {name}: {lock['lock_cnt']} taken, {lock['block_cnt']} blocked, held "
+                f"{lock['time_hold_s'] * 1e3:.3f} ms, blocked {lock['time_block_s'] * 1e3:.3f} ms"
+            )
     return lines
 
 

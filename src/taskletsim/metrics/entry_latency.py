@@ -16,8 +16,9 @@ the same host are measured the same way (``irq_latency(..., origin="entry")``):
   ``hvm_migrate_pirqs``, so that is where its vector is injected).
 
 Each value is the stage's time minus the handler's entry, for the handlers that
-started in the window. A stage whose event kind the trace's source cannot
-record is left out.
+started in the window; a stage found across a window whose records the capture
+lost is not counted. A stage whose event kind the trace's source cannot record
+is left out.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from ..core.events import EventKind
 from ..core.source import trace_source
 from ..core.trace import Trace
-from .common import needs, window_bounds
+from .common import covered_before, excluded_windows, needs, window_bounds
 
 ENTRY_STAGES = ("softirq", "tasklet", "virq")
 """Stages measured from the handler's entry (see the module's docstring)."""
@@ -89,6 +90,15 @@ def irq_latency_from_entry(
     if covered(EventKind.VIRQ_INJECT):
         stages["virq"] = _first_at_or_after(_keys(trace, EventKind.VIRQ_INJECT), at)
     mask = (np.int64(1) << _CPU_SHIFT) - 1
+    last = int(trace.time_ns[-1]) + 1 if len(trace) else 0
+    lost_start, lost_end = excluded_windows(trace, 0, last)
+    if len(lost_start):  # a stage searched for across lost records is not measured
+        origin = at & mask
+        for stage, found in stages.items():
+            until = np.where(found >= 0, found & mask, origin)
+            lost = covered_before(lost_start, lost_end, until)
+            lost -= covered_before(lost_start, lost_end, origin)
+            stages[stage] = np.where(lost > 0, -1, found)
     result: dict[str, dict[str, np.ndarray]] = {}
     for s, info in enumerate(trace.meta.irq):
         if kinds is not None and info.kind not in kinds:
