@@ -2,7 +2,8 @@
 
 Layers, lowest first: ``core`` (engine, config, trace, registry), ``platform``
 (topology, locks, arrivals), ``metrics`` (reads traces only), ``capture`` (real
-machines' traces in and out: knows traces only, like metrics), ``hv`` (the Xen
+machines' traces in and out: knows traces only, like metrics), ``fit`` (models
+fitted to traces: reads traces, makes the platform's processes), ``hv`` (the Xen
 host), ``designs``, ``scenarios``, ``runner``, ``output``, then the top
 (``cli``, ``testing``, the package's ``__init__``). Every import, type-only
 ones included, must go to the module's own layer or one it may use; outside
@@ -26,6 +27,7 @@ MAY_USE: dict[str, set[str]] = {
     "platform": {"core", "platform"},
     "metrics": {"core", "metrics"},
     "capture": {"core", "capture"},
+    "fit": {"core", "platform", "metrics", "fit"},
     "kernel": {"core", "platform", "kernel"},
     "hv": {"core", "platform", "kernel", "hv"},
     "designs": {"core", "platform", "kernel", "hv", "designs"},
