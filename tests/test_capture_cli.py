@@ -142,3 +142,22 @@ def test_report_of_a_saved_run_shows_every_section(tmp_path: Path) -> None:
     doc = json.loads(taskletsim_cli("report", str(tmp_path / "r.parquet"), "--json").stdout)
     assert not doc["not_covered"] and doc["source"] is None
     assert {"vcpus", "irqs", "latency_from_entry", "softirq_ns", "contention", "locks"} <= set(doc)
+
+
+def test_fit_writes_a_host_file_that_runs(tmp_path: Path) -> None:
+    run = taskletsim_cli(
+        "run", "small-2socket", "--duration-ms", "200", "--design", "rfc-percpu",
+        "--save-trace", str(tmp_path / "r.parquet"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    done = taskletsim_cli("fit", str(tmp_path / "r.parquet"), "-o", str(tmp_path / "host.toml"))
+    assert done.returncode == 0, done.stderr
+    assert "busy0: 1 vCPUs, busy, pinned, ticks 1000/s" in done.stdout
+    assert "busy0:msi0:" in done.stdout and "poisson (KS p" in done.stdout
+    again = taskletsim_cli("run", str(tmp_path / "host.toml"), "--duration-ms", "5")
+    assert again.returncode == 0, again.stderr
+    assert "scenario host, design rfc-percpu" in again.stdout
+    bad = taskletsim_cli("fit", str(tmp_path / "r.parquet"), "-o", str(tmp_path / "h.toml"),
+                         "--topology", "1x2")  # fmt: skip
+    assert bad.returncode == 2 and "at least 8 CPUs" in bad.stderr
+    assert not (tmp_path / "h.toml").exists()

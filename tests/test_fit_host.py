@@ -7,10 +7,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import taskletsim as ts
 from taskletsim.capture import import_ftrace, import_xentrace
+from taskletsim.core.config import ConfigError
 from taskletsim.fit import fit_durations, fit_vcpus
+from taskletsim.fit.host import fit_host, parse_topology
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,3 +72,40 @@ def test_the_samples_dom0_floats_and_its_guest_is_mostly_idle() -> None:
     assert all(len(f.pcpus) > 1 for name, f in fits.items() if name.startswith("d0v"))
     assert fits["d14v2"].workload == "mixed" and 0.26 < fits["d14v2"].running_share < 0.28
     assert fits["d14v0"].workload == "idle"
+
+
+def test_a_host_fitted_to_a_simulation_has_its_guests_and_devices() -> None:
+    trace = ts.run("small-2socket", design="rfc-percpu", seed=1, duration_ms=300).trace
+    fitted = fit_host(trace)
+    assert fitted["host"] == {"sockets": 2, "cores_per_socket": 4, "threads_per_core": 1}
+    made = trace.meta.model["guests"]
+    assert [(g["name"], g["workload"], g["cpus"]) for g in fitted["guests"]] == [
+        (g["name"], g["workload"], g["cpus"]) for g in made
+    ]
+    for guest in fitted["guests"]:
+        assert "floating" not in guest and guest["tick_hz"] == 1000.0
+        devices = guest.get("devices", [])
+        assert len(devices) == (1 if guest["workload"] == "busy" else 0)
+        for device in devices:
+            assert device["process"] == "poisson"
+            assert abs(device["rate_per_s"] / 20_000 - 1) < 0.03  # ~6,000 arrivals
+
+
+def test_a_host_fitted_to_the_xentrace_sample() -> None:
+    fitted = fit_host(import_xentrace(DATA / "xentrace" / "sample.xentrace", 2.4e9))
+    guests = {g["name"]: g for g in fitted["guests"]}
+    assert set(guests) == {"d0", "d14"}
+    assert len(guests["d0"]["cpus"]) == 8 and guests["d0"]["floating"] == list(range(8))
+    assert len(guests["d14"]["cpus"]) == 4
+    assert fitted["host"] == {"sockets": 1, "cores_per_socket": 8, "threads_per_core": 1}
+
+
+def test_what_cannot_be_fitted_is_refused() -> None:
+    capture = import_ftrace(DATA / "ftrace" / "capture-perf-script.txt")
+    with pytest.raises(ConfigError, match="RUNSTATE_CHANGE"):
+        fit_host(capture)
+    sample = import_xentrace(DATA / "xentrace" / "sample.xentrace", 2.4e9)
+    with pytest.raises(ConfigError, match="at least 8 CPUs"):
+        fit_host(sample, parse_topology("1x4"))
+    with pytest.raises(ConfigError, match="SOCKETSxCORES"):
+        parse_topology("four")

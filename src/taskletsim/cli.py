@@ -27,6 +27,8 @@ from .cli_capture import (
     report_command,
 )
 from .cli_capture import write_xentrace as _write_xentrace
+from .cli_fit import add_command as add_fit_command
+from .cli_fit import fit_command
 from .core.config import (
     ConfigError,
     Param,
@@ -216,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     plot_cmd.add_argument("--metric", help="sweep: the metric on the y axis")
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     add_commands(commands, _Parser)
+    add_fit_command(commands)
     return parser
 
 
@@ -519,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import": import_command,
         "export": export_command,
         "report": report_command,
+        "fit": fit_command,
     }
     try:
         out = commands[args.command](args)

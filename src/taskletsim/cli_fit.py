@@ -1,0 +1,87 @@
+"""``taskletsim fit TRACE -o host.toml``: a host file fitted to a trace (:mod:`taskletsim.fit`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .core.config import ConfigError
+from .core.trace import Trace
+from .fit.host import fit_host, parse_topology
+from .output.files import OutputFiles
+from .scenarios.host.params import spec_params
+from .scenarios.host.spec import toml_value
+from .scenarios.host.toml import load_scenario
+
+
+def add_command(commands: Any) -> None:
+    """The ``fit`` command."""
+    fit = commands.add_parser("fit", help="a host file fitted to a trace (a Xen trace, for now)")
+    fit.add_argument("trace", help="a saved or imported trace (.parquet)")
+    fit.add_argument("-o", "--output", required=True, help="the host file to write (.toml)")
+    fit.add_argument(
+        "--topology", metavar="SxC[xT]", help="sockets x cores [x threads] (default: the trace's)"
+    )
+    fit.add_argument(
+        "--design", help="the file's design (default: the trace's, else xen-4.4-global)"
+    )
+
+
+def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) -> dict[str, Any]:
+    """The host file: the fitted tables, and a simulation's own parameters for what no
+    trace shows (its step costs, its devices' back-pressure)."""
+    source = trace.meta.source
+    origin = f"{source['tool']} {source['file']}" if source else f"{trace.meta.scenario} run"
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "name": name,
+        "description": f"fitted by taskletsim fit to {origin}",
+        "design": design,
+        "duration_ms": round(max(trace.meta.duration_ns or 0, 1_000_000) / 1e6, 3),
+        "host": fitted["host"],
+    }
+    if source is None and trace.meta.params:
+        kept = spec_params(trace.meta.params, design)
+        doc["params"] = {k: toml_value(v) for k, v in kept.items()}
+    doc["guests"] = fitted["guests"]
+    return doc
+
+
+def fit_command(args: argparse.Namespace) -> str:
+    """Fit, write the host file, check that it loads, and say what was fitted."""
+    trace = Trace.load(args.trace)
+    topology = None if args.topology is None else parse_topology(args.topology)
+    design = args.design or trace.meta.design or "xen-4.4-global"
+    with OutputFiles() as files:
+        out = files.claim("--output", args.output, (".toml",))
+        fitted = fit_host(trace, topology)
+        doc = host_document(trace, fitted, design, Path(out).stem)
+        out.write_text(tomli_w.dumps(doc))
+        try:
+            load_scenario(out)
+        except ConfigError as error:  # a fitted file the loader refuses is a bug here
+            raise ConfigError("fit", str(out), f"a host file that loads ({error})") from None
+    lines = [f"wrote {out}: {len(fitted['guests'])} guests"]
+    for guest in fitted["guests"]:
+        where = f"floating over {len(guest['floating'])} pCPUs" if "floating" in guest else "pinned"
+        lines.append(
+            f"  {guest['name']}: {len(guest['cpus'])} vCPUs, {guest['workload']}, {where}"
+            + (f", ticks {guest['tick_hz']:.0f}/s" if "tick_hz" in guest else "")
+        )
+        for device in guest.get("devices", []):
+            lines.append(
+                f"    device on vCPU {device['vcpu']}: {device['process']} at "
+                f"{device['rate_per_s']:,.0f}/s"
+            )
+    for source, report in fitted["fit"].items():
+        chosen = report["chosen"]
+        lines.append(
+            f"  {source}: {report['arrivals']} arrivals, {chosen['family']} "
+            f"(KS p {chosen['p_value']:.3f}; tried "
+            + ", ".join(f"{t['family']} {t['p_value']:.3f}" for t in report["tried"])
+            + ")"
+        )
+    return "\n".join(lines)
