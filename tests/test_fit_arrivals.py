@@ -13,6 +13,8 @@ from taskletsim.capture import import_ftrace
 from taskletsim.core.config import ConfigError
 from taskletsim.core.sim import Simulation
 from taskletsim.fit import fit_arrivals, fit_sources, source_arrivals
+from taskletsim.fit.arrivals import fit_periodic
+from taskletsim.metrics import irq_counts
 from taskletsim.platform.arrivals import Arrivals, OnOff, Periodic, Poisson
 
 
@@ -96,3 +98,34 @@ def test_a_captures_sources_are_fitted_from_their_handlers() -> None:
     assert len(times["irq36:virtio1-req.0"]) == 104  # its handler entries
     fits = fit_sources(capture)
     assert set(fits) == {"irq36:virtio1-req.0", "local_timer"}
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_a_short_poisson_stream_is_not_taken_for_a_jittered_clock(seed: int) -> None:
+    """With a jitter near half its period, a periodic fit puts any stream's residuals
+    near uniform: two arrivals on one tick must refuse it (2,000 arrivals of 20,000/s)."""
+    fit = fit_arrivals(arrivals_of(Poisson(20_000), 100_000_000, seed))
+    assert fit.chosen.family == "poisson"
+    assert {f.family: f.process for f in fit.fits}["periodic"] is None
+
+
+def test_a_simulations_arrivals_are_its_arrived_interrupts() -> None:
+    """Every arrival once: raised, merged into the pending LAPIC request, held by the
+    device or polled; a delivery merged into the guest's pending vector is not another."""
+    params = {"device_model": "open", "irq_rate_per_s": 200_000}  # deliveries do merge
+    trace = ts.run("small-2socket", design="xen-4.4-global", seed=1, duration_ms=20, params=params)
+    trace = trace.trace
+    counts = irq_counts(trace, kinds=("device",))
+    times = source_arrivals(trace)
+    assert sum(c.virq_coalesced for c in counts.values()) > 0
+    for name, c in counts.items():
+        assert len(times[name]) == c.arrived, name
+
+
+def test_two_arrivals_on_one_tick_refuse_the_periodic_fit() -> None:
+    rng = np.random.default_rng(5)
+    clock = np.arange(1_000) * 1_000_000 + rng.integers(-1_000, 1_000, 1_000)
+    doubled = np.sort(np.concatenate([clock, clock[::10] + 200]))  # every tenth fires twice
+    fit = fit_periodic(doubled)
+    assert fit.process is None and fit.params["ticks_shared"] == 100
+    assert fit_periodic(np.sort(clock)).process is not None

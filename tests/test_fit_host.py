@@ -53,8 +53,11 @@ def test_handler_durations_equal_the_raw_pairs_of_the_capture() -> None:
     assert 3000 < found["irq36:virtio1-req.0"].quantile(0.5) < 4000
 
 
-def test_a_simulated_hosts_guests_are_read_back() -> None:
-    trace = ts.run("xen-8socket-passthrough", design="rfc-percpu", seed=1, duration_ms=30).trace
+@pytest.mark.parametrize("design", ["rfc-percpu", "xen-4.4-global"])
+def test_a_simulated_hosts_guests_are_read_back(design: str) -> None:
+    """Under xen-4.4-global the idle vCPUs spend most of RUNNING spinning on the lock in
+    the hypervisor: their class comes from their guest-mode time, not from RUNNING."""
+    trace = ts.run("xen-8socket-passthrough", design=design, seed=1, duration_ms=30).trace
     fits = fit_vcpus(trace)
     guests = {g["name"]: g for g in trace.meta.model["guests"]}
     assert len(fits) == 6 * 6 + 6 * 10
@@ -63,8 +66,11 @@ def test_a_simulated_hosts_guests_are_read_back() -> None:
     for fit in fits.values():
         assert fit.pinned and fit.pcpus[0] in guests[fit.domain]["cpus"]
     idle = [f for name, f in fits.items() if workloads[name] == "idle"]
-    assert all(abs(f.ticks_per_s - 1000) < 50 for f in idle)  # tick_hz 1000, 30 ms
-    assert np.mean([f.running_share for f in idle]) < 0.2
+    assert np.mean([f.guest_share for f in idle]) < 0.2
+    if design == "rfc-percpu":
+        assert all(abs(f.ticks_per_s - 1000) < 50 for f in idle)  # tick_hz 1000, 30 ms
+    else:
+        assert max(f.running_share for f in idle) > 0.2  # spinning while RUNNING, still idle
 
 
 def test_the_samples_dom0_floats_and_its_guest_is_mostly_idle() -> None:

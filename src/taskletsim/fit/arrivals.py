@@ -9,7 +9,10 @@ fitted by its own estimator and tested with a Kolmogorov-Smirnov test
   missed tick leaves a gap of two periods, not a longer period; the line is fitted
   to a prefix that doubles, the ticks counted again each time), the phase its
   intercept moved to the middle of the residuals' range, the jitter half that
-  range (the uniform's best estimates); tested: the residuals against a
+  range (the uniform's best estimates); refused outright when two arrivals fall on
+  one tick (with a jitter near half the period any stream looks uniform around
+  some line) or when more than :data:`MISSED_TICKS` of the ticks have none (a
+  guest's tick re-armed late skips grid points: some may be missed); tested: the residuals against a
   uniform distribution over +-jitter (all residuals 0: a perfect fit).
 - :class:`~taskletsim.platform.arrivals.Poisson`: the rate is the maximum
   likelihood estimate, gaps / their total; tested: the gaps against the
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..core.config import ConfigError
-from ..core.events import EventKind
+from ..core.events import COALESCE_VIRTUAL, EventKind
 from ..core.source import trace_source
 from ..core.trace import Trace
 from ..platform.arrivals import Arrivals, OnOff, Periodic, Poisson
@@ -45,6 +48,10 @@ ALPHA = 0.01
 MIN_ARRIVALS = 20
 """Fewer arrivals than this cannot be told apart: a fit needs at least this many."""
 FAMILIES = ("periodic", "poisson", "onoff")
+MISSED_TICKS = 0.75
+"""A periodic fit is refused when more than this share of its ticks have no arrival (a
+tick a late guest re-arms past skips grid points; one that fires on fewer than a
+quarter of them is not told from other streams)."""
 REFERENCE_GAPS = 200_000
 """At most this many gaps of a fitted on-off process to test the observed ones against."""
 
@@ -135,8 +142,19 @@ def fit_periodic(times: np.ndarray) -> FamilyFit:
     residual = residual - centre
     jitter = float(residual.max() - residual.min()) / 2
     period = round(slope)
-    params = {"period_ns": float(period), "jitter_ns": jitter, "phase_ns": float(intercept)}
-    if period <= 0 or not jitter < period / 2:
+    shared = len(ticks) - len(np.unique(ticks))
+    missed = int(ticks[-1] - ticks[0] + 1) - len(np.unique(ticks))
+    params = {
+        "period_ns": float(period),
+        "jitter_ns": jitter,
+        "phase_ns": float(intercept),
+        "ticks_shared": float(shared),
+        "ticks_missed": float(missed),
+    }
+    # a periodic source fires at most once per tick (its jitter is under half a
+    # period): with a jitter near half the period any stream would look uniform around
+    # some line, so two arrivals on one tick reject it, and so do too many missed ticks
+    if period <= 0 or not jitter < period / 2 or shared or missed > MISSED_TICKS * len(ticks):
         return FamilyFit("periodic", None, 1.0, 0.0, params)
     if jitter < 1.0:  # to the ns: a clock
         process = Periodic(period, 0, int(intercept))
@@ -226,11 +244,17 @@ def onoff_gaps(process: OnOff, count: int, rng: np.random.Generator) -> np.ndarr
 
 def source_arrivals(trace: Trace) -> dict[str, np.ndarray]:
     """Each IRQ source's arrival times: in a simulation every arrival (``IRQ_RAISE``, and
-    ``IRQ_COALESCE`` for one merged into a pending request); in a capture, which sees
-    no arrival, each handler's entry (``IRQ_ENTRY``)."""
+    ``IRQ_COALESCE`` for one merged into a pending request, held by its device or taken
+    by polling; not a delivery merged into the guest's pending vector, whose arrival
+    was raised); in a capture, which sees no arrival, each handler's entry
+    (``IRQ_ENTRY``)."""
     source = trace_source(trace.meta.source)
     if source is None or source.covers(EventKind.IRQ_RAISE):
         rows = trace.of_kinds(EventKind.IRQ_RAISE, EventKind.IRQ_COALESCE)
+        # a delivery merged into the guest's pending vector was already an arrival
+        rows = rows[
+            (trace.kind[rows] != EventKind.IRQ_COALESCE) | (trace.arg[rows] != COALESCE_VIRTUAL)
+        ]
     else:
         rows = trace.rows(EventKind.IRQ_ENTRY)
     subject = trace.subject[rows]

@@ -14,8 +14,10 @@ from ..metrics.common import needs
 from ..metrics.runstates import vcpu_times
 
 RUNNING, RUNNABLE, BLOCKED = 0, 1, 2
-IDLE_RUNNING_SHARE = 0.2
-"""A vCPU that blocks and runs less than this share of the time is taken for idle."""
+IDLE_GUEST_SHARE = 0.2
+"""A vCPU that blocks and runs its own code (guest mode) less than this share of the time
+is taken for idle: RUNNING also counts the hypervisor's work on its behalf, which a
+vCPU waiting for a lock on its way in may spend most of its time in."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class VcpuFit:
     domain: str
     pcpus: tuple[int, ...]
     running_share: float
+    guest_share: float
     wakes_per_s: float
     ticks_per_s: float
     workload: str
@@ -39,6 +42,7 @@ class VcpuFit:
             "pcpus": list(self.pcpus),
             "pinned": self.pinned,
             "running_share": self.running_share,
+            "guest_share": self.guest_share,
             "wakes_per_s": self.wakes_per_s,
             "ticks_per_s": self.ticks_per_s,
             "workload": self.workload,
@@ -49,8 +53,8 @@ def fit_vcpus(trace: Trace) -> dict[str, VcpuFit]:
     """Every guest vCPU with runstates: ``pcpus`` those it was switched to RUNNING on;
     ``wakes_per_s`` its BLOCKED -> RUNNABLE changes; ``ticks_per_s`` the injections of
     its tick source (a source named ``VCPU:timer``, when the trace names one);
-    ``workload``: ``busy`` if it never blocked, ``idle`` if it blocked and ran less than
-    :data:`IDLE_RUNNING_SHARE` of the time, else ``mixed``."""
+    ``workload``: ``busy`` if it never blocked, ``idle`` if it blocked and was in guest
+    mode less than :data:`IDLE_GUEST_SHARE` of the time, else ``mixed``."""
     needs(trace, "fit_vcpus", EventKind.RUNSTATE_CHANGE)
     times = vcpu_times(trace)
     names = trace.names.names("vcpu")
@@ -72,9 +76,10 @@ def fit_vcpus(trace: Trace) -> dict[str, VcpuFit]:
         vt = times[name]
         total = vt.running_ns + vt.runnable_ns + vt.blocked_ns + vt.offline_ns
         share = vt.running_ns / total if total else 0.0
+        guest = vt.guest_ns / total if total else 0.0
         if vt.blocked_ns == 0:
             workload = "busy"
-        elif share < IDLE_RUNNING_SHARE:
+        elif guest < IDLE_GUEST_SHARE:
             workload = "idle"
         else:
             workload = "mixed"
@@ -83,6 +88,7 @@ def fit_vcpus(trace: Trace) -> dict[str, VcpuFit]:
             domain=owner.domain if owner else name,
             pcpus=ran_on,
             running_share=share,
+            guest_share=guest,
             wakes_per_s=int(woke[mine].sum()) / span_s,
             ticks_per_s=ticks.get(v, 0) / span_s,
             workload=workload,

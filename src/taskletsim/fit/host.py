@@ -4,8 +4,11 @@ From the runstates (:func:`~taskletsim.fit.guests.fit_vcpus`): one guest per
 domain, its vCPUs in order, each starting on the pCPU it ran on most, floating
 over every pCPU its vCPUs ran on when any ran on more than one; its workload
 class (the class most of its vCPUs have); for a ``mixed`` guest its mean
-running and blocked intervals; its tick rate. From the injections and
-:func:`~taskletsim.fit.arrivals.fit_sources`: each device source, on the vCPU it
+running and blocked intervals; its tick rate (its timer's period where the tick's
+arrivals fit a periodic grid, however many grid points a late guest skipped; else
+the rate it was injected at).
+From the injections and :func:`~taskletsim.fit.arrivals.fit_sources`: each
+device source, on the vCPU it
 was injected into most, with the arrival process fitted to it (a simulation's
 arrivals; a capture's injections, for the vectors a vector map calls devices).
 What no trace shows (the host's step costs, the device's back-pressure) is not
@@ -81,6 +84,7 @@ def fit_host(trace: Trace, topology: tuple[int, int, int] | None = None) -> dict
     targets = _injected_into(trace)
     arrivals = source_arrivals(trace)  # a simulation's; a capture's handler entries
     injected = _injection_times(trace)  # a capture's vectors: their deliveries
+    tick_sources = _tick_sources(trace)
     guests: list[dict[str, Any]] = []
     report: dict[str, Any] = {}
     for domain, names in by_domain.items():
@@ -99,7 +103,8 @@ def fit_host(trace: Trace, topology: tuple[int, int, int] | None = None) -> dict
             block = [times[n].intervals["blocked"] for n in names]
             guest["run_us"] = _mean_us(run)
             guest["block_us"] = _mean_us(block)
-        ticks = [f.ticks_per_s for f in fits if f.ticks_per_s > 0]
+        ticks = [_tick_hz(tick_sources.get(n), arrivals, fits[k]) for k, n in enumerate(names)]
+        ticks = [t for t in ticks if t > 0]
         if ticks:
             guest["tick_hz"] = float(np.median(ticks))
         devices = []
@@ -158,6 +163,30 @@ def _injected_into(trace: Trace) -> dict[str, str]:
         for s, (v, _n) in sorted(best.items())
         if s < len(info) and info[s].kind == "device"
     }
+
+
+def _tick_sources(trace: Trace) -> dict[str, str]:
+    """Each vCPU's tick source (a ``VCPU:timer`` of kind timer injected into it)."""
+    rows = trace.rows(EventKind.VIRQ_INJECT)
+    info, vcpus = trace.meta.irq, trace.names.names("vcpu")
+    found: dict[str, str] = {}
+    for s, v in set(zip(trace.subject[rows].tolist(), trace.arg[rows].tolist(), strict=True)):
+        if s < len(info) and info[s].kind == "timer" and info[s].name.endswith(":timer"):
+            found.setdefault(vcpus[v], info[s].name)
+    return found
+
+
+def _tick_hz(source: str | None, arrivals: dict[str, np.ndarray], vcpu: Any) -> float:
+    """A vCPU's tick rate: its timer's period when its arrivals fit a periodic grid (a tick
+    handled late skips grid points: the rate the guest asked for, not the rate it got),
+    else the ticks it was injected per second (for a tick the guest re-arms when it
+    handles one, on a saturated host, that is the rate it got)."""
+    times = arrivals.get(source) if source else None
+    if times is not None and len(times) >= MIN_ARRIVALS:
+        fitted = fit_arrivals(times)
+        if fitted.chosen.family == "periodic":
+            return round(1e9 / fitted.chosen.params["period_ns"], 3)
+    return float(vcpu.ticks_per_s)
 
 
 def _injection_times(trace: Trace) -> dict[str, np.ndarray]:
