@@ -54,7 +54,9 @@ def test_the_hand_written_perf_lines(tmp_path: Path) -> None:
     assert "virq" not in latency["irq36:virtio1-req.0"]  # Linux has no injection
 
 
-def test_a_xentrace_capture_has_the_virq_stage_only(tmp_path: Path) -> None:
+def handled_then_injected(tmp_path: Path, *more: bytes) -> Path:
+    """d1v0 running on pCPU 0, Xen's IRQ 40 handled from 1100 to 1200, vector 0x30
+    injected at 1300 (TSC at 1 GHz), then ``more`` records."""
     path = tmp_path / "x.xentrace"
     path.write_bytes(
         window(
@@ -62,24 +64,24 @@ def test_a_xentrace_capture_has_the_virq_stage_only(tmp_path: Path) -> None:
             runstate(1, 0, 1, 0, 1000),
             rec(TRC_HW_IRQ_HANDLED, [40, 1100, 1200], 1210),
             rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1300),
+            *more,
         )
     )
+    return path
+
+
+def test_a_xentrace_capture_has_the_virq_stage_only(tmp_path: Path) -> None:
+    path = handled_then_injected(tmp_path)
     samples = irq_latency_samples(import_xentrace(path, 1e9), kinds=None, origin="entry")
     assert {k: v.tolist() for k, v in samples["irq40"].items()} == {"virq": [200]}
 
 
 def test_a_stage_found_across_lost_records_is_not_measured(tmp_path: Path) -> None:
-    path = tmp_path / "x.xentrace"
-    path.write_bytes(
-        window(
-            0,
-            runstate(1, 0, 1, 0, 1000),
-            rec(TRC_HW_IRQ_HANDLED, [40, 1100, 1200], 1210),
-            rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1300),
-            rec(TRC_HW_IRQ_HANDLED, [40, 1400, 1450], 1460),
-            rec(TRC_LOST_RECORDS, [3, 0, 1500, 0], 1600),  # lost from 1500 to 1600
-            rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1700),
-        )
+    path = handled_then_injected(
+        tmp_path,
+        rec(TRC_HW_IRQ_HANDLED, [40, 1400, 1450], 1460),
+        rec(TRC_LOST_RECORDS, [3, 0, 1500, 0], 1600),  # lost from 1500 to 1600
+        rec(TRC_HVM_INJ_VIRQ, [0x30, 0], 1700),
     )
     samples = irq_latency_samples(import_xentrace(path, 1e9), kinds=None, origin="entry")
     assert samples["irq40"]["virq"].tolist() == [200]  # not the second's 300: lost between

@@ -109,6 +109,12 @@ def describe_import(trace: Trace) -> str:
     return "\n".join([*read(trace, source), format_trace_report(trace_report(trace))])
 
 
+def _most(counted: dict[str, int]) -> str:
+    """The three most counted, with their counts."""
+    top = sorted(counted.items(), key=lambda item: -item[1])[:3]
+    return ", ".join(f"{k} x{v}" for k, v in top)
+
+
 def _xentrace_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     counts = source.get("counts", {})
     details = source.get("details", {})
@@ -121,9 +127,9 @@ def _xentrace_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     ]
     other = counts.get("other_ids", {})
     if other:
-        top = sorted(other.items(), key=lambda item: -item[1])[:3]
-        most = ", ".join(f"{k} x{v}" for k, v in top)
-        lines.append(f"  skipped {counts.get('skipped', 0)} of {len(other)} other ids ({most})")
+        lines.append(
+            f"  skipped {counts.get('skipped', 0)} of {len(other)} other ids ({_most(other)})"
+        )
     for key, what in (
         ("wrap", "wrap records"),
         ("untimed", "records before their pCPU's first TSC"),
@@ -169,10 +175,8 @@ def _linux_lines(trace: Trace, source: dict[str, Any]) -> list[str]:
     ]
     other = counts.get("other_events", {})
     if other:
-        top = sorted(other.items(), key=lambda item: -item[1])[:3]
-        most = ", ".join(f"{k} x{v}" for k, v in top)
-        lines.append(f"  skipped {counts.get('skipped', 0)} lines of {len(other)} other events"
-                     f" ({most})")  # fmt: skip
+        skipped = counts.get("skipped", 0)
+        lines.append(f"  skipped {skipped} lines of {len(other)} other events ({_most(other)})")
     if counts.get("bad_lines"):
         lines.append(f"  {counts['bad_lines']} lines not read (cut short or unexpected)")
     lines += [f"  warning: {w}" for w in source.get("warnings", [])]
