@@ -34,7 +34,7 @@ def runs() -> list[tuple[str, str | None, dict[str, object]]]:
         if not spec.takes_design:
             out += [(scenario, None, {"lock": lock}) for lock in LOCKS]
             continue
-        for design in ts.design_names(builtin=True):
+        for design in ts.scenario_designs(spec):
             for lock in (None, *LOCKS):
                 out.append((scenario, design, {} if lock is None else {"lock": lock}))
             for p in ts.get_design(design).options:

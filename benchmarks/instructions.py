@@ -195,7 +195,7 @@ def main() -> None:
         sys.exit("instructions.py needs valgrind (Debian: apt-get install valgrind)")
     import taskletsim as ts
 
-    designs = args.design or list(ts.design_names(builtin=True))
+    designs = args.design or ts.scenario_designs(ts.get_scenario("small-2socket"))
     locks = args.lock or ["ttas", "ticket", "mcs"]
     if args.check:
         sys.exit(check(Path(args.check), designs, locks))

@@ -56,7 +56,7 @@ from taskletsim.capture.records import Records, record_starts
 from taskletsim.core.sim import Simulation
 from taskletsim.runner.sweep import sweep
 
-DESIGNS = tuple(ts.design_names(builtin=True))
+DESIGNS = tuple(ts.scenario_designs(ts.get_scenario("xen-8socket-passthrough")))
 SEED_HOST = "xen-8socket-passthrough"
 
 

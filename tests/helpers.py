@@ -145,3 +145,7 @@ def window(cpu: int, *records: bytes) -> bytes:
 def runstate(dom: int, vcpu: int, old: int, new: int, tsc: int) -> bytes:
     """``TRC_SCHED_RUNSTATE_CHANGE`` of ``d{dom}v{vcpu}``."""
     return rec(runstate_event(old, new), [(dom << 16) | vcpu], tsc)
+
+
+XEN_DESIGNS = ts.scenario_designs(ts.get_scenario("small-2socket"))
+"""The package's designs that run on the Xen host (every one but the Linux host's own)."""

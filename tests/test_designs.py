@@ -23,9 +23,9 @@ from taskletsim.hv.machine import Machine
 from taskletsim.metrics import check_trace
 from taskletsim.platform.arrivals import Replay
 
-from .helpers import HAND_COSTS, events, taskletsim_cli, tiny
+from .helpers import HAND_COSTS, XEN_DESIGNS, events, taskletsim_cli, tiny
 
-DESIGNS = ts.design_names(builtin=True)
+DESIGNS = XEN_DESIGNS
 PER_CPU = [d for d in DESIGNS if d != "xen-4.4-global"]
 FLOW = (
     K.IRQ_ENTRY,

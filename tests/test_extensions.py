@@ -22,6 +22,7 @@ from taskletsim.scenarios import SCENARIOS
 from taskletsim.testing import DesignCheckError, check_design
 
 from .fixtures import outside
+from .helpers import XEN_DESIGNS
 
 ROOT = Path(__file__).parent.parent
 OUTSIDE = "tests.fixtures.outside"
@@ -44,7 +45,7 @@ def cli(*args: str, pythonpath: list[Path] | None = None) -> subprocess.Complete
 # -- the design contract -------------------------------------------------------
 
 
-@pytest.mark.parametrize("design", ts.design_names(builtin=True))
+@pytest.mark.parametrize("design", XEN_DESIGNS)
 def test_the_built_in_designs_pass_check_design(design: str) -> None:
     check_design(design)
 
@@ -131,12 +132,15 @@ def test_the_built_in_names_live_in_the_registries() -> None:
         "rfc-percpu",
         "xen-4.6-dpci",
         "linux",
+        "linux-bh-wq",
+        "linux-threaded",
     ]
     assert ts.scenario_names(builtin=True) == [
         "lock-open",
         "lock-closed",
         "small-2socket",
         "xen-8socket-passthrough",
+        "linux-dma",
     ]
     assert list(ts.LOCK_KINDS) == ["ttas", "ticket", "mcs"]
 

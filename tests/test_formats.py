@@ -13,9 +13,9 @@ from taskletsim.cli import _parser, main
 from taskletsim.output.formats import compare_csv, compare_markdown, render_compare
 from taskletsim.output.tables import format_compare
 
-from .helpers import taskletsim_cli
+from .helpers import XEN_DESIGNS, taskletsim_cli
 
-DESIGNS = ts.design_names(builtin=True)
+DESIGNS = XEN_DESIGNS
 
 
 @pytest.fixture(scope="module")

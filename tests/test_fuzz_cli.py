@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskletsim import design_names, get_scenario, scenario_names
+from taskletsim import get_scenario, scenario_designs, scenario_names
 from taskletsim.cli import main
 from taskletsim.core.config import Param
 from taskletsim.designs import get_design
@@ -57,7 +57,7 @@ def _params(scenario: str) -> list[tuple[str | None, Param]]:
     spec = get_scenario(scenario)
     out: list[tuple[str | None, Param]] = [(None, p) for p in spec.params]
     if spec.takes_design:
-        out += [(d, p) for d in design_names(builtin=True) for p in get_design(d).options]
+        out += [(d, p) for d in scenario_designs(spec) for p in get_design(d).options]
     return out
 
 
@@ -101,7 +101,7 @@ def _number(param: Param) -> st.SearchStrategy[str]:
 def command_lines(draw: st.DrawFn) -> list[str]:
     scenario = draw(st.sampled_from(scenario_names(builtin=True)))
     spec = get_scenario(scenario)
-    design = draw(st.sampled_from(design_names(builtin=True))) if spec.takes_design else None
+    design = draw(st.sampled_from(scenario_designs(spec))) if spec.takes_design else None
     params = [p for d, p in _params(scenario) if d in (None, design)]
     chosen = draw(st.lists(st.sampled_from(params), max_size=4, unique_by=lambda p: p.name))
     sets = []

@@ -30,13 +30,26 @@ MAY_USE: dict[str, set[str]] = {
     "fit": {"core", "platform", "metrics", "fit"},
     "kernel": {"core", "platform", "kernel"},
     "hv": {"core", "platform", "kernel", "hv"},
-    "designs": {"core", "platform", "kernel", "hv", "designs"},
-    "scenarios": {"core", "platform", "kernel", "hv", "designs", "scenarios"},
-    "runner": {"core", "platform", "metrics", "kernel", "hv", "designs", "scenarios", "runner"},
+    "linux": {"core", "platform", "kernel", "linux"},
+    "designs": {"core", "platform", "kernel", "hv", "linux", "designs"},
+    "scenarios": {"core", "platform", "kernel", "hv", "linux", "designs", "scenarios"},
+    "runner": {
+        "core",
+        "platform",
+        "metrics",
+        "kernel",
+        "hv",
+        "linux",
+        "designs",
+        "scenarios",
+        "runner",
+    },
     "output": {"core", "metrics", "runner", "output"},
 }
 HV_PUBLIC = {f"{PACKAGE}.hv.machine", f"{PACKAGE}.hv.seam", f"{PACKAGE}.hv.vocabulary"}
 KERNEL_PUBLIC = {f"{PACKAGE}.kernel.seam"}
+LINUX_PUBLIC = {f"{PACKAGE}.linux.machine", f"{PACKAGE}.linux.seam", f"{PACKAGE}.linux.costs",
+                f"{PACKAGE}.linux.dma"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -115,7 +128,9 @@ def test_imports_go_down_the_layers(module: str) -> None:
             assert theirs in MAY_USE[mine], f"{where}: layer {mine} may not use layer {theirs}"
         if theirs == "hv" and mine not in ("hv", "designs"):
             assert target in HV_PUBLIC, f"{where}: only {sorted(HV_PUBLIC)} are public"
-        if theirs == "kernel" and mine not in ("kernel", "hv"):
+        if theirs == "linux" and mine not in ("linux", "designs"):
+            assert target in LINUX_PUBLIC, f"{where}: only {sorted(LINUX_PUBLIC)} are public"
+        if theirs == "kernel" and mine not in ("kernel", "hv", "linux"):
             assert target in KERNEL_PUBLIC, f"{where}: only {sorted(KERNEL_PUBLIC)} are public"
 
 
@@ -166,6 +181,7 @@ def test_the_checker_sees_a_bad_import(tmp_path: Path) -> None:
     assert any(t == f"{PACKAGE}.core.trace" for t, _, _ in GRAPH[f"{PACKAGE}.metrics.locks"])
     assert "metrics" not in MAY_USE["hv"] and "hv" not in MAY_USE["metrics"]
     assert "hv" not in MAY_USE["kernel"]
+    assert "hv" not in MAY_USE["linux"] and "linux" not in MAY_USE["hv"]
     assert any(t == f"{PACKAGE}.kernel.cpu" for t, _, _ in GRAPH[f"{PACKAGE}.hv.cpu"])
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 import taskletsim as ts
-from taskletsim import ConfigError, design_names, measure, run
+from taskletsim import ConfigError, measure, run
 from taskletsim.core.events import EventKind
 from taskletsim.metrics import LockStats, Measurements
 from taskletsim.metrics.common import Tracker
@@ -29,9 +29,9 @@ from taskletsim.metrics.runstates import (
 from taskletsim.output.documents import run_json
 from taskletsim.output.tables import format_run
 
-from .helpers import taskletsim_cli
+from .helpers import XEN_DESIGNS, taskletsim_cli
 
-DESIGNS = design_names(builtin=True)
+DESIGNS = XEN_DESIGNS
 
 
 def _both(scenario: str, **kw: object) -> tuple[Measurements, Measurements, str, str]:

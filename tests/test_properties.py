@@ -17,11 +17,12 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskletsim import design_names, run
+from taskletsim import run
 from taskletsim.designs import get_design
 from taskletsim.metrics.latency import Latency
 
 from . import reference as ref
+from .helpers import XEN_DESIGNS
 
 COSTS = (
     "vmexit_ns", "vmentry_ns", "irq_entry_ns", "irq_exit_ns", "softirq_dispatch_ns",
@@ -174,7 +175,7 @@ def _check_against_reference(result: Any, tick_hz: float) -> None:
             assert getattr(c, key) == r.get(key, 0), (info.name, key)
 
 
-@pytest.mark.parametrize("design", design_names())
+@pytest.mark.parametrize("design", XEN_DESIGNS)
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_random_hosts_keep_the_invariants_and_the_reference_numbers(
@@ -208,7 +209,7 @@ tick_mode = "periodic"
 """
 
 
-@pytest.mark.parametrize("design", design_names(builtin=True))
+@pytest.mark.parametrize("design", XEN_DESIGNS)
 def test_a_tick_sent_by_schedule_needs_no_interrupt(design: str, tmp_path: Path) -> None:
     """Found by the property test: with a periodic timer, ``schedule()`` sends a tick that
     fell due while the vCPU was descheduled (``vcpu_periodic_timer_work``), with no

@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskletsim import ConfigError, design_names, run
+from taskletsim import ConfigError, run
 from taskletsim.core.events import COALESCE_LAPIC, EventKind
 from taskletsim.core.recorder import TraceRecorder
 from taskletsim.core.sim import Simulation, draw_stream
 from taskletsim.core.trace import Trace
 
-DESIGNS = design_names(builtin=True)
+from .helpers import XEN_DESIGNS
+
+DESIGNS = XEN_DESIGNS
 CASES = [("xen-8socket-passthrough", d, 2.0) for d in DESIGNS] + [
     ("small-2socket", "rfc-percpu", 5.0),
     ("lock-open", None, 5.0),

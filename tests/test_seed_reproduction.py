@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import pytest
 
-import taskletsim as ts
 from taskletsim.metrics.steal import STEAL_READINGS
 from taskletsim.runner.compare import Comparison, compare
 from taskletsim.runner.pool import default_executor
 
-DESIGNS = tuple(ts.design_names(builtin=True))
+from .helpers import XEN_DESIGNS
+
+DESIGNS = tuple(XEN_DESIGNS)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from taskletsim import ConfigError, compare, design_names, measure, run, scenario_names
+from taskletsim import ConfigError, compare, measure, run, scenario_names
 from taskletsim.core.trace import Trace
 from taskletsim.output.documents import comparison_from_document, run_json
 from taskletsim.output.formats import render_compare, run_markdown
@@ -25,9 +25,9 @@ from taskletsim.output.tables import format_run
 from taskletsim.runner.pool import process_pool
 from taskletsim.runner.summary import run_curves, run_summary
 
-from .helpers import taskletsim_cli
+from .helpers import XEN_DESIGNS, taskletsim_cli
 
-DESIGNS = design_names(builtin=True)
+DESIGNS = XEN_DESIGNS
 
 
 def _before(trace: Trace, end_ns: int) -> Trace:

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskletsim import ConfigError, design_names, run
+from taskletsim import ConfigError, run
 from taskletsim.core.events import COLUMNS, EventKind
 from taskletsim.core.trace import SCHEMA_VERSION, IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 
-from .helpers import taskletsim_cli
+from .helpers import XEN_DESIGNS, taskletsim_cli
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 ints = st.integers(-(2**31), 2**31 - 1)
@@ -74,7 +74,7 @@ def test_save_load_round_trips_bit_for_bit(trace: Trace, tmp_path: Path) -> None
     assert all(back.columns[n].dtype == np.dtype(d) for n, d in COLUMNS)
 
 
-@pytest.mark.parametrize("design", design_names(builtin=True))
+@pytest.mark.parametrize("design", XEN_DESIGNS)
 def test_a_run_round_trips_with_its_digest(design: str, tmp_path: Path) -> None:
     result = run("small-2socket", design=design, duration_ms=2)
     result.trace.save(tmp_path / "t.parquet")

@@ -55,6 +55,7 @@ from .scenarios import (
     device_arrivals,
     get_scenario,
     register_scenario,
+    scenario_designs,
     scenario_names,
     tick_arrivals,
 )
@@ -137,6 +138,7 @@ __all__ = [
     "run_json",
     "run_spec",
     "save_chrome_trace",
+    "scenario_designs",
     "scenario_names",
     "sweep",
     "tick_arrivals",

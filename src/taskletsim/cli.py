@@ -40,6 +40,7 @@ from .core.config import (
     parse_assignment,
 )
 from .designs import design_names, get_design
+from .kernel.seam import design_hosts
 from .metrics import InvariantError
 from .output.documents import sweep_document
 from .output.export import save_chrome_trace
@@ -58,6 +59,7 @@ from .scenarios import (
     dump_scenario,
     get_scenario,
     resolve_scenario_params,
+    scenario_designs,
     scenario_names,
 )
 
@@ -232,7 +234,7 @@ def _list() -> str:
         design = get_design(name)
         lines.append(
             f"    {name}: {design.description} "
-            f"(host {design.host}, default lock {design.default_lock})"
+            f"(host {', '.join(design_hosts(design))}, default lock {design.default_lock})"
         )
         lines += [
             f"        {p.name} = {p.default!r}: {p.help}; {p.allowed()}" for p in design.options
@@ -342,7 +344,7 @@ def _compare(args: argparse.Namespace) -> str:
     if not spec.takes_design:
         raise ConfigError("scenario", args.scenario, "a scenario that takes a tasklet design")
     given = dict(parse_assignment(text) for text in args.set)
-    designs = list(args.design) or design_names(builtin=True)
+    designs = list(args.design) or scenario_designs(spec)
     params = {}
     for design in designs:
         params = resolve_scenario_params(spec, design, given)
@@ -467,7 +469,7 @@ def _sweep(args: argparse.Namespace) -> str:
         spec.default_duration_ms if args.duration_ms is None else args.duration_ms
     )
     warmup = _warmup(spec, args.warmup_ms, duration)
-    designs = list(args.design) or (design_names(builtin=True) if spec.takes_design else [])
+    designs = list(args.design) or scenario_designs(spec)
     runs = max(len(designs), 1) * seeds
     for values in grid.values():
         runs *= len(values)

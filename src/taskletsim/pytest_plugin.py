@@ -65,18 +65,19 @@ class ContentionRegression:
         ``compare`` (``run_summary``) and each lock's integer totals. ``scenario``, with
         the keywords, describes the runs (or give a :class:`RunSpec`: its design and seed
         unset)."""
-        from .designs import design_names, get_design
+        from .designs import get_design
         from .runner.single import run_spec
         from .runner.spec import shared_spec
         from .runner.summary import run_summary
-        from .scenarios import get_scenario
+        from .scenarios import get_scenario, scenario_designs
 
         base = shared_spec(
             scenario, "the fixture", duration_ms=duration_ms, warmup_ms=warmup_ms, params=params
         )
         chosen: list[str | None]
         if get_scenario(base.scenario).takes_design:
-            chosen = [get_design(d).name for d in (designs or design_names(builtin=True))]
+            spec = get_scenario(base.scenario)
+            chosen = [get_design(d).name for d in (designs or scenario_designs(spec))]
         else:
             chosen = [None]
         out: dict[str, dict[int, dict[str, Any]]] = {}

@@ -6,6 +6,8 @@ from . import xen44_global as xen44_global
 from . import rfc_percpu as rfc_percpu
 from . import xen46_dpci as xen46_dpci
 from . import linux as linux
+from . import linux_bh_wq as linux_bh_wq
+from . import linux_threaded as linux_threaded
 
 # isort: on
 from .base import (

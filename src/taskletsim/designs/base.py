@@ -74,6 +74,8 @@ class TaskletDesign(DesignHooks):
     host: ClassVar[str] = "xen"
     """The kind of host the design runs on (:data:`taskletsim.kernel.seam.HOSTS`): these
     hooks are the Xen host's contract."""
+    hosts: ClassVar[tuple[str, ...]] = ()
+    """Every host the design runs on, if more than ``host`` (``linux``: Xen and Linux)."""
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]] = ()
     default_lock: ClassVar[str] = "ttas"
     """The spinlock kind of the code base the design comes from (Xen 2014: TTAS)."""

@@ -19,6 +19,11 @@ Linux has no ``tasklet_schedule_on_cpu``: scheduling one on another CPU is
 done by an IPI whose handler schedules it there (``smp_call_function_single``).
 CPU_DEAD: ``takeover_tasklets`` appends the dead CPU's list to this CPU's.
 Linux spinlocks are queued (MCS): this design's default lock.
+
+The same class runs on the bare-metal Linux host (:mod:`taskletsim.linux`),
+where softirqs are the host's own (``irq_exit``, ``local_bh_enable``,
+``ksoftirqd``): there :meth:`LinuxTasklets.do_softirq` and
+``ksoftirqd_delay_ns`` are not used.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class LinuxTasklets(TaskletDesign):
     """Per-CPU ``tasklet_vec`` detached as a batch; Linux's ``__do_softirq`` and ksoftirqd."""
 
     name = "linux"
+    hosts = ("xen", "linux")
     description = "Linux: per-CPU tasklet_vec run as a batch; __do_softirq limits + ksoftirqd"
     default_lock = "mcs"
     options = (

@@ -22,6 +22,7 @@ from ..core.sim import Simulation
 from ..core.trace import VcpuInfo
 from ..kernel.host import Kernel
 from ..kernel.irq import IrqSource
+from ..kernel.seam import design_hosts
 from ..kernel.softirq import softirq_table
 from ..kernel.timers import Timer, timer_interrupt, timer_softirq_action
 from ..platform.arrivals import Arrivals
@@ -55,8 +56,11 @@ __all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", 
 def xen_design(name: str) -> type[DesignHooks]:
     """The design registered as ``name``, which must run on the Xen host."""
     design = DESIGNS.resolve(name)
-    if design.host != "xen":
-        raise ConfigError("design", name, f"a design for the xen host (its host is {design.host})")
+    hosts = design_hosts(design)
+    if "xen" not in hosts:
+        raise ConfigError(
+            "design", name, f"a design for the xen host (it runs on {', '.join(hosts)})"
+        )
     return cast(type[DesignHooks], design)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from mypy_extensions import mypyc_attr
 from simpy.events import Event
 
 from ..core.events import COALESCE_LAPIC
@@ -40,6 +41,7 @@ CostsT = TypeVar("CostsT", bound=CpuCosts)
 _IRQ = "irq"  # value a parked process is resumed with when an interrupt arrives
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the Linux host's CPU is not compiled
 class PhysCpu(Generic[HostT, CostsT]):
     """Physical CPU ``id`` of ``machine``: its interrupt flag, latched interrupts, softirq
     mask; one SimPy process runs its life (:meth:`_main`, the host's). ``HostT`` is the

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from ..core.sim import Simulation
 from ..platform.locks import SpinLock, make_lock
 from ..platform.topology import Topology
@@ -21,6 +23,7 @@ CpuT = TypeVar("CpuT", bound=PhysCpu[Any, Any])
 CostsT = TypeVar("CostsT", bound=CpuCosts)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the Linux host is not compiled
 class Kernel(Generic[CpuT, CostsT]):
     """The parts of a host every kernel has.
 

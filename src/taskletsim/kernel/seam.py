@@ -24,6 +24,7 @@ from ..core.registry import Registry
 __all__ = [
     "DESIGNS",
     "HOSTS",
+    "HOST_HOOKS",
     "STATE_RUN",
     "STATE_SCHED",
     "CpuCosts",
@@ -31,6 +32,7 @@ __all__ = [
     "IrqLine",
     "Proc",
     "Tasklet",
+    "design_hosts",
 ]
 
 Proc = Generator[Event | int, Any, Any]
@@ -43,9 +45,23 @@ STATE_SCHED = 1 << 0
 STATE_RUN = 1 << 1
 """``TASKLET_STATE_RUN`` / dpci ``STATE_RUN``: claimed by a CPU, running."""
 
-HOSTS = ("xen",)
+HOSTS = ("xen", "linux")
 """The kinds of host a design may run on (:attr:`Design.host`): ``xen``, the Xen
-hypervisor of :mod:`taskletsim.hv`."""
+hypervisor of :mod:`taskletsim.hv`; ``linux``, the bare-metal Linux host of
+:mod:`taskletsim.linux`."""
+
+HOST_HOOKS = {
+    "xen": ("softirq_handlers", "tasklet_schedule_on_cpu", "tasklet_kill", "do_softirq"),
+    "linux": ("softirq_handlers", "tasklet_init", "tasklet_schedule"),
+}
+"""The hooks each host calls on a design (its contract: :class:`taskletsim.hv.seam.DesignHooks`,
+:class:`taskletsim.linux.seam.LinuxDesignHooks`)."""
+
+
+def design_hosts(design: object) -> tuple[str, ...]:
+    """The hosts a design runs on: its ``hosts`` if it names several, else its ``host``."""
+    hosts = getattr(design, "hosts", None)
+    return tuple(hosts) if hosts else (getattr(design, "host", None),)  # type: ignore[return-value]
 
 
 class Tasklet:
@@ -124,26 +140,28 @@ class Design(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
     host: ClassVar[str]
-    """The kind of host it runs on (one of :data:`HOSTS`)."""
+    """The kind of host it runs on (one of :data:`HOSTS`); a design that runs on several
+    names them all in ``hosts`` (:func:`design_hosts`)."""
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
     default_lock: ClassVar[str]
     options: ClassVar[tuple[Param, ...]]
 
 
-_HOOKS = ("softirq_handlers", "tasklet_schedule_on_cpu", "tasklet_kill", "do_softirq")
-
-
 def _check_design(obj: object) -> type[Design]:
-    """A registered design must be a class with a name, a known host and the hooks."""
-    missing = [hook for hook in _HOOKS if not callable(getattr(obj, hook, None))]
+    """A registered design must be a class with a name, known hosts and their hooks."""
+    hosts = design_hosts(obj)
+    for host in hosts:
+        if host not in HOSTS:
+            raise TypeError(
+                f"a tasklet design whose host is one of {', '.join(HOSTS)} (not {host!r})"
+            )
+    hooks = sorted({hook for host in hosts for hook in HOST_HOOKS[host]})
+    missing = [hook for hook in hooks if not callable(getattr(obj, hook, None))]
     if not isinstance(obj, type) or missing or not getattr(obj, "name", ""):
         raise TypeError(
             "a tasklet design class with a name and the hooks of "
             "taskletsim.TaskletDesign" + (f" (missing: {', '.join(missing)})" if missing else "")
         )
-    host = getattr(obj, "host", None)
-    if host not in HOSTS:
-        raise TypeError(f"a tasklet design whose host is one of {', '.join(HOSTS)} (not {host!r})")
     return obj
 
 

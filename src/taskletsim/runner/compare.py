@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from ..core.config import ConfigError, check_seeds
-from ..designs.base import design_names, get_design
+from ..designs.base import get_design
 from ..hv.seam import DESIGNS
-from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
+from ..scenarios import get_scenario, resolve_scenario_params, scenario_designs, scenario_spec
 from .pool import progress_bar
 from .spec import RunOptions, RunSpec, shared_spec
 from .stats import Estimate
@@ -88,7 +88,7 @@ def compare(
     spec = get_scenario(base.scenario)
     if not spec.takes_design:
         raise ConfigError("scenario", base.scenario, "a scenario that takes a tasklet design")
-    chosen = tuple(designs) if designs is not None else tuple(design_names(builtin=True))
+    chosen = tuple(designs) if designs is not None else tuple(scenario_designs(spec))
     if not chosen:
         raise ConfigError("designs", chosen, "at least one design")
     labels = tuple(get_design(d).name for d in chosen)

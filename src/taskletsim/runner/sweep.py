@@ -28,9 +28,9 @@ from ..core.config import (
     check_seeds,
     check_warmup_ms,
 )
-from ..designs.base import design_names, get_design
+from ..designs.base import get_design
 from ..hv.seam import DESIGNS
-from ..scenarios import get_scenario, resolve_scenario_params, scenario_spec
+from ..scenarios import get_scenario, resolve_scenario_params, scenario_designs, scenario_spec
 from .pool import progress_bar
 from .spec import RunOptions, RunSpec, shared_spec
 from .stats import Estimate
@@ -174,7 +174,7 @@ def sweep(
         if isinstance(values, str | bytes) or not len(values):
             raise ConfigError(f"grid.{key}", values, "a non-empty list of values")
     if spec.takes_design:
-        chosen = tuple(designs) if designs is not None else tuple(design_names(builtin=True))
+        chosen = tuple(designs) if designs is not None else tuple(scenario_designs(spec))
         if not chosen:
             raise ConfigError("designs", list(chosen), "at least one design")
         labels: tuple[str | None, ...] = tuple(get_design(d).name for d in chosen)

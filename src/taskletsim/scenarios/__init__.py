@@ -1,10 +1,12 @@
-"""Scenarios, registered by name: the lock checks, then the hypervisor hosts."""
+"""Scenarios, registered by name: the lock checks, the hypervisor hosts, the bare-metal
+Linux hosts."""
 
 from pathlib import Path
 
 # isort: off
 from . import lock_streams as lock_streams
 from . import hypervisor as hypervisor
+from . import linux_host as linux_host
 
 # isort: on
 from .base import (
@@ -12,6 +14,7 @@ from .base import (
     Scenario,
     register_scenario,
     resolve_scenario_params,
+    scenario_designs,
     scenario_names,
     scenario_params,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "load_scenario",
     "register_scenario",
     "resolve_scenario_params",
+    "scenario_designs",
     "scenario_names",
     "scenario_params",
     "scenario_spec",

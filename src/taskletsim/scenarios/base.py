@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, overload
 
-from ..core.config import Param, resolve_params
+from ..core.config import ConfigError, Param, resolve_params
 from ..core.registry import Registry
 from ..core.sim import Simulation
-from ..designs.base import designs_with_option, get_design, option_error
+from ..designs.base import design_names, designs_with_option, get_design, option_error
+from ..kernel.seam import design_hosts
 
 
 class Scenario:
@@ -38,6 +39,9 @@ class Scenario:
     default_duration_ms: ClassVar[float] = 100.0
     takes_design: ClassVar[bool] = False
     default_design: ClassVar[str | None] = None
+    host: ClassVar[str] = "xen"
+    """The kind of host a scenario that takes a design builds: its designs must run on it
+    (:func:`~taskletsim.kernel.seam.design_hosts`)."""
 
     default_warmup_ms: ClassVar[float | None] = None
     """The warm-up a run takes when none is given (``None``: 0 for ``run``, a tenth of
@@ -101,12 +105,35 @@ def scenario_names(*, builtin: bool | None = None) -> list[str]:
     return SCENARIOS.names(builtin=builtin)
 
 
+def scenario_designs(spec: Scenario) -> list[str]:
+    """The package's designs that run on ``spec``'s host, in registration order: what a
+    comparison runs when no design is named."""
+    if not spec.takes_design:
+        return []
+    return [n for n in design_names(builtin=True) if spec.host in design_hosts(get_design(n))]
+
+
+def check_design_host(spec: Scenario, design: str) -> None:
+    """A ``ConfigError`` unless ``design`` runs on the host ``spec`` builds."""
+    hosts = design_hosts(get_design(design))
+    if spec.host not in hosts:
+        allowed = ", ".join(scenario_designs(spec))
+        raise ConfigError(
+            "design",
+            design,
+            f"a design that runs on scenario {spec.name}'s {spec.host} host ({allowed}); "
+            f"it runs on {', '.join(hosts)}",
+        )
+
+
 def scenario_params(spec: Scenario, design: str | None = None) -> tuple[Param, ...]:
     """The parameters ``spec`` accepts: its own, plus the options of ``design``."""
     if not spec.takes_design:
         return spec.params
     chosen = design or spec.default_design
     own = {p.name for p in spec.params}
+    if chosen:
+        check_design_host(spec, chosen)
     options = get_design(chosen).options if chosen else ()
     return spec.params + tuple(p for p in options if p.name not in own)
 

@@ -1,0 +1,211 @@
+"""A bare-metal Linux host: topology, CPUs with their run queues and ``ksoftirqd``, the
+tasklet design, tasks and device interrupts.
+
+Build one, add tasks and devices, then run its simulation::
+
+    sim = Simulation(seed=1)
+    host = LinuxHost(sim, Topology(2, 4), design="linux")
+    host.add_busy_task("hog0", (0,))
+    host.add_device("dma0", cpu=1, handler=my_irq_handler)
+    sim.run(100_000_000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, cast
+
+from simpy.events import Event
+
+from ..core.config import ConfigError
+from ..core.sim import DrawStream, Simulation
+from ..core.trace import VcpuInfo
+from ..kernel.host import Kernel
+from ..kernel.irq import Handler, IrqSource
+from ..kernel.seam import DESIGNS, design_hosts
+from ..kernel.softirq import softirq_table
+from ..platform.topology import Topology
+from .costs import LinuxCosts
+from .cpu import LinuxCpu
+from .sched import (
+    BLOCKED,
+    BLOCKED_OUT,
+    PREEMPTED,
+    RUNNABLE,
+    SCHED_FIFO,
+    SCHED_NORMAL,
+    Task,
+    TaskBody,
+)
+from .seam import LinuxDesignHooks, Proc
+
+__all__ = ["LINUX_SOFTIRQS", "LinuxCpu", "LinuxHost", "Task", "linux_design"]
+
+LINUX_SOFTIRQS = (
+    "HI_SOFTIRQ",
+    "TIMER_SOFTIRQ",
+    "NET_TX_SOFTIRQ",
+    "NET_RX_SOFTIRQ",
+    "BLOCK_SOFTIRQ",
+    "IRQ_POLL_SOFTIRQ",
+    "TASKLET_SOFTIRQ",
+    "SCHED_SOFTIRQ",
+    "HRTIMER_SOFTIRQ",
+    "RCU_SOFTIRQ",
+)
+"""Linux's softirqs in number order (include/linux/interrupt.h)."""
+
+BUSY_BURST_NS = 1_000_000_000
+"""A busy task's work is handed out in bursts this long (it never sleeps)."""
+
+
+def linux_design(name: str) -> type[LinuxDesignHooks]:
+    """The design registered as ``name``, which must run on the Linux host."""
+    design = DESIGNS.resolve(name)
+    hosts = design_hosts(design)
+    if "linux" not in hosts:
+        raise ConfigError(
+            "design", name, f"a design for the linux host (it runs on {', '.join(hosts)})"
+        )
+    return cast(type[LinuxDesignHooks], design)
+
+
+def _nothing(cpu: LinuxCpu) -> Proc:
+    """A softirq with no work in the model."""
+    return
+    yield
+
+
+def ipi_interrupt(cpu: LinuxCpu, seq: int) -> Proc:
+    """The reschedule and call-function IPIs (``sysvec_reschedule_ipi``,
+    ``sysvec_call_function_single``: one source stands for both): run the queued
+    calls; a reschedule asked meanwhile is acted on where the interrupt returns."""
+    while cpu.ipi_calls:
+        yield from cpu.ipi_calls.pop(0)(cpu)
+
+
+class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
+    """The host. ``lock`` (default: the design's), ``numa_bias`` and ``spinner_share``
+    set every spinlock's model; ``design_options`` go to the design."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        topology: Topology,
+        design: str = "linux",
+        costs: LinuxCosts | None = None,
+        lock: str | None = None,
+        numa_bias: float = 1.0,
+        spinner_share: float = 0.5,
+        design_options: dict[str, object] | None = None,
+    ) -> None:
+        design_cls = linux_design(design)
+        super().__init__(
+            sim,
+            topology,
+            costs or LinuxCosts(),
+            softirq_table(LINUX_SOFTIRQS, design_cls.softirqs),
+            lock or design_cls.default_lock,
+            {"numa_bias": numa_bias, "spinner_share": spinner_share},
+        )
+        self.design_options = dict(design_options or {})
+        sim.trace.meta.design = design_cls.name
+        self.idle_cpus: list[set[int]] = [set() for _ in range(topology.sockets)]
+        """Per socket, the CPUs idling now (``select_idle_sibling`` looks there)."""
+        self.tasks: list[Task] = []
+        for c in range(topology.ncpus):
+            cpu = LinuxCpu(self, c)
+            cpu.ipi = IrqSource(self, f"ipi:cpu{c}", c, ipi_interrupt, "ipi")
+            self.cpus.append(cpu)
+        for cpu in self.cpus:
+            cpu.ksoftirqd = self.create_kthread(
+                f"ksoftirqd/{cpu.id}", "ksoftirqd", (cpu.id,), _ksoftirqd_body, rt=False
+            )
+        self.design: LinuxDesignHooks = design_cls(self)
+        handlers: list[Callable[[LinuxCpu], Proc]] = [_nothing] * len(self.softirq_names)
+        for name, action in self.design.softirq_handlers().items():
+            handlers[self.softirq_nr[name]] = action
+        self.softirq_handlers = handlers
+
+    # -- tasks --------------------------------------------------------------
+
+    def add_task(
+        self, name: str, kind: str, cpus: tuple[int, ...], body: TaskBody, *,
+        group: str = "tasks", rt: bool = False, runnable: bool = False,
+    ) -> Task:  # fmt: skip
+        """A task allowed on ``cpus``, traced in the ``vcpu`` names with ``group`` as its
+        domain and ``kind`` as its class; asleep, or ``runnable`` on its first CPU."""
+        for c in cpus:
+            if not 0 <= c < self.topology.ncpus:
+                raise ConfigError(
+                    f"task {name} cpus", c, f"a CPU of the host (0..{self.topology.ncpus - 1})"
+                )
+        tid = self.sim.trace.names.add("vcpu", name)
+        self.sim.trace.meta.vcpus[name] = VcpuInfo(group, kind)
+        task = Task(tid, name, kind, body, cpus, SCHED_FIFO if rt else SCHED_NORMAL)
+        self.tasks.append(task)
+        if runnable:
+            cpu = self.cpus[cpus[0]]
+            task.state = RUNNABLE
+            self.sim.trace.runstate_change(cpu.id, tid, RUNNABLE)
+            cpu.rq.enqueue(task, wakeup=False)
+        else:
+            self.sim.trace.runstate_change(cpus[0], tid, BLOCKED)
+        return task
+
+    def create_kthread(
+        self, name: str, kind: str, cpus: tuple[int, ...], body: TaskBody, rt: bool
+    ) -> Task:
+        """A kernel thread (group ``kernel``), asleep until woken; ``rt``: ``SCHED_FIFO``."""
+        return self.add_task(name, kind, cpus, body, group="kernel", rt=rt)
+
+    def add_busy_task(self, name: str, cpus: tuple[int, ...]) -> Task:
+        """A task that always has work (a CPU hog), runnable from the start."""
+        return self.add_task(name, "busy", cpus, _busy_body, runnable=True)
+
+    def add_sleeper_task(
+        self, name: str, cpus: tuple[int, ...], burst: DrawStream, sleep: DrawStream
+    ) -> Task:
+        """A task that runs a burst (``burst()`` ns), sleeps (``sleep()`` ns, an hrtimer on
+        its CPU wakes it: ``hrtimer_wakeup``), and again; runnable from the start."""
+
+        def body(cpu: LinuxCpu) -> Generator[Event | int, Any, str]:
+            if task.remaining_ns <= 0:
+                task.remaining_ns = max(burst(), 1)
+            left = yield from cpu.run_user(task.remaining_ns)
+            task.remaining_ns = left
+            if left:
+                return PREEMPTED
+            cpu.hrtimer_start(max(sleep(), 1), hrtimer_wakeup)
+            return BLOCKED_OUT
+
+        def hrtimer_wakeup(cpu: LinuxCpu) -> Proc:
+            cpu.try_to_wake_up(task)
+            return
+            yield
+
+        task = self.add_task(name, "sleeper", cpus, body, runnable=True)
+        return task
+
+    # -- devices ------------------------------------------------------------
+
+    def add_device(self, name: str, cpu: int, handler: Handler) -> IrqSource:
+        """A device's MSI-X vector, its affinity ``cpu``, and the driver's hard IRQ handler."""
+        if not 0 <= cpu < self.topology.ncpus:
+            raise ConfigError(
+                f"{name} cpu", cpu, f"a CPU of the host (0..{self.topology.ncpus - 1})"
+            )
+        return IrqSource(self, name, cpu, handler, "device")
+
+
+def _ksoftirqd_body(cpu: LinuxCpu) -> Generator[Event | int, Any, str]:
+    return (yield from cpu.ksoftirqd_body())
+
+
+def _busy_body(cpu: LinuxCpu) -> Generator[Event | int, Any, str]:
+    task = cpu.curr
+    assert task is not None
+    if task.remaining_ns <= 0:
+        task.remaining_ns = BUSY_BURST_NS
+    task.remaining_ns = yield from cpu.run_user(task.remaining_ns)
+    return PREEMPTED

@@ -1,0 +1,263 @@
+"""The bare-metal Linux host and its three designs, on hand-worked event sequences.
+
+Every host here is :func:`linux_tiny`: 2 sockets x 2 cores (CPUs 0, 1 on
+socket 0; 2, 3 on socket 1), queued (MCS) spinlocks, line transfers of 7 ns
+(same CPU) and 102 ns (same socket), and the round costs of ``HAND``: IRQ
+entry 100, exit 50, softirq dispatch 10, list work 20, IPI send 50 and
+flight 500, wake-up 100, ``__schedule`` 100 + context switch 1000, IRQ thread
+100. A tasklet's first bit operation fetches the line from its own CPU (7).
+
+The times in each docstring are worked out from those costs, following
+kernel/softirq.c, kernel/workqueue.c and kernel/irq/manage.c (v6.9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import taskletsim as ts
+from taskletsim.core.config import ConfigError
+from taskletsim.core.events import EventKind as K
+from taskletsim.core.sim import Simulation
+from taskletsim.linux.costs import LinuxCosts
+from taskletsim.linux.cpu import MAX_SOFTIRQ_RESTART
+from taskletsim.linux.machine import LinuxHost
+from taskletsim.metrics import check_trace
+from taskletsim.platform.arrivals import Replay
+
+from .helpers import events
+
+HAND = LinuxCosts(
+    irq_entry_ns=100,
+    irq_exit_ns=50,
+    softirq_dispatch_ns=10,
+    irq_save_restore_ns=0,
+    ipi_send_ns=50,
+    ipi_latency_ns=500,
+    timer_fn_ns=60,
+    tasklet_list_ns=20,
+    tick_ns=100,
+    wakeup_ns=100,
+    schedule_ns=100,
+    context_switch_ns=1000,
+    irq_thread_ns=100,
+)
+BLOCKED, RUNNABLE, RUNNING = 2, 1, 0
+
+
+def linux_tiny(design: str) -> LinuxHost:
+    """2 sockets x 2 cores, MCS locks, the ``HAND`` costs."""
+    sim = Simulation(0)
+    sim.trace.meta.duration_ns = 20_000
+    return LinuxHost(sim, ts.Topology(2, 2), design=design, costs=HAND)
+
+
+def device(host: LinuxHost, name: str, cpu: int, at: int, t: ts.Tasklet) -> None:
+    """A device on ``cpu`` interrupting once at ``at``; its handler defers ``t``."""
+
+    def handler(c: Any, seq: int) -> Any:
+        yield from host.design.tasklet_schedule(c, t, src.id)
+
+    src = host.add_device(name, cpu, handler)
+    src.start(Replay((at,)))
+
+
+def working(ns: int) -> Callable[[Any], Any]:
+    def func(cpu: Any) -> Any:
+        yield from cpu.work(ns)
+
+    return func
+
+
+def rows(host: LinuxHost, kinds: tuple[K, ...]) -> list[tuple[int, int, str, str, int | str]]:
+    return [e for e in events(host) if e[2] in {k.name for k in kinds}]
+
+
+def test_do_softirq_hands_over_to_ksoftirqd_after_its_restarts() -> None:
+    """A tasklet that schedules itself again 11 times, from one interrupt on idle CPU 0.
+
+    1000 IRQ entry; 1100 the handler's ``tasklet_schedule``: SCHED set (7) at
+    1107, appended (20) and TASKLET_SOFTIRQ raised at 1127 (in hard IRQ: no
+    ksoftirqd wake-up); exit 50: 1177. ``irq_exit`` runs ``__do_softirq``:
+    each pass is dispatch 10, the list detached 20, trylock 7, the function
+    100, its own ``tasklet_schedule`` 7 + 20: 164 ns, the k-th starting at
+    1177 + 164 k. After the 10th pass (``MAX_SOFTIRQ_RESTART``) the softirq is
+    still pending at 2817: ``wakeup_softirqd`` makes ``ksoftirqd/0`` runnable;
+    the CPU idles, so it is picked at once: ``__schedule`` 1100 ns, running
+    at 3917. Its ``__do_softirq`` runs the 11th pass (3917) and the 12th
+    (4081, no reschedule: 137 ns), and it sleeps at 4218.
+    """
+    host = linux_tiny("linux")
+    runs = [0]
+
+    def again(cpu: Any) -> Any:
+        yield from cpu.work(100)
+        if runs[0] < 11:
+            runs[0] += 1
+            yield from host.design.tasklet_schedule(cpu, t, -1)
+
+    t = host.design.tasklet_init("loop", again)
+    device(host, "dev0", 0, 1000, t)
+    host.sim.run(20_000)
+    entries = [e[0] for e in rows(host, (K.SOFTIRQ_ENTRY,))]
+    assert MAX_SOFTIRQ_RESTART == 10
+    assert entries == [1177 + 164 * k for k in range(10)] + [3917, 4081]
+    ksoftirqd = [e for e in rows(host, (K.RUNSTATE_CHANGE,)) if e[3] == "ksoftirqd/0"]
+    assert ksoftirqd == [
+        (0, 0, "RUNSTATE_CHANGE", "ksoftirqd/0", BLOCKED),
+        (2817, 0, "RUNSTATE_CHANGE", "ksoftirqd/0", RUNNABLE),
+        (3917, 0, "RUNSTATE_CHANGE", "ksoftirqd/0", RUNNING),
+        (4218, 0, "RUNSTATE_CHANGE", "ksoftirqd/0", BLOCKED),
+    ]
+    assert events(host)[4:9] == [
+        (1000, 0, "IRQ_RAISE", "dev0", 0),
+        (1000, 0, "IRQ_ENTRY", "dev0", 0),
+        (1107, 0, "TASKLET_SCHEDULE", "loop", "dev0"),
+        (1127, 0, "SOFTIRQ_RAISE", "TASKLET_SOFTIRQ", 0),
+        (1177, 0, "IRQ_EXIT", "dev0", 0),
+    ]
+    check_trace(host.sim.trace.finish())
+
+
+def test_tasklet_scheduled_while_it_runs_on_another_cpu() -> None:
+    """``tasklet_schedule`` on CPU 1 while the tasklet runs on CPU 0 (5000 ns of work).
+
+    CPU 0: IRQ at 1000, scheduled at 1107, ``tasklet_action`` claims it
+    (RUN) at 1214 and runs it to 6214. CPU 1: IRQ at 2000; SCHED was
+    cleared by CPU 0's claim, so its ``test_and_set_bit`` (the line from
+    CPU 0: 102) sets it at 2202 and queues the tasklet on CPU 1's list;
+    exit at 2272. Every ``tasklet_action`` pass there finds RUN held: the
+    trylock fails, the tasklet goes back on the list and the softirq is
+    raised again (dispatch 10 + detach 20 + trylock 7 + re-append 20 = 57
+    ns). After 10 passes (2842) ``ksoftirqd/1`` takes over (running at
+    3942) and goes on passing until RUN clears at 6214; its next pass (6245)
+    claims the tasklet at 6259 and runs it on CPU 1 to 11259. The tasklet
+    never runs on two CPUs at once, and runs once more after the schedule.
+    """
+    host = linux_tiny("linux")
+    t = host.design.tasklet_init("long", working(5000))
+    device(host, "dev0", 0, 1000, t)
+    device(host, "dev1", 1, 2000, t)
+    host.sim.run(20_000)
+    assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
+        (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
+        (1214, 0, "TASKLET_ENTRY", "long", -1),
+        (2202, 1, "TASKLET_SCHEDULE", "long", "dev1"),
+        (6214, 0, "TASKLET_EXIT", "long", -1),
+        (6259, 1, "TASKLET_ENTRY", "long", -1),
+        (11259, 1, "TASKLET_EXIT", "long", -1),
+    ]
+    cpu1 = [e[0] for e in rows(host, (K.SOFTIRQ_ENTRY,)) if e[1] == 1]
+    assert cpu1[:11] == [2272 + 57 * k for k in range(10)] + [3942]
+    ksoftirqd = [e[::4] for e in rows(host, (K.RUNSTATE_CHANGE,)) if e[3] == "ksoftirqd/1"]
+    assert ksoftirqd == [(0, BLOCKED), (2842, RUNNABLE), (3942, RUNNING), (11259, BLOCKED)]
+    check_trace(host.sim.trace.finish())
+
+
+def test_queue_work_of_an_item_still_running_on_another_cpus_bh_pool() -> None:
+    """``queue_work`` on CPU 1 of a work item CPU 0's BH worker is running (5000 ns).
+
+    CPU 0: IRQ at 1000; PENDING set at 1107, ``cpu0:pool->lock`` taken (7) at
+    1114, inserted and TASKLET_SOFTIRQ raised at 1134; ``bh_worker`` takes the
+    lock at 1201 and ``process_one_work`` claims the item at 1208 (PENDING
+    cleared), then drops the lock and runs it. CPU 1: IRQ at 2000, PENDING
+    set again at 2202 (line from CPU 0). The item was last on pool 0 and
+    runs there (``find_worker_executing_work``): CPU 1 takes **pool 0's**
+    lock (2304: line from CPU 0), queues it there and, pool 0 being
+    another CPU's, kicks it by an irq_work IPI (flight 500 after the send):
+    CPU 0 takes it at 2824, raising TASKLET_SOFTIRQ inside its running BH
+    worker. When the item returns (6358) the worker, within its budget,
+    runs it again on CPU 0 (6562 to 11562). It never runs on CPU 1.
+    """
+    host = linux_tiny("linux-bh-wq")
+    t = host.design.tasklet_init("long", working(5000))
+    device(host, "dev0", 0, 1000, t)
+    device(host, "dev1", 1, 2000, t)
+    host.sim.run(20_000)
+    assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
+        (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
+        (1208, 0, "TASKLET_ENTRY", "long", -1),
+        (2202, 1, "TASKLET_SCHEDULE", "long", "dev1"),
+        (6358, 0, "TASKLET_EXIT", "long", -1),
+        (6562, 0, "TASKLET_ENTRY", "long", -1),
+        (11562, 0, "TASKLET_EXIT", "long", -1),
+    ]
+    locks = [e[:2] for e in rows(host, (K.LOCK_ACQUIRE,)) if e[3] == "cpu0:pool->lock"]
+    assert (2304, 1) in locks
+    assert not any(e[3] == "cpu1:pool->lock" for e in rows(host, (K.LOCK_ACQUIRE,)))
+    ipi = [e[:3] for e in events(host) if e[3] == "ipi:cpu0"]
+    assert ipi == [(2824, 0, "IRQ_RAISE"), (2824, 0, "IRQ_ENTRY"), (2974, 0, "IRQ_EXIT")]
+    check_trace(host.sim.trace.finish())
+
+
+def test_threaded_irq_wakes_its_fifo_thread_once_per_runthread() -> None:
+    """``request_threaded_irq``: the handler's ``__irq_wake_thread`` at 1107 sets
+    RUNTHREAD and wakes ``irq/long`` (100): runnable at 1207; CPU 0 idles, so after
+    the IRQ exit (1257) ``__schedule`` (1100) runs it at 2357. CPU 1's interrupt
+    sets RUNTHREAD again at 2202 before the thread cleared it: no second wake-up,
+    one run (2459 after the thread's 100 and the bit's line from CPU 1, to 7559),
+    then the thread sleeps."""
+    host = linux_tiny("linux-threaded")
+    t = host.design.tasklet_init("long", working(5000))
+    device(host, "dev0", 0, 1000, t)
+    device(host, "dev1", 1, 2000, t)
+    host.sim.run(20_000)
+    assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
+        (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
+        (2202, 1, "TASKLET_SCHEDULE", "long", "dev1"),
+        (2459, 0, "TASKLET_ENTRY", "long", -1),
+        (7559, 0, "TASKLET_EXIT", "long", -1),
+    ]
+    thread = [e[::4] for e in rows(host, (K.RUNSTATE_CHANGE,)) if e[3] == "irq/long"]
+    assert thread == [(0, BLOCKED), (1207, RUNNABLE), (2357, RUNNING), (7559, BLOCKED)]
+    check_trace(host.sim.trace.finish())
+
+
+def test_a_woken_fair_task_waits_for_the_current_ones_slice() -> None:
+    """EEVDF's run-to-parity: a task woken on a CPU whose hog has run less than its
+    slice waits for the tick after the slice is used (3 ms, checked each 1 ms)."""
+    sim = Simulation(0)
+    host = LinuxHost(sim, ts.Topology(1, 1), design="linux", costs=HAND)
+    host.add_busy_task("hog", (0,))
+    sleeper = host.add_task("waker", "sleeper", (0,), lambda cpu: _sleep_once(cpu))
+
+    def wake(_e: object) -> None:
+        host.cpus[0].try_to_wake_up(sleeper)
+
+    sim.call_later(500_000, wake)
+    sim.run(5_000_000)
+    waker = [e[::4] for e in events(host) if e[2] == "RUNSTATE_CHANGE" and e[3] == "waker"]
+    assert waker[:2] == [(0, BLOCKED), (500_000, RUNNABLE)]
+    # the hog was picked at 1100 (schedule + switch); its slice ends at 3001100; the
+    # tick at 4 ms (first after that) asks for a reschedule: tick 100 in the handler
+    running = waker[2][0]
+    assert 4_000_000 < running < 4_000_000 + 100 + 160 + 1100 + 100
+
+
+def _sleep_once(cpu: Any) -> Any:
+    yield from cpu.work(10)
+    return "blocked"
+
+
+@pytest.mark.parametrize("design", ["linux", "linux-bh-wq", "linux-threaded"])
+def test_linux_dma_runs_every_linux_design_and_keeps_the_invariants(design: str) -> None:
+    r = ts.run("linux-dma", design=design, seed=1, duration_ms=5, params={"channels": 4})
+    assert r.trace.meta.design == design
+    kinds = set(r.trace.kind.tolist())
+    assert {int(K.TASKLET_ENTRY), int(K.TASKLET_EXIT), int(K.LOCK_ACQUIRE)} <= kinds
+
+
+def test_designs_run_only_on_their_hosts() -> None:
+    with pytest.raises(ConfigError, match="linux host"):
+        ts.run("linux-dma", design="xen-4.4-global", duration_ms=1)
+    with pytest.raises(ConfigError, match="xen host"):
+        ts.run("small-2socket", design="linux-bh-wq", duration_ms=1)
+    assert ts.scenario_designs(ts.get_scenario("linux-dma")) == [
+        "linux",
+        "linux-bh-wq",
+        "linux-threaded",
+    ]
+    assert "linux-bh-wq" not in ts.scenario_designs(ts.get_scenario("small-2socket"))
