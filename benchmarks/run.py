@@ -58,6 +58,8 @@ from taskletsim.runner.sweep import sweep
 
 DESIGNS = tuple(ts.scenario_designs(ts.get_scenario("xen-8socket-passthrough")))
 SEED_HOST = "xen-8socket-passthrough"
+LINUX_SCENARIOS = ("linux-dma", "linux-nic-affinity")
+"""The bare-metal Linux host's scenarios, measured in figure 2 beside the Xen host."""
 
 
 def best_of(repeat: int, fn: Callable[[], float]) -> float:
@@ -152,6 +154,12 @@ def host_rates(design: str, duration_ms: float, params: dict[str, Any]) -> tuple
         c.arrived for c in ts.metrics.irq_counts(result.trace, kinds=("device",)).values()
     )
     return len(result.trace) / result.wall_s, arrivals / result.wall_s
+
+
+def linux_rate(scenario: str, design: str, duration_ms: float) -> float:
+    """Trace events per wall s of one run of a bare-metal Linux scenario."""
+    result = ts.run(scenario, design=design, seed=1, duration_ms=duration_ms, check=False)
+    return len(result.trace) / result.wall_s
 
 
 def skeleton_rate(events_per_cpu: int, flat: bool, cpus: int = 32) -> float:
@@ -432,6 +440,17 @@ def main() -> None:
             f"   {SEED_HOST} {design:<15} {events:12,.0f} events/s   ratio {events / floor:.2f}"
             f"   {irqs:10,.0f} passthrough arrivals/s"
         )
+    out["linux_host"] = {}
+    for scenario in LINUX_SCENARIOS:
+        for design in ts.scenario_designs(ts.get_scenario(scenario)):
+            events = linux_rate(scenario, design, 2.0 if q else 100.0)
+            out["linux_host"][f"{scenario}/{design}"] = {
+                "events_per_s": events,
+                "ratio": events / floor,
+            }
+            lines.append(
+                f"   {scenario} {design:<15} {events:12,.0f} events/s   ratio {events / floor:.2f}"
+            )
     per_cpu = 1_000 if q else 20_000
     chain = best_of(1 if q else 3, lambda: skeleton_rate(per_cpu, False))
     flat = best_of(1 if q else 3, lambda: skeleton_rate(per_cpu, True))

@@ -22,7 +22,6 @@ from taskletsim.scenarios import SCENARIOS
 from taskletsim.testing import DesignCheckError, check_design
 
 from .fixtures import outside
-from .helpers import XEN_DESIGNS
 
 ROOT = Path(__file__).parent.parent
 OUTSIDE = "tests.fixtures.outside"
@@ -45,7 +44,7 @@ def cli(*args: str, pythonpath: list[Path] | None = None) -> subprocess.Complete
 # -- the design contract -------------------------------------------------------
 
 
-@pytest.mark.parametrize("design", XEN_DESIGNS)
+@pytest.mark.parametrize("design", ts.design_names(builtin=True))
 def test_the_built_in_designs_pass_check_design(design: str) -> None:
     check_design(design)
 
@@ -141,6 +140,7 @@ def test_the_built_in_names_live_in_the_registries() -> None:
         "small-2socket",
         "xen-8socket-passthrough",
         "linux-dma",
+        "linux-nic-affinity",
     ]
     assert list(ts.LOCK_KINDS) == ["ttas", "ticket", "mcs"]
 

@@ -48,8 +48,9 @@ MAY_USE: dict[str, set[str]] = {
 }
 HV_PUBLIC = {f"{PACKAGE}.hv.machine", f"{PACKAGE}.hv.seam", f"{PACKAGE}.hv.vocabulary"}
 KERNEL_PUBLIC = {f"{PACKAGE}.kernel.seam"}
-LINUX_PUBLIC = {f"{PACKAGE}.linux.machine", f"{PACKAGE}.linux.seam", f"{PACKAGE}.linux.costs",
-                f"{PACKAGE}.linux.dma"}  # fmt: skip
+LINUX_PUBLIC = {
+    f"{PACKAGE}.linux.{name}" for name in ("machine", "seam", "costs", "dma", "nic")
+}  # the host, the designs' seam, and the devices a scenario builds
 
 
 def module_name(path: Path) -> str:

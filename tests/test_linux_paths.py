@@ -14,19 +14,25 @@ kernel/softirq.c, kernel/workqueue.c and kernel/irq/manage.c (v6.9).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 import taskletsim as ts
 from taskletsim.core.config import ConfigError
+from taskletsim.core.events import COALESCE_DEVICE
 from taskletsim.core.events import EventKind as K
 from taskletsim.core.sim import Simulation
+from taskletsim.designs.linux_bh_wq import LinuxBhWorkqueue
+from taskletsim.kernel.seam import DESIGNS
 from taskletsim.linux.costs import LinuxCosts
 from taskletsim.linux.cpu import MAX_SOFTIRQ_RESTART
 from taskletsim.linux.machine import LinuxHost
-from taskletsim.metrics import check_trace
+from taskletsim.linux.nic import NicCosts, RxQueue
+from taskletsim.metrics import check_trace, cpu_times, measure
 from taskletsim.platform.arrivals import Replay
+from taskletsim.testing import DesignCheckError, check_design
 
 from .helpers import events
 
@@ -261,3 +267,145 @@ def test_designs_run_only_on_their_hosts() -> None:
         "linux-threaded",
     ]
     assert "linux-bh-wq" not in ts.scenario_designs(ts.get_scenario("small-2socket"))
+
+
+def test_cpu_times_of_the_ksoftirqd_hand_over() -> None:
+    """The first sequence's accounting (window 0-20 us): one hard IRQ (1000-1177);
+    ten softirq passes at interrupt exit (10 x 164 ns, CPU idle: no task pays), two
+    in ``ksoftirqd/0`` (164 + 137 = 301 ns, its own time); one hand-over."""
+    host = linux_tiny("linux")
+    runs = [0]
+
+    def again(cpu: Any) -> Any:
+        yield from cpu.work(100)
+        if runs[0] < 11:
+            runs[0] += 1
+            yield from host.design.tasklet_schedule(cpu, t, -1)
+
+    t = host.design.tasklet_init("loop", again)
+    device(host, "dev0", 0, 1000, t)
+    host.sim.run(20_000)
+    c = cpu_times(host.sim.trace.finish())
+    assert c.window_ns == 20_000
+    assert c.hardirq_ns == (177, 0, 0, 0)
+    assert c.softirq_ns == (1640 + 301, 0, 0, 0)
+    assert c.softirq_in_ksoftirqd_ns == 301
+    assert c.task_softirq_ns == {"ksoftirqd/0": 301} and c.task_irq_ns == {}
+    assert c.ksoftirqd_wakeups == 1
+    assert c.softirq_pct == pytest.approx(100 * 1941 / 80_000)
+
+
+def test_cpu_times_charge_a_running_task_with_what_interrupts_it() -> None:
+    """A hog runs on CPU 1 from 1100 (``__schedule`` 1100 ns). A device interrupts it at
+    5000: hard IRQ to 5177 (entry 100, ``tasklet_schedule`` 27, exit 50), then the
+    tasklet's softirq at interrupt exit to 5314 (10 + 20 + 7 + 100): both taken from
+    the hog, as ``CONFIG_IRQ_TIME_ACCOUNTING`` takes them from its runtime."""
+    host = linux_tiny("linux")
+    host.add_busy_task("hog", (1,))
+    t = host.design.tasklet_init("short", working(100))
+    device(host, "dev1", 1, 5000, t)
+    host.sim.run(20_000)
+    trace = host.sim.trace.finish()
+    c = cpu_times(trace)
+    assert c.hardirq_ns == (0, 177, 0, 0) and c.softirq_ns == (0, 137, 0, 0)
+    assert c.task_irq_ns == {"hog": 177} and c.task_softirq_ns == {"hog": 137}
+    assert c.ksoftirqd_wakeups == 0
+    half = cpu_times(trace, 5100, 5200)  # clipped to the window
+    assert half.hardirq_ns == (0, 77, 0, 0) and half.softirq_ns == (0, 23, 0, 0)
+
+
+@pytest.mark.parametrize("design", ["linux", "linux-bh-wq", "linux-threaded"])
+def test_linux_host_online_equals_trace_based(design: str) -> None:
+    kw: dict[str, Any] = {
+        "design": design,
+        "seed": 2,
+        "duration_ms": 4,
+        "warmup_ms": 1,
+        "params": {"channels": 8, "hogs": 8},
+    }
+    full = ts.run("linux-dma", **kw)
+    lean = ts.run("linux-dma", metrics_only=True, **kw)
+    by_trace = measure(full.trace, full.warmup_ns, full.duration_ns)
+    online = lean.measured()
+    assert by_trace.cpu is not None and sum(by_trace.cpu.hardirq_ns) > 0
+    assert online.same_as(by_trace)
+    assert not replace(online, cpu=replace(by_trace.cpu, ksoftirqd_wakeups=-1)).same_as(by_trace)
+    assert measure(ts.run("small-2socket", duration_ms=1).trace).cpu is None
+
+
+def test_an_rx_queue_holds_packets_while_masked_and_polls_them_in_one_batch() -> None:
+    """One RX queue on CPU 0, its reader on CPU 1; packets at 1000 and 1500.
+
+    1000 the MSI: entry (100), the handler (300) masks the queue at 1400 and
+    schedules ``rx_poll`` (1407, raised 1427); exit 1477. The packet at 1500 finds
+    the queue masked: held in the ring (``IRQ_COALESCE``, device level), no MSI.
+    ``rx_poll`` is claimed at 1514 and takes both packets (2 x 600: 2714), queues
+    them on the socket under its lock (2721-2821), wakes the reader (100: runnable
+    at 2921; the reschedule IPI reaches CPU 1 at 3421, taken 3421-3571; switch
+    1100: running at 4671). The reader takes the socket's queue (the lock's line
+    from CPU 0: 4773-4873) and works 2 x 1500 to 7873, then sleeps.
+    """
+    host = linux_tiny("linux")
+    queue = RxQueue(host, "rx0", 0, NicCosts(), (1,))
+    queue.start(Replay((1000, 1500)))
+    host.sim.run(20_000)
+    shown = [e for e in events(host) if not e[3].startswith("ksoftirqd")]
+    assert [e for e in shown if e[2] in ("IRQ_RAISE", "IRQ_COALESCE") and e[3] == "rx0:msix"] == [
+        (1000, 0, "IRQ_RAISE", "rx0:msix", 0),
+        (1500, 0, "IRQ_COALESCE", "rx0:msix", COALESCE_DEVICE),
+    ]
+    assert [e[0] for e in shown if e[3] == "rx0:rx_poll"] == [1407, 1514, 2921]
+    assert [e[::4] for e in shown if e[3] == "rx0:reader"] == [
+        (0, BLOCKED),
+        (2921, RUNNABLE),
+        (4671, RUNNING),
+        (7873, BLOCKED),
+    ]
+    locks = [e[:2] for e in shown if e[2] == "LOCK_ACQUIRE"]
+    assert locks == [(2721, 0), (4773, 1)]
+    assert not queue.masked and queue.ring == 0 and queue.backlog == 0
+
+
+def test_concentrating_the_queues_interrupts_defers_to_ksoftirqd() -> None:
+    """All 16 queues' vectors on CPU 0 (800k packets/s): its softirqs exceed
+    ``__do_softirq``'s budget, ``ksoftirqd/0`` runs a share of them, and the bottom
+    half starts ten times later than with the vectors spread."""
+    out = {}
+    for affinity in ("spread", "concentrated"):
+        r = ts.run(
+            "linux-nic-affinity",
+            design="linux",
+            seed=1,
+            duration_ms=10,
+            warmup_ms=2,
+            params={"irq_affinity": affinity},
+        )
+        m = r.measured()
+        assert m.cpu is not None
+        tasklet = m.latency_by_kind()["device"]["tasklet"]
+        out[affinity] = (tasklet.p50_ns, m.cpu.ksoftirqd_softirq_pct)
+    assert out["concentrated"][0] > 10 * out["spread"][0]
+    assert out["concentrated"][1] > 5.0
+
+
+class _SilentBhWorkqueue(LinuxBhWorkqueue):
+    """``linux-bh-wq`` that never says where a work item is claimed (no TASKLET_ENTRY)."""
+
+    name = "linux-bh-wq-silent"
+
+    def process_one_work(self, cpu: Any, pool: Any, work: ts.Tasklet) -> Any:
+        pool.current = work
+        work.state &= ~1
+        yield from cpu.spin_unlock_irq(pool.lock)
+        yield from work.func(cpu)
+        self._trace.tasklet_exit(cpu.id, work.id)
+        yield from cpu.spin_lock_irq(pool.lock)
+        pool.current = None
+
+
+def test_check_design_runs_the_linux_hosts_steps_and_catches_a_missing_claim() -> None:
+    for design in ("linux", "linux-bh-wq", "linux-threaded"):
+        check_design(design)
+    with pytest.raises(DesignCheckError, match=r"linux host: one device interrupt.*TASKLET_ENTRY"):
+        check_design(_SilentBhWorkqueue)  # type: ignore[arg-type]
+    DESIGNS.unregister("linux-bh-wq-silent")

@@ -28,7 +28,7 @@ from .cli_capture import (
 )
 from .cli_capture import write_xentrace as _write_xentrace
 from .cli_fit import add_command as add_fit_command
-from .cli_fit import fit_command
+from .cli_fit import add_validate_command, fit_command, validate_command
 from .core.config import (
     ConfigError,
     Param,
@@ -221,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list designs, scenarios and their parameters")
     add_commands(commands, _Parser)
     add_fit_command(commands)
+    add_validate_command(commands)
     return parser
 
 
@@ -525,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": export_command,
         "report": report_command,
         "fit": fit_command,
+        "validate": validate_command,
     }
     try:
         out = commands[args.command](args)

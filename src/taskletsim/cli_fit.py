@@ -30,6 +30,55 @@ def add_command(commands: Any) -> None:
     )
 
 
+def add_validate_command(commands: Any) -> None:
+    """The ``validate`` command."""
+    cmd = commands.add_parser(
+        "validate",
+        help="fit a host to a trace, simulate it, and set measured beside simulated",
+    )
+    cmd.add_argument("trace", help="a saved or imported trace (.parquet)")
+    cmd.add_argument("--design", help="the design to simulate (default: the trace's)")
+    cmd.add_argument("--seeds", default="3", help="seeds of the simulation (default 3)")
+    cmd.add_argument(
+        "--topology", metavar="SxC[xT]", help="sockets x cores [x threads] (default: the trace's)"
+    )
+    cmd.add_argument("--html", metavar="FILE", help="also write the table as an HTML page")
+
+
+def validate_command(args: argparse.Namespace) -> str:
+    """Fit, simulate, and print the trace's figures beside the model's."""
+    from .core.config import check_count
+    from .output.html import table_html
+    from .validation import format_validation, validate
+
+    trace = Trace.load(args.trace)
+    topology = None if args.topology is None else parse_topology(args.topology)
+    seeds = check_count("seeds", args.seeds)
+    with OutputFiles() as files:
+        page = files.claim("--html", args.html, (".html",)) if args.html else None
+        v = validate(trace, args.design, seeds, topology)
+        text = format_validation(v)
+        if page is not None:
+            rows = [
+                (
+                    [
+                        r.metric,
+                        f"{r.measured:,.4g}",
+                        f"{r.simulated.mean:,.4g}",
+                        f"{r.simulated.ci95:,.3g}",
+                    ],
+                    r.outside,
+                )
+                for r in v.rows
+            ]
+            notes = [text.splitlines()[0], text.splitlines()[-1]]
+            header = ["metric", "measured", "simulated mean", "95% CI +-", "outside"]
+            title = f"{v.origin} against {v.design}"
+            command = "taskletsim " + " ".join(args.argv) if getattr(args, "argv", None) else None
+            page.write_text(table_html(title, header, rows, notes, command))
+    return text
+
+
 def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) -> dict[str, Any]:
     """The host file: the fitted tables, and a simulation's own parameters for what no
     trace shows (its step costs, its devices' back-pressure)."""

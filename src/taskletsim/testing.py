@@ -23,6 +23,12 @@ never emitted. The steps:
 7. nothing is lost under load: MSIs on three CPUs for one domain, then
    quiet; every schedule is followed by a run and every pirq delivered.
 
+A design that runs on the bare-metal Linux host (``taskletsim.linux.seam``)
+takes that host's steps instead (a design on both hosts takes both): one
+device interrupt end to end; deferred work scheduled from another CPU's
+interrupt while it runs runs again, after the first run; nothing lost
+under load (interrupts on three CPUs, one of them busy with a task).
+
 Every step's trace must also pass :func:`taskletsim.metrics.check_trace`.
 """
 
@@ -39,6 +45,8 @@ from .core.trace import Trace
 from .designs.base import get_design
 from .hv.machine import Machine
 from .hv.seam import DESIGNS, Cpu, DesignHooks, Proc, Tasklet
+from .kernel.seam import design_hosts
+from .linux.machine import LinuxHost
 from .metrics import InvariantError, check_trace, irq_latency_samples
 from .platform.arrivals import Periodic, Replay
 from .platform.topology import Topology
@@ -308,6 +316,95 @@ def _under_load(design: str) -> None:
     _invariants(trace, step)
 
 
+# -- the Linux host's steps (taskletsim.linux.seam.LinuxDesignHooks) -------------------
+
+
+def _linux_host(design: str, seed: int = 0) -> LinuxHost:
+    return LinuxHost(Simulation(seed), Topology(2, 2), design=design)
+
+
+def _linux_device(host: LinuxHost, name: str, cpu: int, times: tuple[int, ...], t: Tasklet) -> int:
+    """A device on ``cpu`` interrupting at ``times``; its handler defers ``t``."""
+
+    def handler(c: Cpu, seq: int) -> Proc:
+        yield from host.design.tasklet_schedule(c, t, source.id)
+
+    source = host.add_device(name, cpu, handler)
+    source.start(Replay(times))
+    return source.id
+
+
+def _linux_work(host: LinuxHost, name: str, ns: int, runs: list[tuple[int, int]]) -> Tasklet:
+    def func(cpu: Cpu) -> Proc:
+        runs.append((host.sim.now, cpu.id))
+        yield from cpu.work(ns)
+
+    return host.design.tasklet_init(name, func)
+
+
+def _linux_finish(host: LinuxHost, until: int, step: _Step) -> Trace:
+    try:
+        host.sim.run(until)
+    except Exception as error:
+        raise step.fail(f"the run raised {type(error).__name__}: {error}") from error
+    host.sim.trace.meta.duration_ns = until
+    step.trace = host.sim.trace.finish()
+    return step.trace
+
+
+def _linux_one_interrupt(design: str) -> None:
+    step = _Step(design, "linux host: one device interrupt on an idle CPU")
+    host = _linux_host(design)
+    t = _linux_work(host, "t", 100, [])
+    source = _linux_device(host, "dev", 0, (1000,), t)
+    trace = _linux_finish(host, 100_000, step)
+    _chain(trace, source, step)
+    _latency_present(trace, source, ("handler", "tasklet"), step)
+    _invariants(trace, step)
+
+
+def _linux_scheduled_while_running(design: str) -> None:
+    step = _Step(design, "linux host: deferred work scheduled while it runs runs again after")
+    host = _linux_host(design)
+    runs: list[tuple[int, int]] = []
+    t = _linux_work(host, "t", 5000, runs)
+    _linux_device(host, "dev0", 0, (1000,), t)
+    _linux_device(host, "dev1", 2, (5000,), t)  # while the first run goes, in every design
+    trace = _linux_finish(host, 100_000, step)
+    entries = _rows(trace, K.TASKLET_ENTRY, t.id)
+    if len(entries) != 2:
+        raise step.fail(f"{len(entries)} TASKLET_ENTRY of t, expected 2 (one per schedule)")
+    if not entries[1] > _rows(trace, K.TASKLET_EXIT, t.id)[0]:
+        raise step.fail("the second run began before the first ended")
+    _invariants(trace, step)
+
+
+def _linux_under_load(design: str) -> None:
+    step = _Step(design, "linux host: nothing is lost under load")
+    host = _linux_host(design, seed=3)
+    host.add_busy_task("hog", (1,))
+    rng = np.random.default_rng(5)
+    works = []
+    for cpu in (0, 1, 2):
+        t = _linux_work(host, f"t{cpu}", 2000, [])
+        times = tuple(np.sort(rng.integers(0, 2_000_000, 200)).tolist())
+        _linux_device(host, f"dev{cpu}", cpu, times, t)
+        works.append(t)
+    trace = _linux_finish(host, 4_000_000, step)
+    for t in works:
+        if not len(_rows(trace, K.TASKLET_EXIT, t.id)):
+            raise step.fail(f"{t.name} never ran")
+    _invariants(trace, step)
+
+
+LINUX_STEPS: tuple[Callable[[str], None], ...] = (
+    _linux_one_interrupt,
+    _linux_scheduled_while_running,
+    _linux_under_load,
+)
+"""The steps of a design that runs on the Linux host."""
+
+
 STEPS: tuple[Callable[[str], None], ...] = (
     _one_interrupt,
     _timer_tick,
@@ -330,5 +427,6 @@ def check_design(design: str | type[DesignHooks]) -> None:
         name = design.name
         if name not in DESIGNS or DESIGNS[name] is not design:
             DESIGNS.register(design)
-    for step in STEPS:
+    hosts = design_hosts(get_design(name))
+    for step in (*(STEPS if "xen" in hosts else ()), *(LINUX_STEPS if "linux" in hosts else ())):
         step(name)

@@ -110,6 +110,7 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
         )
         self.design_options = dict(design_options or {})
         sim.trace.meta.design = design_cls.name
+        sim.trace.meta.extra["host"] = "linux"
         self.idle_cpus: list[set[int]] = [set() for _ in range(topology.sockets)]
         """Per socket, the CPUs idling now (``select_idle_sibling`` looks there)."""
         self.tasks: list[Task] = []

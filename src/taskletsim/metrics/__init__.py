@@ -19,6 +19,7 @@ acquisition's time decides).
 
 from .common import Summary, window_bounds
 from .counts import KeyedCounts, ValueCounts
+from .cputime import CpuTimes, CpuTimeTracker, cpu_times
 from .invariants import InvariantError, check_trace
 from .irqs import IrqCounts, irq_counts
 from .latency import (
@@ -49,6 +50,8 @@ __all__ = [
     "RUNSTATES",
     "STAGES",
     "ContentionStats",
+    "CpuTimeTracker",
+    "CpuTimes",
     "IntervalSummary",
     "InvariantError",
     "IrqCounts",
@@ -63,6 +66,7 @@ __all__ = [
     "check_trace",
     "class_times",
     "contention_stats",
+    "cpu_times",
     "domain_times",
     "irq_counts",
     "irq_latency",

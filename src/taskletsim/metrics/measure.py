@@ -20,6 +20,7 @@ from ..core.events import EventKind
 from ..core.trace import Trace, TraceMeta
 from .common import window_bounds
 from .counts import ValueCounts
+from .cputime import CpuTimes, cpu_times
 from .irqs import IrqCounts, irq_counts
 from .latency import Latency, irq_latency_split
 from .locks import LockStats, lock_stats, lock_wait_histograms
@@ -56,6 +57,9 @@ class Measurements:
     latency_counts: dict[str, dict[str, ValueCounts]]
     pending_counts: dict[str, dict[str, ValueCounts]]
     lock_wait_hist: dict[str, np.ndarray]
+    cpu: CpuTimes | None = None
+    """A Linux host's time accounting (:func:`~taskletsim.metrics.cputime.cpu_times`);
+    ``None`` for other hosts."""
 
     @cached_property
     def latency(self) -> dict[str, dict[str, np.ndarray]]:
@@ -134,9 +138,10 @@ class Measurements:
             np.array_equal(v, other.lock_wait_hist[k]) for k, v in self.lock_wait_hist.items()
         ):
             return False
-        return (self.latency_counts, self.pending_counts) == (
+        return (self.latency_counts, self.pending_counts, self.cpu) == (
             other.latency_counts,
             other.pending_counts,
+            other.cpu,
         )
 
 
@@ -164,6 +169,8 @@ def measure(
         "irqs": lambda: irq_counts(trace, start, end, LATENCY_KINDS),
         "lock_wait_hist": lambda: lock_wait_histograms(trace, start, end),
     }
+    if is_linux_host(trace.meta):
+        jobs["cpu"] = lambda: cpu_times(trace, start, end)
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             futures = {name: pool.submit(job) for name, job in jobs.items()}
@@ -183,7 +190,13 @@ def measure(
         latency_counts=_counted(done),
         pending_counts=_counted(pending),
         lock_wait_hist=out["lock_wait_hist"],
+        cpu=out.get("cpu"),
     )
+
+
+def is_linux_host(meta: TraceMeta) -> bool:
+    """Whether the trace comes from the bare-metal Linux host (``meta.extra["host"]``)."""
+    return meta.extra.get("host") == "linux"
 
 
 def _counted(

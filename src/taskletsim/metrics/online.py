@@ -29,10 +29,11 @@ from ..core.events import COLUMNS, EventKind
 from ..core.trace import NameTable, TraceMeta
 from .common import Tracker
 from .counts import VALUE_BITS
+from .cputime import CpuTimeTracker
 from .irqs import IrqCountTracker
 from .latency import LatencyTracker
 from .locks import LockTracker
-from .measure import LATENCY_KINDS, Measurements
+from .measure import LATENCY_KINDS, Measurements, is_linux_host
 from .runstates import LockWaitTracker, RunstateTracker
 
 _NAMES = tuple(name for name, _ in COLUMNS)
@@ -75,6 +76,9 @@ class OnlineMetrics:
             self._reads.append(reads)
         self._chunks: list[Mapping[str, np.ndarray]] = []
         self._staged = 0
+        self.cputime: CpuTimeTracker | None = None
+        """A Linux host's accounting, added at the first routing once the host said what
+        it is (:func:`~taskletsim.metrics.measure.is_linux_host`)."""
 
     BATCH = 8192
     """Rows gathered before they are routed: a flush's chunk is a few hundred rows, and
@@ -98,6 +102,12 @@ class OnlineMetrics:
         else:
             columns = {name: np.concatenate([c[name] for c in self._chunks]) for name in _NAMES}
         self._chunks, self._staged = [], 0
+        if self.cputime is None and is_linux_host(self.meta):
+            self.cputime = CpuTimeTracker(self.start, self.end, len(self.meta.cpu_socket))
+            self.trackers += (self.cputime,)
+            reads = np.zeros(max(EventKind) + 1, dtype=bool)
+            reads[[int(k) for k in CpuTimeTracker.KINDS]] = True
+            self._reads.append(reads)
         kind = columns["kind"]
         for tracker, reads in zip(self.trackers, self._reads, strict=True):
             mine = reads[kind]
@@ -136,4 +146,5 @@ class OnlineMetrics:
             latency_counts=latency,
             pending_counts=pending,
             lock_wait_hist=self.locks.histograms(names),
+            cpu=None if self.cputime is None else self.cputime.cpu_times(names, meta),
         )

@@ -193,3 +193,40 @@ def trace_html(trace: Trace, command: str | None = None, window_ns: int = 50_000
     ]
     parts.append(f"</table><script>{CHECK}</script></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def table_html(
+    title: str,
+    header: list[str],
+    rows: list[tuple[list[str], bool]],
+    notes: list[str],
+    command: str | None = None,
+) -> str:
+    """A page of one table (``taskletsim validate --html``): ``rows`` are cells and whether
+    the row is flagged (shown in bold, marked ``*``); ``notes`` are paragraphs after it."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>taskletsim: {esc(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>taskletsim: {esc(title)}</h1>",
+    ]
+    if command:
+        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+    for cells, flagged in rows:
+        tds = "".join(
+            f'<td class="num">{esc(c)}</td>' if i else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(cells)
+        )
+        mark = ' style="font-weight: bold"' if flagged else ""
+        parts.append(f"<tr{mark}>{tds}<td>{'*' if flagged else ''}</td></tr>")
+    parts.append("</table>")
+    parts += [f"<p>{esc(n)}</p>" for n in notes]
+    parts.append("<h2>Versions</h2><table>")
+    parts += [
+        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
+    ]
+    parts.append(f"</table><script>{CHECK}</script></body></html>")
+    return "\n".join(parts) + "\n"

@@ -7,11 +7,16 @@ distributions a report draws (:func:`run_curves`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..metrics.counts import ValueCounts
+from ..metrics.cputime import CpuTimes
+from ..metrics.measure import Measurements
+from ..metrics.runstates import VcpuTime
 from ..metrics.steal import STEAL_READINGS, lock_readings
 from .result import RunResult
 from .single import run_spec
@@ -43,7 +48,13 @@ def run_summary(result: RunResult) -> dict[str, float]:
     gives 0 for every rate, share and percentile, as the metrics do for a
     window without events; it never raises.
     """
-    m = result.measured()
+    return measured_summary(result.measured(), result.info)
+
+
+def measured_summary(m: Measurements, info: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """:func:`run_summary` of measurements (of a run, or of any trace: a real host's);
+    ``info`` the scenario's facts (``offered_irq_per_s``)."""
+    info = info or {}
     window_s = (m.end_ns - m.start_ns) / 1e9
 
     def per_s(count: float) -> float:
@@ -65,6 +76,9 @@ def run_summary(result: RunResult) -> dict[str, float]:
         out[f"lock.{name}.wait_mean_ns"] = wait / acquisitions
         out[f"lock.{name}.bounces_per_s"] = per_s(bounces)
     workload = {n: v.workload for n, v in m.meta.vcpus.items()}
+    if m.cpu is not None:
+        out.update(linux_summary(m.cpu, m.class_times(), workload, per_s))
+        return _irq_summary(m, info, out, per_s)
     for cls, t in m.class_times().items():
         for reading in STEAL_READINGS:
             out[f"{cls}.{reading}"] = getattr(t, reading)
@@ -73,6 +87,45 @@ def run_summary(result: RunResult) -> dict[str, float]:
         for key, value in lock_readings(spun, t.running_ns, t.window_ns).items():
             out[f"{cls}.{key}"] = value
         out[f"{cls}.lock_wait_pct_of_wall"] = 100.0 * spun / t.window_ns if t.window_ns else 0.0
+    return _irq_summary(m, info, out, per_s)
+
+
+def linux_summary(
+    cpu: CpuTimes,
+    classes: Mapping[str, VcpuTime],
+    workload: Mapping[str, str],
+    per_s: Callable[[float], float],
+) -> dict[str, float]:
+    """A Linux host's figures: ``cpu.hardirq_pct`` / ``cpu.softirq_pct`` (shares of all
+    CPU time, ``/proc/stat``'s ``irq`` and ``softirq``), ``cpu.ksoftirqd_softirq_pct``
+    (the softirq time ``ksoftirqd`` ran), ``ksoftirqd_wakeups_per_s`` (hand-overs); per
+    task class, ``steal_pct`` (its run-queue delay over the window, the runnable share
+    as for a vCPU), ``runnable_share_of_wanted_pct``, and ``irq_pct_of_running`` /
+    ``softirq_pct_of_running`` (interrupt time taken while it ran, over its running
+    time: what ``CONFIG_IRQ_TIME_ACCOUNTING`` removes from it)."""
+    out = {
+        "cpu.hardirq_pct": cpu.hardirq_pct,
+        "cpu.softirq_pct": cpu.softirq_pct,
+        "cpu.ksoftirqd_softirq_pct": cpu.ksoftirqd_softirq_pct,
+        "ksoftirqd_wakeups_per_s": per_s(cpu.ksoftirqd_wakeups),
+    }
+    for cls, t in classes.items():
+        irq = sum(ns for n, ns in cpu.task_irq_ns.items() if workload.get(n) == cls)
+        soft = sum(ns for n, ns in cpu.task_softirq_ns.items() if workload.get(n) == cls)
+        out[f"{cls}.steal_pct"] = t.steal_pct
+        out[f"{cls}.runnable_share_of_wanted_pct"] = t.runnable_share_of_wanted_pct
+        out[f"{cls}.irq_pct_of_running"] = 100.0 * irq / t.running_ns if t.running_ns else 0.0
+        out[f"{cls}.softirq_pct_of_running"] = 100.0 * soft / t.running_ns if t.running_ns else 0.0
+    return out
+
+
+def _irq_summary(
+    m: Measurements,
+    info: Mapping[str, Any],
+    out: dict[str, float],
+    per_s: Callable[[float], float],
+) -> dict[str, float]:
+    """The interrupt figures every host has (rates, merges, latency percentiles)."""
     censored = m.latency_by_kind(censored=True)
     device = m.latency_by_kind().get("device", {})
     every = censored.get("device", {})
@@ -84,8 +137,8 @@ def run_summary(result: RunResult) -> dict[str, float]:
     if counts:
         for key in ("arrived", "coalesced", "held", "polled", "virq_coalesced"):
             out[f"{key}_irq_per_s"] = per_s(sum(getattr(c, key) for c in counts))
-    if "offered_irq_per_s" in result.info:
-        out["offered_irq_per_s"] = float(result.info["offered_irq_per_s"])
+    if "offered_irq_per_s" in info:
+        out["offered_irq_per_s"] = float(info["offered_irq_per_s"])
     for kind, stages in censored.items():
         for stage, lat in stages.items():
             out[f"latency.{kind}.{stage}.p50_ns"] = lat.p50_ns

@@ -1,5 +1,6 @@
 """Bare-metal Linux scenarios: ``linux-dma``, DMA channels whose completions a bottom half
-handles, the case the tasklet -> BH workqueue conversions target.
+handles, the case the tasklet -> BH workqueue conversions target; ``linux-nic-affinity``,
+a NIC's receive queues drained by a bottom half, their interrupts spread or on one CPU.
 
 ``linux-dma``: ``sockets`` x ``cores_per_socket`` CPUs; ``channels`` virt-dma
 channels (:mod:`taskletsim.linux.dma`), each with an MSI-X vector whose
@@ -9,6 +10,12 @@ to run on the CPUs of the vector's socket. ``hogs`` CPU-bound tasks, pinned
 to CPUs 0, 1, ..., compete with them for the CPU. The design runs each
 channel's bottom half: a tasklet (``linux``), a work item on
 ``system_bh_wq`` (``linux-bh-wq``), the IRQ's thread (``linux-threaded``).
+
+``linux-nic-affinity``: ``queues`` RX queues (:mod:`taskletsim.linux.nic`),
+packets arriving at ``pps_per_queue`` each (Poisson by default), their
+vectors spread over the CPUs or all on CPU 0 (``irq_affinity``); one reader
+thread per queue on the vector's socket; ``hogs`` as above. The offered
+packet rate is ``offered_irq_per_s``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from ..designs.base import get_design
 from ..linux.costs import LinuxCosts
 from ..linux.dma import DmaCosts, VirtDmaChannel
 from ..linux.machine import LinuxHost
+from ..linux.nic import NicCosts, RxQueue
+from ..platform.arrivals import Arrivals, Periodic, Poisson
 from ..platform.topology import MAX_CPUS, Topology
 from .base import Scenario, register_scenario
 from .lock_streams import LOCK_PARAMS, transfer_costs
@@ -127,10 +136,8 @@ class LinuxDma(LinuxHostScenario):
             else:
                 xfer = sim.exponential(f"xfer:{name}", params["xfer_ns"])
             chan = VirtDmaChannel(host, name, cpu, xfer, costs)
-            local = tuple(c for c in range(ncpus) if sockets[c] == sockets[cpu])
-            start = local.index(cpu)
             for _ in range(params["threads_per_chan"]):
-                chan.add_thread(local[start + 1 :] + local[: start + 1])
+                chan.add_thread(local_cpus(sockets, cpu))
             channels.append(chan)
         for c in range(params["hogs"]):
             host.add_busy_task(f"hog{c}", (c,))
@@ -140,3 +147,74 @@ class LinuxDma(LinuxHostScenario):
 def _constant(ns: int) -> Callable[[], int]:
     """A draw that is always ``ns``."""
     return lambda: ns
+
+
+_NIC_DOCS = {
+    "irq_handler_ns": "assumption: an RX queue's hard IRQ handler (cause, mask), ns",
+    "rx_packet_ns": "assumption: one packet in the receive bottom half, ns",
+    "deliver_ns": "assumption: queueing a batch on the socket under its lock, ns",
+    "app_packet_ns": "assumption: the reader's work per packet, ns",
+    "budget": "packets one bottom-half run takes at most (NAPI's default weight)",
+}
+
+
+def local_cpus(sockets: list[int], cpu: int) -> tuple[int, ...]:
+    """The CPUs of ``cpu``'s socket, starting with the one after it (a thread's NUMA-local
+    CPUs, first placed next to the interrupt)."""
+    local = tuple(c for c in range(len(sockets)) if sockets[c] == sockets[cpu])
+    start = local.index(cpu)
+    return local[start + 1 :] + local[: start + 1]
+
+
+@register_scenario
+class LinuxNicAffinity(LinuxHostScenario):
+    """A multi-queue NIC's receive queues, their interrupts spread or on one CPU."""
+
+    name = "linux-nic-affinity"
+    description = (
+        "bare-metal Linux: NIC RX queues drained by a bottom half, IRQs spread or on CPU 0"
+    )
+    params = (
+        *LINUX_HOST_PARAMS,
+        Param("queues", "int", 16, "RX queues, one MSI-X vector each", minimum=1,
+              maximum=MAX_CPUS),
+        Param("irq_affinity", "choice", "spread",
+              "spread: queue i's vector on CPU i*CPUs/queues; concentrated: all on CPU 0",
+              choices=("spread", "concentrated")),
+        Param("pps_per_queue", "float", 50_000.0, "packets per second arriving at each queue",
+              positive=True),
+        Param("arrivals", "choice", "poisson", "packet arrivals at each queue (the wire's)",
+              choices=("poisson", "periodic")),
+        Param("hogs", "int", 0, "CPU-bound tasks, pinned to CPUs 0, 1, ...", minimum=0,
+              maximum=MAX_CPUS),
+        *(
+            Param(f.name, "int", f.default, _NIC_DOCS[f.name], minimum=int(f.name == "budget"))
+            for f in fields(NicCosts)
+        ),
+    )  # fmt: skip
+    default_duration_ms = 50.0
+
+    def build(
+        self, sim: Simulation, params: dict[str, Any], design: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
+        host = build_linux_host(sim, params, design or self.default_design)
+        ncpus = host.topology.ncpus
+        if params["hogs"] > ncpus:
+            raise ConfigError("hogs", params["hogs"], f"at most the host's {ncpus} CPUs")
+        costs = NicCosts(**{f.name: params[f.name] for f in fields(NicCosts)})
+        sockets = host.topology.socket_list
+        period = round(1e9 / params["pps_per_queue"])
+        for i in range(params["queues"]):
+            spread = params["irq_affinity"] == "spread"
+            cpu = i * ncpus // params["queues"] if spread else 0
+            queue = RxQueue(host, f"rx{i}", cpu, costs, local_cpus(sockets, cpu))
+            arrivals: Arrivals = (
+                Poisson(params["pps_per_queue"])
+                if params["arrivals"] == "poisson"
+                else Periodic(max(period, 1))
+            )
+            queue.start(arrivals)
+        for c in range(params["hogs"]):
+            host.add_busy_task(f"hog{c}", (c,))
+        offered = params["queues"] * params["pps_per_queue"]
+        return lambda: {"offered_irq_per_s": offered}
