@@ -56,7 +56,7 @@ def test_import_perf_writes_the_trace_and_what_the_capture_shows(tmp_path: Path)
     done = taskletsim_cli("import", "perf", str(HAND_PERF), "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "perf hand-perf-script.txt: 16 event lines, 2 CPUs, 0.114 ms" in done.stdout
-    assert "skipped 1 lines of 1 other events (sched:sched_switch x1)" in done.stdout
+    assert "skipped 1 lines of 1 other events (timer:hrtimer_cancel x1)" in done.stdout
     assert "softirq BLOCK: 0.012 ms" in done.stdout
     assert "lock 0xffff8881012a4b68: 2 contended, wait total 16.5 us" in done.stdout
     assert Trace.load(out).equals(import_ftrace(HAND_PERF))

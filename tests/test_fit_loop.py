@@ -9,8 +9,8 @@ import pytest
 import tomli_w
 
 import taskletsim as ts
-from taskletsim.cli_fit import host_document
 from taskletsim.fit.host import fit_host
+from taskletsim.fitted_host import host_document
 
 RATE_METRICS = ("offered_irq_per_s", "polled_irq_per_s")
 """The offered rate is the fitted rate (within 2%, not exactly), and the arrivals

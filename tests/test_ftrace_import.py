@@ -8,6 +8,8 @@ import pytest
 
 from taskletsim.capture import import_ftrace
 from taskletsim.core.config import ConfigError
+from taskletsim.core.events import EventKind
+from taskletsim.metrics import cpu_times, vcpu_times
 from taskletsim.metrics.locks import contention_stats
 
 from .helpers import events
@@ -49,7 +51,7 @@ def test_perf_script_lines_map_to_the_trace(tmp_path: Path) -> None:
     ]
     source = trace.meta.source
     assert source is not None and source["tool"] == "perf"
-    assert source["counts"]["other_events"] == {"sched:sched_switch": 1}
+    assert source["counts"]["other_events"] == {"timer:hrtimer_cancel": 1}
     assert source["counts"]["lines"] == 16 and source["counts"]["mapped"] == 15
     assert [(i.name, i.kind) for i in trace.meta.irq] == [
         ("irq36:virtio1-req.0", "device"),
@@ -104,3 +106,54 @@ def test_cut_and_unknown_lines_are_counted_not_fatal(tmp_path: Path) -> None:
 def test_a_file_without_events_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError, match="trace text"):
         import_ftrace(write(tmp_path, text))
+
+
+HAND_SCHED = DATA / "hand-sched-perf-script.txt"
+
+
+def test_the_scheduler_tracepoints_give_task_runstates_and_linux_accounting() -> None:
+    """``sched_switch`` and ``sched_wakeup`` lines (written after their ``print fmt``) as
+    task runstates; the trace is then accounted as the Linux host's: the hard IRQ
+    (1 us) on CPU 0, NET_RX at its exit (2 us, no task known to be running yet) and
+    TASKLET in ``ksoftirqd/0`` (2 us, its own time); ``reader`` woken onto CPU 1
+    (runnable 1 us), then running 4 us; a task first seen waking is runnable from
+    there, one first switched out (``perf``, ``R+``) runnable until switched in."""
+    trace = import_ftrace(HAND_SCHED)
+    runstates = [
+        (int(t), int(c), trace.names.name("vcpu", int(s)), int(a))
+        for t, c, k, s, a in zip(
+            trace.time_ns, trace.cpu, trace.kind, trace.subject, trace.arg, strict=True
+        )
+        if k == int(EventKind.RUNSTATE_CHANGE)
+    ]
+    assert runstates == [
+        (4000, 1, "reader-200", 1),
+        (5000, 1, "reader-200", 0),
+        (9000, 1, "reader-200", 2),
+        (9500, 0, "ksoftirqd/0-15", 1),
+        (10000, 0, "perf-100", 1),
+        (10000, 0, "ksoftirqd/0-15", 0),
+        (14000, 0, "ksoftirqd/0-15", 2),
+        (14000, 0, "perf-100", 0),
+        (15000, 1, "reader-201", 1),
+    ]
+    assert {n: v.workload for n, v in trace.meta.vcpus.items()} == {
+        "reader-200": "task",
+        "ksoftirqd/0-15": "ksoftirqd",
+        "perf-100": "task",
+        "reader-201": "task",
+    }
+    assert "RUNSTATE_CHANGE" in trace.meta.source["kinds"]
+    cpu = cpu_times(trace)
+    assert cpu.hardirq_ns == (1000, 0) and cpu.softirq_ns == (4000, 0)
+    assert cpu.task_softirq_ns == {"ksoftirqd/0-15": 2000}
+    assert cpu.softirq_in_ksoftirqd_ns == 2000
+    reader = vcpu_times(trace)["reader-200"]  # a Linux host's tasks: no VM events needed
+    assert (reader.runnable_ns, reader.running_ns) == (1000, 4000)
+
+
+def test_a_capture_without_the_scheduler_tracepoints_is_not_accounted_per_task() -> None:
+    trace = import_ftrace(DATA / "hand-perf-script.txt")
+    assert "RUNSTATE_CHANGE" not in trace.meta.source["kinds"]
+    with pytest.raises(ConfigError, match="cpu_times"):
+        cpu_times(trace)

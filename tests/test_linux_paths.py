@@ -78,6 +78,35 @@ def working(ns: int) -> Callable[[Any], Any]:
     return func
 
 
+def self_rescheduling_host() -> LinuxHost:
+    """A tasklet that schedules itself again 11 times, from one interrupt at 1000 on idle
+    CPU 0; run to 20 us."""
+    host = linux_tiny("linux")
+    runs = [0]
+
+    def again(cpu: Any) -> Any:
+        yield from cpu.work(100)
+        if runs[0] < 11:
+            runs[0] += 1
+            yield from host.design.tasklet_schedule(cpu, t, -1)
+
+    t = host.design.tasklet_init("loop", again)
+    device(host, "dev0", 0, 1000, t)
+    host.sim.run(20_000)
+    return host
+
+
+def two_interrupts_host(design: str) -> LinuxHost:
+    """A tasklet of 5000 ns deferred by an interrupt on CPU 0 at 1000 and one on CPU 1 at
+    2000; run to 20 us."""
+    host = linux_tiny(design)
+    t = host.design.tasklet_init("long", working(5000))
+    device(host, "dev0", 0, 1000, t)
+    device(host, "dev1", 1, 2000, t)
+    host.sim.run(20_000)
+    return host
+
+
 def rows(host: LinuxHost, kinds: tuple[K, ...]) -> list[tuple[int, int, str, str, int | str]]:
     return [e for e in events(host) if e[2] in {k.name for k in kinds}]
 
@@ -96,18 +125,7 @@ def test_do_softirq_hands_over_to_ksoftirqd_after_its_restarts() -> None:
     at 3917. Its ``__do_softirq`` runs the 11th pass (3917) and the 12th
     (4081, no reschedule: 137 ns), and it sleeps at 4218.
     """
-    host = linux_tiny("linux")
-    runs = [0]
-
-    def again(cpu: Any) -> Any:
-        yield from cpu.work(100)
-        if runs[0] < 11:
-            runs[0] += 1
-            yield from host.design.tasklet_schedule(cpu, t, -1)
-
-    t = host.design.tasklet_init("loop", again)
-    device(host, "dev0", 0, 1000, t)
-    host.sim.run(20_000)
+    host = self_rescheduling_host()
     entries = [e[0] for e in rows(host, (K.SOFTIRQ_ENTRY,))]
     assert MAX_SOFTIRQ_RESTART == 10
     assert entries == [1177 + 164 * k for k in range(10)] + [3917, 4081]
@@ -143,11 +161,7 @@ def test_tasklet_scheduled_while_it_runs_on_another_cpu() -> None:
     claims the tasklet at 6259 and runs it on CPU 1 to 11259. The tasklet
     never runs on two CPUs at once, and runs once more after the schedule.
     """
-    host = linux_tiny("linux")
-    t = host.design.tasklet_init("long", working(5000))
-    device(host, "dev0", 0, 1000, t)
-    device(host, "dev1", 1, 2000, t)
-    host.sim.run(20_000)
+    host = two_interrupts_host("linux")
     assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
         (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
         (1214, 0, "TASKLET_ENTRY", "long", -1),
@@ -178,11 +192,7 @@ def test_queue_work_of_an_item_still_running_on_another_cpus_bh_pool() -> None:
     worker. When the item returns (6358) the worker, within its budget,
     runs it again on CPU 0 (6562 to 11562). It never runs on CPU 1.
     """
-    host = linux_tiny("linux-bh-wq")
-    t = host.design.tasklet_init("long", working(5000))
-    device(host, "dev0", 0, 1000, t)
-    device(host, "dev1", 1, 2000, t)
-    host.sim.run(20_000)
+    host = two_interrupts_host("linux-bh-wq")
     assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
         (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
         (1208, 0, "TASKLET_ENTRY", "long", -1),
@@ -206,11 +216,7 @@ def test_threaded_irq_wakes_its_fifo_thread_once_per_runthread() -> None:
     sets RUNTHREAD again at 2202 before the thread cleared it: no second wake-up,
     one run (2459 after the thread's 100 and the bit's line from CPU 1, to 7559),
     then the thread sleeps."""
-    host = linux_tiny("linux-threaded")
-    t = host.design.tasklet_init("long", working(5000))
-    device(host, "dev0", 0, 1000, t)
-    device(host, "dev1", 1, 2000, t)
-    host.sim.run(20_000)
+    host = two_interrupts_host("linux-threaded")
     assert rows(host, (K.TASKLET_SCHEDULE, K.TASKLET_ENTRY, K.TASKLET_EXIT)) == [
         (1107, 0, "TASKLET_SCHEDULE", "long", "dev0"),
         (2202, 1, "TASKLET_SCHEDULE", "long", "dev1"),
@@ -273,18 +279,7 @@ def test_cpu_times_of_the_ksoftirqd_hand_over() -> None:
     """The first sequence's accounting (window 0-20 us): one hard IRQ (1000-1177);
     ten softirq passes at interrupt exit (10 x 164 ns, CPU idle: no task pays), two
     in ``ksoftirqd/0`` (164 + 137 = 301 ns, its own time); one hand-over."""
-    host = linux_tiny("linux")
-    runs = [0]
-
-    def again(cpu: Any) -> Any:
-        yield from cpu.work(100)
-        if runs[0] < 11:
-            runs[0] += 1
-            yield from host.design.tasklet_schedule(cpu, t, -1)
-
-    t = host.design.tasklet_init("loop", again)
-    device(host, "dev0", 0, 1000, t)
-    host.sim.run(20_000)
+    host = self_rescheduling_host()
     c = cpu_times(host.sim.trace.finish())
     assert c.window_ns == 20_000
     assert c.hardirq_ns == (177, 0, 0, 0)

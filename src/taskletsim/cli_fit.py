@@ -11,9 +11,8 @@ import tomli_w
 from .core.config import ConfigError
 from .core.trace import Trace
 from .fit.host import fit_host, parse_topology
+from .fitted_host import host_document
 from .output.files import OutputFiles
-from .scenarios.host.params import spec_params
-from .scenarios.host.spec import toml_value
 from .scenarios.host.toml import load_scenario
 
 
@@ -77,26 +76,6 @@ def validate_command(args: argparse.Namespace) -> str:
             command = "taskletsim " + " ".join(args.argv) if getattr(args, "argv", None) else None
             page.write_text(table_html(title, header, rows, notes, command))
     return text
-
-
-def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) -> dict[str, Any]:
-    """The host file: the fitted tables, and a simulation's own parameters for what no
-    trace shows (its step costs, its devices' back-pressure)."""
-    source = trace.meta.source
-    origin = f"{source['tool']} {source['file']}" if source else f"{trace.meta.scenario} run"
-    doc: dict[str, Any] = {
-        "schema": 1,
-        "name": name,
-        "description": f"fitted by taskletsim fit to {origin}",
-        "design": design,
-        "duration_ms": round(max(trace.meta.duration_ns or 0, 1_000_000) / 1e6, 3),
-        "host": fitted["host"],
-    }
-    if source is None and trace.meta.params:
-        kept = spec_params(trace.meta.params, design)
-        doc["params"] = {k: toml_value(v) for k, v in kept.items()}
-    doc["guests"] = fitted["guests"]
-    return doc
 
 
 def fit_command(args: argparse.Namespace) -> str:

@@ -87,7 +87,7 @@ def _host(design: str, seed: int = 0) -> Machine:
     return Machine(sim, Topology(2, 2), design=design)
 
 
-def _finish(m: Machine, until: int, step: _Step) -> Trace:
+def _finish(m: Machine | LinuxHost, until: int, step: _Step) -> Trace:
     try:
         m.sim.run(until)
     except Exception as error:
@@ -342,22 +342,12 @@ def _linux_work(host: LinuxHost, name: str, ns: int, runs: list[tuple[int, int]]
     return host.design.tasklet_init(name, func)
 
 
-def _linux_finish(host: LinuxHost, until: int, step: _Step) -> Trace:
-    try:
-        host.sim.run(until)
-    except Exception as error:
-        raise step.fail(f"the run raised {type(error).__name__}: {error}") from error
-    host.sim.trace.meta.duration_ns = until
-    step.trace = host.sim.trace.finish()
-    return step.trace
-
-
 def _linux_one_interrupt(design: str) -> None:
     step = _Step(design, "linux host: one device interrupt on an idle CPU")
     host = _linux_host(design)
     t = _linux_work(host, "t", 100, [])
     source = _linux_device(host, "dev", 0, (1000,), t)
-    trace = _linux_finish(host, 100_000, step)
+    trace = _finish(host, 100_000, step)
     _chain(trace, source, step)
     _latency_present(trace, source, ("handler", "tasklet"), step)
     _invariants(trace, step)
@@ -370,7 +360,7 @@ def _linux_scheduled_while_running(design: str) -> None:
     t = _linux_work(host, "t", 5000, runs)
     _linux_device(host, "dev0", 0, (1000,), t)
     _linux_device(host, "dev1", 2, (5000,), t)  # while the first run goes, in every design
-    trace = _linux_finish(host, 100_000, step)
+    trace = _finish(host, 100_000, step)
     entries = _rows(trace, K.TASKLET_ENTRY, t.id)
     if len(entries) != 2:
         raise step.fail(f"{len(entries)} TASKLET_ENTRY of t, expected 2 (one per schedule)")
@@ -390,7 +380,7 @@ def _linux_under_load(design: str) -> None:
         times = tuple(np.sort(rng.integers(0, 2_000_000, 200)).tolist())
         _linux_device(host, f"dev{cpu}", cpu, times, t)
         works.append(t)
-    trace = _linux_finish(host, 4_000_000, step)
+    trace = _finish(host, 4_000_000, step)
     for t in works:
         if not len(_rows(trace, K.TASKLET_EXIT, t.id)):
             raise step.fail(f"{t.name} never ran")

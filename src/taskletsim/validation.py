@@ -20,13 +20,14 @@ from pathlib import Path
 
 import tomli_w
 
-from .cli_fit import host_document
 from .core.config import ConfigError
 from .core.trace import Trace
 from .designs.base import get_design
 from .fit.host import fit_host
+from .fitted_host import host_document
 from .kernel.seam import design_hosts
-from .metrics.measure import is_linux_host, measure
+from .metrics.common import is_linux_host
+from .metrics.measure import measure
 from .runner.compare import compare
 from .runner.stats import Estimate
 from .runner.summary import measured_summary

@@ -27,7 +27,23 @@ tracepoint                               trace events
 ``lock:contention_begin`` / ``_end``     ``LOCK_CONTEND`` (arg the ``LCB_F_*``
                                          flags) / ``LOCK_ACQUIRE`` (arg the
                                          contention's start)
+``sched:sched_switch``                   ``RUNSTATE_CHANGE`` of the task
+                                         switched out (runnable if its
+                                         ``prev_state`` is ``R``/``R+``, else
+                                         blocked) and of the one switched in
+                                         (running); the idle task (pid 0) is
+                                         no task
+``sched:sched_wakeup`` / ``_new``        ``RUNSTATE_CHANGE`` to runnable, on
+                                         ``target_cpu``
 ======================================== ===================================
+
+A task found running on a CPU whose next switch names another task as the one
+switched out (its own switch-out was not recorded) is taken as blocked there and
+then, and counted (``switch_out_missed``).
+
+Tasks are named ``COMM-PID`` (the first name a pid showed) in the ``vcpu``
+names, and classed by their command (``meta.vcpus``): ``ksoftirqd``,
+``irq-thread`` (``irq/...``), ``kworker``, else ``task``.
 
 Lines of other events are counted and skipped.
 """
@@ -46,7 +62,7 @@ import numpy as np
 from ..core.config import ConfigError
 from ..core.events import COLUMNS, EventKind
 from ..core.source import TraceSource
-from ..core.trace import IrqInfo, NameTable, Trace, TraceMeta
+from ..core.trace import IrqInfo, NameTable, Trace, TraceMeta, VcpuInfo
 
 LINUX_SOFTIRQS = (
     "HI",
@@ -79,7 +95,8 @@ FTRACE_CAVEATS = (
     "lock:contention_begin/end fire only for contended acquisitions: no uncontended "
     "acquisition and no release (hold times unknown)",
     "no real trace has IRQ_RAISE: interrupt latency starts at the handler's entry",
-    "a bare-metal Linux host: no runstates, VM entries or injections",
+    "a bare-metal Linux host: no VM entries or injections; task runstates only if the "
+    "sched:sched_switch and sched:sched_wakeup tracepoints were recorded",
     "LOCK_CONTEND's arg is the tracepoint's LCB_F_* flags (bit 0 SPIN, 1 READ, 2 WRITE, "
     "3 RT, 4 PERCPU, 5 MUTEX), not the model's interrupts-off flag",
     "workqueue work items are kept as TASKLET_ENTRY/EXIT of work:{function}",
@@ -91,6 +108,24 @@ LINE = re.compile(
     r"(?P<event>[\w:]+):\s?(?P<fields>.*)$"
 )
 FIELD = re.compile(r"(\w+)=(\S+)")
+SWITCH = re.compile(
+    r"prev_comm=(?P<pc>.*?) prev_pid=(?P<pp>\d+) prev_prio=\S+ prev_state=(?P<ps>\S+) ==> "
+    r"next_comm=(?P<nc>.*?) next_pid=(?P<np>\d+) next_prio=\S+"
+)
+WAKEUP = re.compile(
+    r"comm=(?P<c>.*?) pid=(?P<p>\d+) prio=\S+ (?:success=\d+ )?target_cpu=(?P<t>\d+)"
+)
+_RUNNING, _RUNNABLE, _BLOCKED = 0, 1, 2
+
+
+def task_class(comm: str) -> str:
+    """The class a task's command puts it in: ``ksoftirqd``, ``irq-thread``, ``kworker``,
+    else ``task``."""
+    if comm.startswith("ksoftirqd/"):
+        return "ksoftirqd"
+    if comm.startswith("irq/"):
+        return "irq-thread"
+    return "kworker" if comm.startswith("kworker/") else "task"
 
 
 def _ns(sec: str, frac: str) -> int:
@@ -107,6 +142,22 @@ class _Events:
     irq_ids: dict[str, int] = field(default_factory=dict)
     seq: dict[int, int] = field(default_factory=dict)
     contended: dict[tuple[int, int], int] = field(default_factory=dict)
+    tasks: dict[int, int] = field(default_factory=dict)  # pid -> task id
+    task_class: dict[str, str] = field(default_factory=dict)  # task name -> class
+    state: dict[int, int] = field(default_factory=dict)  # task id -> last state
+    on_cpu: dict[int, int] = field(default_factory=dict)  # cpu -> the task running there
+
+    def task(self, comm: str, pid: int) -> int:
+        """The task of ``pid`` (named ``COMM-PID`` the first time it is seen)."""
+        if pid not in self.tasks:
+            name = f"{comm}-{pid}"
+            self.tasks[pid] = self.names.add("vcpu", name)
+            self.task_class[name] = task_class(comm)
+        return self.tasks[pid]
+
+    def runstate(self, t: int, cpu: int, task: int, state: int) -> None:
+        self.state[task] = state
+        self.rows.append((t, cpu, int(EventKind.RUNSTATE_CHANGE), task, state))
 
     def name(self, space: str, name: str) -> int:
         known = self.names.names(space)
@@ -203,6 +254,32 @@ class _Reader:
             start = event.endswith("start")
             kind = EventKind.TASKLET_ENTRY if start else EventKind.TASKLET_EXIT
             add((t, cpu, int(kind), ev.name("tasklet", f"work:{func}"), 0))
+            return True
+        if event == "sched_switch":
+            found = SWITCH.match(text)
+            if found is None:
+                raise ValueError(text)
+            prev = ev.task(found["pc"], int(found["pp"])) if int(found["pp"]) else -1
+            was = ev.on_cpu.pop(cpu, -1)
+            if was not in (-1, prev) and ev.state.get(was) == _RUNNING:
+                # its switch-out was not recorded: it left this CPU by now, state unknown
+                self.count("switch_out_missed")
+                ev.runstate(t, cpu, was, _BLOCKED)
+            if prev >= 0:
+                runnable = found["ps"].startswith("R")
+                ev.runstate(t, cpu, prev, _RUNNABLE if runnable else _BLOCKED)
+            if int(found["np"]):
+                nxt = ev.task(found["nc"], int(found["np"]))
+                ev.runstate(t, cpu, nxt, _RUNNING)
+                ev.on_cpu[cpu] = nxt
+            return True
+        if event in ("sched_wakeup", "sched_wakeup_new"):
+            found = WAKEUP.match(text)
+            if found is None:
+                raise ValueError(text)
+            task = ev.task(found["c"], int(found["p"]))
+            if ev.state.get(task) not in (_RUNNING, _RUNNABLE):
+                ev.runstate(t, int(found["t"]), task, _RUNNABLE)
             return True
         if event == "contention_begin":
             address, rest = text.split(None, 1)
@@ -306,10 +383,13 @@ def _trace(reader: _Reader, tool: str) -> Trace:
     counts: dict[str, Any] = dict(reader.counts)
     counts["other_events"] = dict(sorted(reader.other.items()))
     counts["skipped"] = sum(reader.other.values())
+    kinds: tuple[EventKind, ...] = FTRACE_KINDS
+    if reader.events.tasks:  # the capture had the scheduler's tracepoints
+        kinds = (*kinds, EventKind.RUNSTATE_CHANGE)
     source = TraceSource(
         tool=tool,
         file=reader.path.name,
-        kinds=tuple(k.name for k in FTRACE_KINDS),
+        kinds=tuple(k.name for k in kinds),
         caveats=(
             *FTRACE_CAVEATS,
             *(() if tool == "perf" else ("timestamps in microseconds unless the clock was ns",)),
@@ -324,6 +404,8 @@ def _trace(reader: _Reader, tool: str) -> Trace:
         cpu_socket=[0] * ncpus,
         softirqs=list(LINUX_SOFTIRQS),
         irq=reader.events.irq,
+        vcpus={n: VcpuInfo("tasks", c) for n, c in reader.events.task_class.items()},
         source=source.as_dict(),
+        extra={"host": "linux"},
     )
     return Trace(columns=columns, names=reader.events.names, meta=meta)

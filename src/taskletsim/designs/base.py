@@ -27,7 +27,7 @@ contract.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, overload
 
 from ..core.config import ConfigError, Param
@@ -95,14 +95,7 @@ class TaskletDesign(DesignHooks):
         self._trace = machine.sim.trace
         self._clock = machine.sim.clock
         self._cost = machine.topology.cost
-        given = machine.design_options
-        own = {p.name for p in self.options}
-        for key in given:
-            if key not in own:
-                raise option_error(key, given[key], self.name)
-        self.option = {
-            p.name: p.parse(given[p.name]) if p.name in given else p.default for p in self.options
-        }
+        self.option = parse_options(self, machine.design_options)
 
     def do_softirq(self, cpu: Cpu) -> Proc:
         yield from cpu.xen_do_softirq()
@@ -224,6 +217,18 @@ def design_names(*, builtin: bool | None = None) -> list[str]:
 def designs_with_option(key: str) -> list[str]:
     """Names of the registered designs that have an option called ``key``."""
     return [n for n in DESIGNS.names() if any(p.name == key for p in DESIGNS[n].options)]
+
+
+def parse_options(design: Any, given: Mapping[str, object]) -> dict[str, Any]:
+    """``design``'s options: its defaults, overridden by the values ``given`` (parsed); a
+    key that is not one of them is a ``ConfigError`` (:func:`option_error`)."""
+    own = {p.name for p in design.options}
+    for key in given:
+        if key not in own:
+            raise option_error(key, given[key], design.name)
+    return {
+        p.name: p.parse(given[p.name]) if p.name in given else p.default for p in design.options
+    }
 
 
 def option_error(key: str, value: object, design: str) -> ConfigError:

@@ -31,10 +31,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..core.config import Param
 from ..kernel.seam import DESIGNS, STATE_SCHED, Proc, Tasklet
 from ..linux.seam import Cpu, Host
-from .base import option_error
+from .linux_base import LinuxHostDesign
 
 BH_WORKER_RESTARTS = 10
 """``BH_WORKER_RESTARTS`` (kernel/workqueue.c)."""
@@ -55,44 +54,20 @@ class BhPool:
         """The work item its one BH worker executes (``busy_hash``)."""
 
 
-class LinuxBhWorkqueue:
+class LinuxBhWorkqueue(LinuxHostDesign):
     """Per-CPU BH worker pools run from ``TASKLET_SOFTIRQ``, non-reentrant work items."""
 
     name = "linux-bh-wq"
-    host = "linux"
-    hosts = ("linux",)
     description = "Linux 6.9: queue_work on system_bh_wq; per-CPU BH pools, pool->lock"
-    softirqs: tuple[tuple[str, str | None], ...] = ()
-    default_lock = "mcs"
-    options: tuple[Param, ...] = ()
 
     def __init__(self, machine: Host) -> None:
-        self.machine = machine
-        self.sim = machine.sim
-        self._trace = machine.sim.trace
-        self._clock = machine.sim.clock
-        self._cost = machine.topology.cost
-        for key, value in machine.design_options.items():
-            raise option_error(key, value, self.name)
-        self.option: dict[str, Any] = {}
+        super().__init__(machine)
         self.pools = [BhPool(c, machine) for c in range(machine.topology.ncpus)]
         self.TASKLET_SOFTIRQ = machine.softirq_nr["TASKLET_SOFTIRQ"]
         self._list_ns = machine.costs.tasklet_list_ns
 
     def softirq_handlers(self) -> dict[str, Callable[[Any], Proc]]:
         return {"TASKLET_SOFTIRQ": self.tasklet_action}
-
-    def tasklet_init(
-        self, name: str, func: Callable[[Any], Proc], is_softirq: bool = True
-    ) -> Tasklet:
-        """``INIT_WORK``: a work item traced as ``name``."""
-        return Tasklet(self._trace.names.add("tasklet", name), name, func, is_softirq)
-
-    def atomic(self, cpu: Cpu, t: Tasklet) -> Proc:
-        """A locked bit operation on ``work->data``: the line comes from its last toucher."""
-        last = t.last_cpu if t.last_cpu >= 0 else cpu.id
-        t.last_cpu = cpu.id
-        yield from cpu.work(self._cost[last][cpu.id])
 
     # -- queueing -----------------------------------------------------------------
 
@@ -190,4 +165,4 @@ class LinuxBhWorkqueue:
         yield from cpu.work(cpu.costs.ipi_send_ns)
 
 
-DESIGNS.register(LinuxBhWorkqueue)  # type: ignore[arg-type]
+DESIGNS.register(LinuxBhWorkqueue)

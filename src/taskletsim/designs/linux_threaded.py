@@ -14,9 +14,11 @@ Read in kernel/irq/manage.c and kernel/irq/handle.c (v6.9):
 
 Here the driver's hard IRQ handler stays what it is in the other designs; what
 it deferred runs as the threaded handler. An RT thread is not preempted by
-fair tasks and preempts them when woken on their CPU. **Assumptions**: the
-line is not masked while the thread runs (``IRQF_ONESHOT`` not modelled: an
-MSI's next completion may arrive meanwhile), and ``irq_thread_ns`` is the
+fair tasks and preempts them when woken on their CPU. The line is not masked
+while the thread runs: an x86 MSI is handled by ``handle_edge_irq``, which
+does not mask for ``IRQF_ONESHOT`` (``handle_fasteoi_irq`` does, for level
+interrupts), so the next completion's MSI may arrive meanwhile and sets
+``IRQTF_RUNTHREAD`` again. ``irq_thread_ns`` (an **assumption**) is the
 thread's own cost per handler run. A deferred work object is a
 :class:`Tasklet` whose SCHED bit is ``IRQTF_RUNTHREAD`` and RUN bit marks the
 handler running.
@@ -29,37 +31,23 @@ from typing import Any
 
 from simpy.events import Event
 
-from ..core.config import Param
 from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, Proc, Tasklet
 from ..linux.seam import Cpu, Host, Task
-from .base import option_error
+from .linux_base import LinuxHostDesign
 
 BLOCKED_OUT = "blocked"
 
 
-class LinuxThreadedIrq:
+class LinuxThreadedIrq(LinuxHostDesign):
     """Each interrupt's deferred work in its own ``SCHED_FIFO`` thread."""
 
     name = "linux-threaded"
-    host = "linux"
-    hosts = ("linux",)
     description = "Linux: request_threaded_irq; the bottom half in a SCHED_FIFO irq thread"
-    softirqs: tuple[tuple[str, str | None], ...] = ()
-    default_lock = "mcs"
-    options: tuple[Param, ...] = ()
 
     def __init__(self, machine: Host) -> None:
-        self.machine = machine
-        self._trace = machine.sim.trace
-        self._cost = machine.topology.cost
-        for key, value in machine.design_options.items():
-            raise option_error(key, value, self.name)
-        self.option: dict[str, Any] = {}
+        super().__init__(machine)
         self.threads: dict[int, Task] = {}
         """The IRQ thread of each deferred work object, by its id."""
-
-    def softirq_handlers(self) -> dict[str, Callable[[Any], Proc]]:
-        return {}
 
     def tasklet_init(
         self, name: str, func: Callable[[Any], Proc], is_softirq: bool = False
@@ -67,17 +55,11 @@ class LinuxThreadedIrq:
         """``request_threaded_irq``: the work traced as ``name`` and its thread, asleep; the
         thread is bound to the interrupt's CPU when first woken
         (``irq_thread_check_affinity``)."""
-        t = Tasklet(self._trace.names.add("tasklet", name), name, func, False)
+        t = super().tasklet_init(name, func, False)
         self.threads[t.id] = self.machine.create_kthread(
             f"irq/{name}", "irq-thread", (0,), lambda c: self.irq_thread(c, t), rt=True
         )
         return t
-
-    def atomic(self, cpu: Cpu, t: Tasklet) -> Proc:
-        """A locked bit operation on ``action->thread_flags``."""
-        last = t.last_cpu if t.last_cpu >= 0 else cpu.id
-        t.last_cpu = cpu.id
-        yield from cpu.work(self._cost[last][cpu.id])
 
     def _thread(self, cpu: Cpu, t: Tasklet) -> Task:
         """The thread of ``t``, bound to the CPU that wakes it (the interrupt's)."""
@@ -110,4 +92,4 @@ class LinuxThreadedIrq:
         return BLOCKED_OUT
 
 
-DESIGNS.register(LinuxThreadedIrq)  # type: ignore[arg-type]
+DESIGNS.register(LinuxThreadedIrq)

@@ -17,12 +17,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import cast
 
-from ..core.config import ConfigError
 from ..core.sim import Simulation
 from ..core.trace import VcpuInfo
 from ..kernel.host import Kernel
 from ..kernel.irq import IrqSource
-from ..kernel.seam import design_hosts
+from ..kernel.seam import design_for_host
 from ..kernel.softirq import softirq_table
 from ..kernel.timers import Timer, timer_interrupt, timer_softirq_action
 from ..platform.arrivals import Arrivals
@@ -47,7 +46,7 @@ from .hvm import (
 )
 from .sched_credit import CreditScheduler
 from .schedule import schedule, vcpu_runstate_change
-from .seam import DESIGNS, DesignHooks, Proc, TaskletFunc
+from .seam import DesignHooks, Proc, TaskletFunc
 from .vocabulary import DEVICE_MODELS, EXIT_NONE, MSI_DELIVERY, WORKLOADS, XEN_SOFTIRQS, Runstate
 
 __all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", "Machine", "VCpu"]
@@ -55,13 +54,7 @@ __all__ = ["DEVICE_MODELS", "MSI_DELIVERY", "WORKLOADS", "Domain", "IrqSource", 
 
 def xen_design(name: str) -> type[DesignHooks]:
     """The design registered as ``name``, which must run on the Xen host."""
-    design = DESIGNS.resolve(name)
-    hosts = design_hosts(design)
-    if "xen" not in hosts:
-        raise ConfigError(
-            "design", name, f"a design for the xen host (it runs on {', '.join(hosts)})"
-        )
-    return cast(type[DesignHooks], design)
+    return cast(type[DesignHooks], design_for_host(name, "xen"))
 
 
 def _nothing(cpu: PCpu) -> Proc:

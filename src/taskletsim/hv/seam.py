@@ -21,13 +21,20 @@ interfaces; designs import nothing else from ``hv/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
-
-from simpy.events import Event
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar, Protocol
 
 from ..core.sim import Simulation
-from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, Design, IrqLine, Proc, Tasklet
+from ..kernel.seam import (
+    DESIGNS,
+    STATE_RUN,
+    STATE_SCHED,
+    CpuOps,
+    Design,
+    IrqLine,
+    Proc,
+    Tasklet,
+)
 from ..platform.locks import SpinLock
 from ..platform.topology import Topology
 from .costs import HvCosts
@@ -89,27 +96,11 @@ class PirqView(Protocol):
         """``hvm_dirq_assist`` for this pirq alone (Xen 4.6's per-pirq form)."""
 
 
-class Cpu(Protocol):
-    """The operations of a physical CPU a design may call (``taskletsim.hv.cpu.PCpu``).
+class Cpu(CpuOps, Protocol):
+    """The operations of a physical CPU a design may call (``taskletsim.hv.cpu.PCpu``):
+    every kernel's (:class:`~taskletsim.kernel.seam.CpuOps`: time passing, the interrupt
+    flag, spinlocks, raising softirqs) and Xen's own below."""
 
-    Methods returning :data:`Proc` take simulated time: call them with
-    ``yield from``. ``work(ns)`` is ``ns`` of hypervisor code; with
-    interrupts enabled, interrupts arriving meanwhile run inside it.
-    """
-
-    softirq_pending: int
-    """The CPU's pending softirq mask (bit ``nr`` = softirq number ``nr``)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def socket(self) -> int: ...
-    @property
-    def online(self) -> bool:
-        """False once the CPU went down: it runs no more softirqs."""
-
-    @property
-    def irqs_enabled(self) -> bool: ...
     @property
     def switched(self) -> bool:
         """True once ``schedule()`` switched context in this pass: stop running softirqs."""
@@ -122,18 +113,6 @@ class Cpu(Protocol):
     def ipi(self) -> IrqLine | None:
         """The CPU's event-check IPI source."""
 
-    def work(self, ns: int) -> Proc: ...
-    def local_irq_save(self) -> bool: ...
-    def local_irq_restore(self, flags: bool) -> Proc: ...
-    def local_irq_disable(self) -> None: ...
-    def local_irq_enable(self) -> Proc: ...
-    def spin_lock(self, lock: SpinLock) -> Proc: ...
-    def spin_unlock(self, lock: SpinLock) -> None: ...
-    def spin_lock_irq(self, lock: SpinLock) -> Proc: ...
-    def spin_unlock_irq(self, lock: SpinLock) -> Proc: ...
-    def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event | int, Any, bool]: ...
-    def spin_unlock_irqrestore(self, lock: SpinLock, flags: bool) -> Proc: ...
-    def raise_softirq(self, nr: int) -> None: ...
     def cpu_raise_softirq(self, target: int, nr: int) -> Proc: ...
     def xen_do_softirq(self) -> Proc: ...
     def run_softirq(self, nr: int) -> Proc: ...

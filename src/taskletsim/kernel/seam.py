@@ -18,8 +18,9 @@ from typing import Any, ClassVar, Protocol
 
 from simpy.events import Event
 
-from ..core.config import Param
+from ..core.config import ConfigError, Param
 from ..core.registry import Registry
+from ..platform.locks import SpinLock
 
 __all__ = [
     "DESIGNS",
@@ -28,10 +29,12 @@ __all__ = [
     "STATE_RUN",
     "STATE_SCHED",
     "CpuCosts",
+    "CpuOps",
     "Design",
     "IrqLine",
     "Proc",
     "Tasklet",
+    "design_for_host",
     "design_hosts",
 ]
 
@@ -115,6 +118,40 @@ class IrqLine(Protocol):
     def raise_irq(self) -> None: ...
 
 
+class CpuOps(Protocol):
+    """The operations every host's CPU offers a design (a host's own contract adds its
+    own: :class:`taskletsim.hv.seam.Cpu`, :class:`taskletsim.linux.seam.Cpu`). Methods
+    returning :data:`Proc` take simulated time: call them with ``yield from``;
+    ``work(ns)`` is ``ns`` of kernel code, interrupts taken inside it when enabled."""
+
+    softirq_pending: int
+    """The CPU's pending softirq mask (bit ``nr`` = softirq number ``nr``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def socket(self) -> int: ...
+    @property
+    def online(self) -> bool:
+        """False once the CPU went down: it runs no more softirqs."""
+
+    @property
+    def irqs_enabled(self) -> bool: ...
+
+    def work(self, ns: int) -> Proc: ...
+    def local_irq_save(self) -> bool: ...
+    def local_irq_restore(self, flags: bool) -> Proc: ...
+    def local_irq_disable(self) -> None: ...
+    def local_irq_enable(self) -> Proc: ...
+    def spin_lock(self, lock: SpinLock) -> Proc: ...
+    def spin_unlock(self, lock: SpinLock) -> None: ...
+    def spin_lock_irq(self, lock: SpinLock) -> Proc: ...
+    def spin_unlock_irq(self, lock: SpinLock) -> Proc: ...
+    def spin_lock_irqsave(self, lock: SpinLock) -> Generator[Event | int, Any, bool]: ...
+    def spin_unlock_irqrestore(self, lock: SpinLock, flags: bool) -> Proc: ...
+    def raise_softirq(self, nr: int) -> None: ...
+
+
 class CpuCosts(Protocol):
     """The step costs, in ns, every kernel's CPU pays (a host's costs have these and more)."""
 
@@ -145,6 +182,18 @@ class Design(Protocol):
     softirqs: ClassVar[tuple[tuple[str, str | None], ...]]
     default_lock: ClassVar[str]
     options: ClassVar[tuple[Param, ...]]
+
+
+def design_for_host(name: str, host: str) -> type[Design]:
+    """The design registered as ``name``, which must run on ``host`` (a ``ConfigError``
+    naming the hosts it runs on if not)."""
+    design = DESIGNS.resolve(name)
+    hosts = design_hosts(design)
+    if host not in hosts:
+        raise ConfigError(
+            "design", name, f"a design for the {host} host (it runs on {', '.join(hosts)})"
+        )
+    return design
 
 
 def _check_design(obj: object) -> type[Design]:

@@ -22,7 +22,7 @@ from ..core.sim import DrawStream, Simulation
 from ..core.trace import VcpuInfo
 from ..kernel.host import Kernel
 from ..kernel.irq import Handler, IrqSource
-from ..kernel.seam import DESIGNS, design_hosts
+from ..kernel.seam import design_for_host
 from ..kernel.softirq import softirq_table
 from ..platform.topology import Topology
 from .costs import LinuxCosts
@@ -61,13 +61,7 @@ BUSY_BURST_NS = 1_000_000_000
 
 def linux_design(name: str) -> type[LinuxDesignHooks]:
     """The design registered as ``name``, which must run on the Linux host."""
-    design = DESIGNS.resolve(name)
-    hosts = design_hosts(design)
-    if "linux" not in hosts:
-        raise ConfigError(
-            "design", name, f"a design for the linux host (it runs on {', '.join(hosts)})"
-        )
-    return cast(type[LinuxDesignHooks], design)
+    return cast(type[LinuxDesignHooks], design_for_host(name, "linux"))
 
 
 def _nothing(cpu: LinuxCpu) -> Proc:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.source import require_kinds
-from ..core.trace import Trace
+from ..core.trace import Trace, TraceMeta
 
 Rows = tuple[list[int], list[int], list[int], list[int], list[int]]
 """Events as a tracker takes them: their ``time_ns``, ``cpu``, ``kind``, ``subject`` and
@@ -158,3 +158,9 @@ def needs(trace: Trace, metric: str, *kinds: EventKind) -> None:
     (:func:`~taskletsim.core.source.require_kinds`): absent events must not read as
     zeros."""
     require_kinds(trace.meta.source, metric, kinds)
+
+
+def is_linux_host(meta: TraceMeta) -> bool:
+    """Whether the trace comes from a bare-metal Linux host, simulated or captured
+    (``meta.extra["host"]``): its runstates are tasks', and it has no guests."""
+    return meta.extra.get("host") == "linux"

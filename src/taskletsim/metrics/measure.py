@@ -18,9 +18,9 @@ import numpy as np
 
 from ..core.events import EventKind
 from ..core.trace import Trace, TraceMeta
-from .common import window_bounds
+from .common import is_linux_host, window_bounds
 from .counts import ValueCounts
-from .cputime import CpuTimes, cpu_times
+from .cputime import CpuTimes, CpuTimeTracker, cpu_times
 from .irqs import IrqCounts, irq_counts
 from .latency import Latency, irq_latency_split
 from .locks import LockStats, lock_stats, lock_wait_histograms
@@ -169,7 +169,7 @@ def measure(
         "irqs": lambda: irq_counts(trace, start, end, LATENCY_KINDS),
         "lock_wait_hist": lambda: lock_wait_histograms(trace, start, end),
     }
-    if is_linux_host(trace.meta):
+    if is_linux_host(trace.meta) and records(trace.meta, CpuTimeTracker.KINDS):
         jobs["cpu"] = lambda: cpu_times(trace, start, end)
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
@@ -194,9 +194,10 @@ def measure(
     )
 
 
-def is_linux_host(meta: TraceMeta) -> bool:
-    """Whether the trace comes from the bare-metal Linux host (``meta.extra["host"]``)."""
-    return meta.extra.get("host") == "linux"
+def records(meta: TraceMeta, kinds: tuple[EventKind, ...]) -> bool:
+    """Whether the trace's source records every one of ``kinds`` (a simulation does)."""
+    source = meta.source
+    return source is None or {k.name for k in kinds} <= set(source.get("kinds", ()))
 
 
 def _counted(

@@ -27,13 +27,13 @@ import numpy as np
 from ..core.config import ConfigError
 from ..core.events import COLUMNS, EventKind
 from ..core.trace import NameTable, TraceMeta
-from .common import Tracker
+from .common import Tracker, is_linux_host
 from .counts import VALUE_BITS
 from .cputime import CpuTimeTracker
 from .irqs import IrqCountTracker
 from .latency import LatencyTracker
 from .locks import LockTracker
-from .measure import LATENCY_KINDS, Measurements, is_linux_host
+from .measure import LATENCY_KINDS, Measurements
 from .runstates import LockWaitTracker, RunstateTracker
 
 _NAMES = tuple(name for name, _ in COLUMNS)
@@ -78,7 +78,7 @@ class OnlineMetrics:
         self._staged = 0
         self.cputime: CpuTimeTracker | None = None
         """A Linux host's accounting, added at the first routing once the host said what
-        it is (:func:`~taskletsim.metrics.measure.is_linux_host`)."""
+        it is (:func:`~taskletsim.metrics.common.is_linux_host`)."""
 
     BATCH = 8192
     """Rows gathered before they are routed: a flush's chunk is a few hundred rows, and

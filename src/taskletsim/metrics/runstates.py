@@ -16,6 +16,7 @@ from .common import (
     Rows,
     covered_before,
     excluded_windows,
+    is_linux_host,
     merge_intervals,
     needs,
     stable_order,
@@ -174,7 +175,8 @@ def vcpu_times(
     :func:`~taskletsim.metrics.steal.guest_tick_ns`). The four runstates of a
     vCPU add up to the window exactly.
     """
-    needs(trace, "vcpu_times", EventKind.RUNSTATE_CHANGE, EventKind.VM_ENTRY, EventKind.VM_EXIT)
+    vm = () if is_linux_host(trace.meta) else (EventKind.VM_ENTRY, EventKind.VM_EXIT)
+    needs(trace, "vcpu_times", EventKind.RUNSTATE_CHANGE, *vm)  # a Linux host has no guests
     start, end = window_bounds(trace, start_ns, end_ns)
     tick = guest_tick_ns(trace.meta) if tick_ns is None else tick_ns
     names = trace.names.names("vcpu")

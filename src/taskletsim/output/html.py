@@ -56,6 +56,32 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _beginning(title: str, command: str | None) -> list[str]:
+    """The page's start: its title, styles, heading and the command that made it."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>taskletsim: {esc(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>taskletsim: {esc(title)}</h1>",
+    ]
+    if command:
+        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    return parts
+
+
+def _ending(parts: list[str]) -> str:
+    """The page's end: the versions table and the figure check; the page as one string."""
+    esc = html.escape
+    parts.append("<table>")
+    parts += [
+        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
+    ]
+    parts.append(f"</table><script>{CHECK}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in ("taskletsim", "simpy", "numpy", "pandas", "matplotlib"):
@@ -145,12 +171,8 @@ def compare_html(comparison: Comparison, command: str | None = None) -> str:
             parts.append(
                 f"<tr><td>{esc(design)}</td><td>{seed}</td><td><code>{esc(digest)}</code></td></tr>"
             )
-    parts.append("</table><h2>Versions</h2><table>")
-    parts += [
-        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
-    ]
-    parts.append(f"</table><script>{CHECK}</script></body></html>")
-    return "\n".join(parts) + "\n"
+    parts.append("</table><h2>Versions</h2>")
+    return _ending(parts)
 
 
 def trace_html(trace: Trace, command: str | None = None, window_ns: int = 50_000_000) -> str:
@@ -163,15 +185,7 @@ def trace_html(trace: Trace, command: str | None = None, window_ns: int = 50_000
     doc = trace_report(trace)
     source = trace.meta.source
     title = f"{source['tool']} {source['file']}" if source else str(trace.meta.scenario)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>taskletsim: {esc(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>taskletsim: {esc(title)}</h1>",
-    ]
-    if command:
-        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    parts = _beginning(title, command)
     parts.append(f"<h2>What it shows</h2><pre>{esc(format_trace_report(doc, rows=40))}</pre>")
     if source:
         parts.append("<h2>What its source cannot see</h2><ul>")
@@ -186,13 +200,9 @@ def trace_html(trace: Trace, command: str | None = None, window_ns: int = 50_000
     parts.append(
         f'<h2>Timeline</h2><figure><img alt="{esc(caption)}" '
         f'src="data:image/png;base64,{_png(fig)}"><figcaption>{esc(caption)}</figcaption>'
-        "</figure><h2>Versions</h2><table>"
+        "</figure><h2>Versions</h2>"
     )
-    parts += [
-        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
-    ]
-    parts.append(f"</table><script>{CHECK}</script></body></html>")
-    return "\n".join(parts) + "\n"
+    return _ending(parts)
 
 
 def table_html(
@@ -205,15 +215,7 @@ def table_html(
     """A page of one table (``taskletsim validate --html``): ``rows`` are cells and whether
     the row is flagged (shown in bold, marked ``*``); ``notes`` are paragraphs after it."""
     esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>taskletsim: {esc(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>taskletsim: {esc(title)}</h1>",
-    ]
-    if command:
-        parts.append(f"<p>Command: <code>{esc(command)}</code></p>")
+    parts = _beginning(title, command)
     parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
     for cells, flagged in rows:
         tds = "".join(
@@ -224,9 +226,5 @@ def table_html(
         parts.append(f"<tr{mark}>{tds}<td>{'*' if flagged else ''}</td></tr>")
     parts.append("</table>")
     parts += [f"<p>{esc(n)}</p>" for n in notes]
-    parts.append("<h2>Versions</h2><table>")
-    parts += [
-        f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in _versions().items()
-    ]
-    parts.append(f"</table><script>{CHECK}</script></body></html>")
-    return "\n".join(parts) + "\n"
+    parts.append("<h2>Versions</h2>")
+    return _ending(parts)

@@ -82,12 +82,35 @@ def build_linux_host(sim: Simulation, params: Mapping[str, Any], design: str) ->
     )
 
 
+HOGS = Param(
+    "hogs", "int", 0, "CPU-bound tasks, pinned to CPUs 0, 1, ...", minimum=0, maximum=MAX_CPUS
+)
+
+
 class LinuxHostScenario(Scenario):
-    """Base of the bare-metal Linux scenarios: takes a design that runs on the Linux host."""
+    """Base of the bare-metal Linux scenarios: takes a design that runs on the Linux host.
+
+    :meth:`build_host` makes the host; a scenario adds its devices, then :meth:`add_hogs`."""
 
     takes_design = True
     host: ClassVar[str] = "linux"
     default_design: ClassVar[str] = "linux"
+
+    def build_host(
+        self, sim: Simulation, params: Mapping[str, Any], design: str | None
+    ) -> LinuxHost:
+        """The host of :data:`LINUX_HOST_PARAMS` (``hogs`` checked against its CPUs)."""
+        host = build_linux_host(sim, params, design or self.default_design)
+        ncpus = host.topology.ncpus
+        if params["hogs"] > ncpus:
+            raise ConfigError("hogs", params["hogs"], f"at most the host's {ncpus} CPUs")
+        return host
+
+    @staticmethod
+    def add_hogs(host: LinuxHost, params: Mapping[str, Any]) -> None:
+        """``hogs`` busy tasks pinned to CPUs 0, 1, ... (after the scenario's own tasks)."""
+        for c in range(params["hogs"]):
+            host.add_busy_task(f"hog{c}", (c,))
 
 
 @register_scenario
@@ -108,8 +131,7 @@ class LinuxDma(LinuxHostScenario):
         Param("xfer_ns", "float", 20_000.0, "mean transfer time of one descriptor, ns",
               positive=True),
         Param("xfer", "choice", "exp", "transfer time distribution", choices=("const", "exp")),
-        Param("hogs", "int", 0, "CPU-bound tasks, pinned to CPUs 0, 1, ...", minimum=0,
-              maximum=MAX_CPUS),
+        HOGS,
         *(
             Param(f.name, "int", f.default, _DMA_DOCS[f.name], minimum=0)
             for f in fields(DmaCosts)
@@ -120,10 +142,8 @@ class LinuxDma(LinuxHostScenario):
     def build(
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
-        host = build_linux_host(sim, params, design or self.default_design)
+        host = self.build_host(sim, params, design)
         ncpus = host.topology.ncpus
-        if params["hogs"] > ncpus:
-            raise ConfigError("hogs", params["hogs"], f"at most the host's {ncpus} CPUs")
         costs = DmaCosts(**{f.name: params[f.name] for f in fields(DmaCosts)})
         sockets = host.topology.socket_list
         channels = []
@@ -139,8 +159,7 @@ class LinuxDma(LinuxHostScenario):
             for _ in range(params["threads_per_chan"]):
                 chan.add_thread(local_cpus(sockets, cpu))
             channels.append(chan)
-        for c in range(params["hogs"]):
-            host.add_busy_task(f"hog{c}", (c,))
+        self.add_hogs(host, params)
         return lambda: {}
 
 
@@ -185,8 +204,7 @@ class LinuxNicAffinity(LinuxHostScenario):
               positive=True),
         Param("arrivals", "choice", "poisson", "packet arrivals at each queue (the wire's)",
               choices=("poisson", "periodic")),
-        Param("hogs", "int", 0, "CPU-bound tasks, pinned to CPUs 0, 1, ...", minimum=0,
-              maximum=MAX_CPUS),
+        HOGS,
         *(
             Param(f.name, "int", f.default, _NIC_DOCS[f.name], minimum=int(f.name == "budget"))
             for f in fields(NicCosts)
@@ -197,10 +215,8 @@ class LinuxNicAffinity(LinuxHostScenario):
     def build(
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
-        host = build_linux_host(sim, params, design or self.default_design)
+        host = self.build_host(sim, params, design)
         ncpus = host.topology.ncpus
-        if params["hogs"] > ncpus:
-            raise ConfigError("hogs", params["hogs"], f"at most the host's {ncpus} CPUs")
         costs = NicCosts(**{f.name: params[f.name] for f in fields(NicCosts)})
         sockets = host.topology.socket_list
         period = round(1e9 / params["pps_per_queue"])
@@ -214,7 +230,6 @@ class LinuxNicAffinity(LinuxHostScenario):
                 else Periodic(max(period, 1))
             )
             queue.start(arrivals)
-        for c in range(params["hogs"]):
-            host.add_busy_task(f"hog{c}", (c,))
+        self.add_hogs(host, params)
         offered = params["queues"] * params["pps_per_queue"]
         return lambda: {"offered_irq_per_s": offered}

@@ -1,0 +1,30 @@
+"""The host file ``taskletsim fit`` writes: the tables :func:`taskletsim.fit.host.fit_host`
+fitted to a trace, and a simulation's own parameters for what no trace shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core.trace import Trace
+from .scenarios.host.params import spec_params
+from .scenarios.host.spec import toml_value
+
+
+def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) -> dict[str, Any]:
+    """The host file: the fitted tables, and a simulation's own parameters for what no
+    trace shows (its step costs, its devices' back-pressure)."""
+    source = trace.meta.source
+    origin = f"{source['tool']} {source['file']}" if source else f"{trace.meta.scenario} run"
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "name": name,
+        "description": f"fitted by taskletsim fit to {origin}",
+        "design": design,
+        "duration_ms": round(max(trace.meta.duration_ns or 0, 1_000_000) / 1e6, 3),
+        "host": fitted["host"],
+    }
+    if source is None and trace.meta.params:
+        kept = spec_params(trace.meta.params, design)
+        doc["params"] = {k: toml_value(v) for k, v in kept.items()}
+    doc["guests"] = fitted["guests"]
+    return doc
