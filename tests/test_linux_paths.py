@@ -31,6 +31,7 @@ from taskletsim.linux.cpu import MAX_SOFTIRQ_RESTART
 from taskletsim.linux.machine import LinuxHost
 from taskletsim.linux.nic import NicCosts, RxQueue
 from taskletsim.metrics import check_trace, cpu_times, measure
+from taskletsim.output.tables import format_run
 from taskletsim.platform.arrivals import Replay
 from taskletsim.testing import DesignCheckError, check_design
 
@@ -404,3 +405,12 @@ def test_check_design_runs_the_linux_hosts_steps_and_catches_a_missing_claim() -
     with pytest.raises(DesignCheckError, match=r"linux host: one device interrupt.*TASKLET_ENTRY"):
         check_design(_SilentBhWorkqueue)  # type: ignore[arg-type]
     DESIGNS.unregister("linux-bh-wq-silent")
+
+
+def test_a_linux_runs_report_accounts_cpu_time_instead_of_xenlockprof() -> None:
+    linux = format_run(ts.run("linux-dma", duration_ms=2, params={"channels": 2}))
+    assert "cpu time (/proc/stat, CONFIG_IRQ_TIME_ACCOUNTING):" in linux
+    assert "xenlockprof" not in linux and "hv % of run" not in linux
+    assert "task runstates (runnable: run-queue delay):" in linux
+    xen = format_run(ts.run("small-2socket", duration_ms=2))
+    assert "xenlockprof:" in xen and "cpu time" not in xen and "hv % of run" in xen

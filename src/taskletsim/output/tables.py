@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..metrics import STAGES, Latency, LockStats, VcpuTime
+from ..metrics import STAGES, CpuTimes, Latency, LockStats, VcpuTime
 from ..runner.result import RunResult
 from .documents import metric_order
 
@@ -124,22 +124,44 @@ def format_run(result: RunResult) -> str:
             f"{100 * s.contentions / max(s.acquisitions, 1):.1f}% contended, "
             f"mean wait {s.wait.total / max(s.acquisitions, 1):.1f} ns over all acquisitions"
         )
-    parts = [
-        *head,
-        "",
-        "lock_stat:",
-        format_lock_stat(stats),
-        "",
-        "xenlockprof:",
-        format_xenlockprof(stats, result.duration_ns),
-    ]
+    parts = [*head, "", "lock_stat:", format_lock_stat(stats)]
+    if m.cpu is None:  # a Xen host
+        parts += ["", "xenlockprof:", format_xenlockprof(stats, result.duration_ns)]
+    else:
+        parts += ["", "cpu time (/proc/stat, CONFIG_IRQ_TIME_ACCOUNTING):"]
+        parts.append(format_cpu_times(m.cpu))
     if m.meta.irq:
         parts += ["", "interrupt latency:", format_latency(m.irq_latency())]
     if m.meta.vcpus:
         times = m.vcpus
-        parts += ["", "runstates:", format_runstates(times)]
+        title = "runstates" if m.cpu is None else "task runstates (runnable: run-queue delay)"
+        parts += ["", f"{title}:", format_runstates(times, guests=m.cpu is None)]
         parts += ["", "runstate intervals (xenalyze-style):", format_intervals(times)]
     return "\n".join(parts)
+
+
+def format_cpu_times(cpu: CpuTimes, tasks: int = 20) -> str:
+    """A Linux host's accounting: hard-IRQ and softirq time per CPU and in all, the share
+    ``ksoftirqd`` ran and its wake-ups, and the tasks interrupts took most time from."""
+    head = f"{'cpu':<6} {'hardirq ms':>11} {'softirq ms':>11}"
+    lines = [head, "-" * len(head)]
+    for c, (h, s) in enumerate(zip(cpu.hardirq_ns, cpu.softirq_ns, strict=True)):
+        lines.append(f"{c:<6} {h / 1e6:>11.3f} {s / 1e6:>11.3f}")
+    lines.append(
+        f"all: hardirq {cpu.hardirq_pct:.2f}% and softirq {cpu.softirq_pct:.2f}% of CPU time; "
+        f"{cpu.ksoftirqd_softirq_pct:.1f}% of the softirq time in ksoftirqd, woken "
+        f"{cpu.ksoftirqd_wakeups} times"
+    )
+    taken = {
+        n: cpu.task_irq_ns.get(n, 0) + cpu.task_softirq_ns.get(n, 0)
+        for n in {*cpu.task_irq_ns, *cpu.task_softirq_ns}
+    }
+    if taken:
+        lines.append(f"{'task':<24} {'hardirq ms':>11} {'softirq ms':>11}")
+        for name in sorted(taken, key=lambda n: (-taken[n], n))[:tasks]:
+            h, s = cpu.task_irq_ns.get(name, 0), cpu.task_softirq_ns.get(name, 0)
+            lines.append(f"{name:<24} {h / 1e6:>11.3f} {s / 1e6:>11.3f}")
+    return "\n".join(lines)
 
 
 def format_intervals(times: Mapping[str, VcpuTime]) -> str:
@@ -158,19 +180,21 @@ def format_intervals(times: Mapping[str, VcpuTime]) -> str:
     return "\n".join(lines)
 
 
-def format_runstates(times: Mapping[str, VcpuTime]) -> str:
-    """Per vCPU: ms in each runstate, steal % and hypervisor % of RUNNING."""
+def format_runstates(times: Mapping[str, VcpuTime], guests: bool = True) -> str:
+    """Per vCPU: ms in each runstate, steal % and hypervisor % of RUNNING (the last only
+    for ``guests``: a Linux host's tasks have none)."""
     head = f"{'vcpu':<14}" + "".join(
         f" {c:>11}" for c in ("running ms", "runnable ms", "blocked ms", "offline ms")
     )
-    head += f" {'steal %':>8} {'hv % of run':>11}"
+    head += f" {'steal %':>8}" + (f" {'hv % of run':>11}" if guests else "")
     lines = [head, "-" * len(head)]
     for name, t in times.items():
         cells = (t.running_ns, t.runnable_ns, t.blocked_ns, t.offline_ns)
         lines.append(
             f"{name:<14}"
             + "".join(f" {c / 1e6:>11.3f}" for c in cells)
-            + f" {t.steal_pct:>8.3f} {t.hv_pct:>11.2f}"
+            + f" {t.steal_pct:>8.3f}"
+            + (f" {t.hv_pct:>11.2f}" if guests else "")
         )
     return "\n".join(lines)
 
