@@ -18,6 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import taskletsim as ts
 from taskletsim.core.config import ConfigError
@@ -414,3 +416,53 @@ def test_a_linux_runs_report_accounts_cpu_time_instead_of_xenlockprof() -> None:
     assert "task runstates (runnable: run-queue delay):" in linux
     xen = format_run(ts.run("small-2socket", duration_ms=2))
     assert "xenlockprof:" in xen and "cpu time" not in xen and "hv % of run" in xen
+
+
+@st.composite
+def linux_runs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """A small Linux host of either scenario, its load and costs drawn."""
+    scenario = draw(st.sampled_from(["linux-dma", "linux-nic-affinity"]))
+    params: dict[str, Any] = {
+        "sockets": draw(st.integers(1, 2)),
+        "cores_per_socket": draw(st.integers(1, 4)),
+        "lock": draw(st.sampled_from(["ttas", "ticket", "mcs"])),
+        "hz": draw(st.sampled_from([100, 250, 1000])),
+        "base_slice_ns": draw(st.integers(100_000, 3_000_000)),
+        "context_switch_ns": draw(st.integers(0, 3000)),
+        "wakeup_ns": draw(st.integers(0, 2000)),
+    }
+    cpus = params["sockets"] * params["cores_per_socket"]
+    params["hogs"] = draw(st.integers(0, cpus))
+    if scenario == "linux-dma":
+        params["channels"] = draw(st.integers(1, 2 * cpus))
+        params["threads_per_chan"] = draw(st.integers(1, 3))
+        params["irq_affinity"] = draw(st.sampled_from(["spread", "single"]))
+        params["xfer_ns"] = draw(st.floats(500, 50_000))
+    else:
+        params["queues"] = draw(st.integers(1, 2 * cpus))
+        params["irq_affinity"] = draw(st.sampled_from(["spread", "concentrated"]))
+        params["pps_per_queue"] = draw(st.floats(1000, 400_000))
+        params["budget"] = draw(st.integers(1, 64))
+    return scenario, params
+
+
+@pytest.mark.parametrize("design", ["linux", "linux-bh-wq", "linux-threaded"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=linux_runs(), seed=st.integers(0, 2**32))
+def test_random_linux_hosts_keep_the_invariants(
+    design: str, case: tuple[str, dict[str, Any]], seed: int
+) -> None:
+    """Every invariant of a trace (tasks' runstates adding up to the window among them),
+    every deferred work run after it was scheduled, and the accounting within the CPU
+    time there was, on any small host, load and costs."""
+    scenario, params = case
+    r = ts.run(scenario, design=design, seed=seed, duration_ms=3, params=params)  # checks
+    m = r.measured()
+    assert m.cpu is not None
+    assert all(
+        0 <= h + s <= m.cpu.window_ns
+        for h, s in zip(m.cpu.hardirq_ns, m.cpu.softirq_ns, strict=True)
+    )
+    for name, t in m.vcpus.items():
+        taken = m.cpu.task_irq_ns.get(name, 0) + m.cpu.task_softirq_ns.get(name, 0)
+        assert taken <= t.running_ns, name

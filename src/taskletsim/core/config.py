@@ -86,7 +86,8 @@ would put its next event past any 64-bit time."""
 class Param:
     """One named, typed, checked parameter of a scenario.
 
-    ``kind`` is ``"int"``, ``"float"`` or ``"choice"``. Numbers are checked
+    ``kind`` is ``"int"``, ``"float"``, ``"choice"`` or ``"cost"`` (a step cost: a
+    number of ns, or a distribution, :func:`parse_cost`). Numbers are checked
     against ``minimum`` (inclusive; ``positive``: > 0, for a float at least
     :data:`SMALLEST`) and ``maximum`` (:data:`LARGEST` when it is ``None``);
     choices against ``choices`` (a tuple, or a function returning the names,
@@ -113,6 +114,8 @@ class Param:
         """Describe the allowed values, for error messages and ``--help``."""
         if self.kind == "choice":
             text = "one of " + ", ".join(self.choice_names())
+        elif self.kind == "cost":
+            text = COST_FORMS
         else:
             noun = "an integer" if self.kind == "int" else "a number"
             bounds = []
@@ -136,6 +139,8 @@ class Param:
             if text not in self.choice_names():
                 raise ConfigError(self.name, value, self.allowed())
             return text
+        if self.kind == "cost":
+            return parse_cost(self.name, value)
         number: float | int
         number = (
             _parse_int(self.name, value) if self.kind == "int" else _parse_float(self.name, value)
@@ -147,6 +152,44 @@ class Param:
         if number > (self.maximum if self.maximum is not None else LARGEST):
             raise ConfigError(self.name, value, self.allowed())
         return number
+
+
+COST_FORMS = (
+    "ns >= 0 (a constant), or const:NS, exp:MEAN, uniform:LOW:HIGH or lognormal:MEAN:CV "
+    "(ns; CV the coefficient of variation)"
+)
+COST_FAMILIES = {"const": 1, "exp": 1, "uniform": 2, "lognormal": 2}
+"""The distributions a step cost may have, with how many numbers each takes."""
+
+
+def parse_cost(field: str, value: object) -> int | str:
+    """A step cost: a constant number of ns (an int), or a distribution as its canonical
+    text (``exp:500``, ``uniform:200:400``, ``lognormal:500:0.5``; ``const:N`` is N).
+    Means and bounds are ns >= 0, a uniform's low at most its high."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value <= LARGEST or math.isnan(value):
+            raise ConfigError(field, value, COST_FORMS)
+        return round(value)
+    text = str(value).strip()
+    family, _, rest = text.partition(":")
+    if not rest:
+        try:
+            return parse_cost(field, float(text))
+        except ValueError:
+            raise ConfigError(field, value, COST_FORMS) from None
+    try:
+        numbers = [float(x) for x in rest.split(":")]
+    except ValueError:
+        raise ConfigError(field, value, COST_FORMS) from None
+    if family not in COST_FAMILIES or len(numbers) != COST_FAMILIES[family]:
+        raise ConfigError(field, value, COST_FORMS)
+    if any(not 0 <= x <= LARGEST or math.isnan(x) for x in numbers):
+        raise ConfigError(field, value, COST_FORMS)
+    if family == "const":
+        return round(numbers[0])
+    if family == "uniform" and numbers[0] > numbers[1]:
+        raise ConfigError(field, value, "uniform:LOW:HIGH with LOW <= HIGH")
+    return family + "".join(f":{x:g}" for x in numbers)
 
 
 def resolve_params(

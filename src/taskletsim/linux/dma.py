@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from simpy.events import Event
 
+from ..platform.costs import CostDraw
 from .sched import BLOCKED_OUT, Task
 
 if TYPE_CHECKING:
@@ -45,17 +46,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DmaCosts:
-    """Driver and client step costs, ns (assumptions)."""
+    """Driver and client step costs (assumptions): each a constant in ns, or a
+    distribution (``exp:500``, :func:`taskletsim.core.config.parse_cost`), drawn per step
+    from the channel's own random stream."""
 
-    irq_handler_ns: int = 500
+    irq_handler_ns: int | str = 500
     """The driver's hard IRQ handler under ``vc->lock``: status read, complete, start next."""
-    callback_ns: int = 300
+    callback_ns: int | str = 300
     """One descriptor in ``vchan_complete``: the callback and ``vchan_vdesc_fini``."""
-    prep_ns: int = 800
+    prep_ns: int | str = 800
     """``dmaengine_prep_dma_memcpy``: a descriptor built (outside the lock)."""
-    submit_ns: int = 200
+    submit_ns: int | str = 200
     """``tx_submit`` / ``vchan_issue_pending`` work under ``vc->lock``."""
-    verify_ns: int = 2000
+    verify_ns: int | str = 2000
     """A ``dmatest`` thread's work between a completion and its next transfer."""
 
 
@@ -81,7 +84,7 @@ class DmaTestThread:
         while self.done:
             self.done = False
             chan = self.chan
-            yield from cpu.work(chan.costs.verify_ns + chan.costs.prep_ns)
+            yield from cpu.work(chan.verify() + chan.prep())
             yield from chan.tx_submit(cpu, Descriptor(self))
             yield from chan.issue_pending(cpu)
         return BLOCKED_OUT
@@ -101,6 +104,12 @@ class VirtDmaChannel:
         self.host = host
         self.name = name
         self.costs = costs
+        sim = host.sim
+        self.irq_handler = CostDraw(sim, f"cost:{name}:irq_handler", costs.irq_handler_ns)
+        self.callback = CostDraw(sim, f"cost:{name}:callback", costs.callback_ns)
+        self.prep = CostDraw(sim, f"cost:{name}:prep", costs.prep_ns)
+        self.submit = CostDraw(sim, f"cost:{name}:submit", costs.submit_ns)
+        self.verify = CostDraw(sim, f"cost:{name}:verify", costs.verify_ns)
         self.lock = host.make_lock(f"{name}:vc->lock")
         self.submitted: deque[Descriptor] = deque()
         self.issued: deque[Descriptor] = deque()
@@ -141,7 +150,7 @@ class VirtDmaChannel:
         """The hard IRQ handler: complete the finished descriptor (``vchan_cookie_complete``
         schedules the bottom half), start the next; under ``vc->lock``, IRQs off."""
         yield from cpu.spin_lock(self.lock)
-        yield from cpu.work(self.costs.irq_handler_ns)
+        yield from cpu.work(self.irq_handler())
         if self.hw is not None and self.hw_done:
             self.completed.append(self.hw)
             self.hw = None
@@ -159,7 +168,7 @@ class VirtDmaChannel:
         self.completed = []
         yield from cpu.spin_unlock_irq(self.lock)
         for desc in batch:
-            yield from cpu.work(self.costs.callback_ns)
+            yield from cpu.work(self.callback())
             thread = desc.thread
             thread.done = True
             assert thread.task is not None
@@ -168,7 +177,7 @@ class VirtDmaChannel:
     def tx_submit(self, cpu: LinuxCpu, desc: Descriptor) -> Proc:
         """``vchan_tx_submit``: onto ``desc_submitted`` under ``vc->lock``."""
         flags = yield from cpu.spin_lock_irqsave(self.lock)
-        yield from cpu.work(self.costs.submit_ns)
+        yield from cpu.work(self.submit())
         self.submitted.append(desc)
         yield from cpu.spin_unlock_irqrestore(self.lock, flags)
 
@@ -176,7 +185,7 @@ class VirtDmaChannel:
         """``dma_async_issue_pending``: ``vchan_issue_pending`` moves submitted to issued;
         an idle channel starts the first."""
         flags = yield from cpu.spin_lock_irqsave(self.lock)
-        yield from cpu.work(self.costs.submit_ns)
+        yield from cpu.work(self.submit())
         self.issued.extend(self.submitted)
         self.submitted.clear()
         if self.hw is None and self.issued:

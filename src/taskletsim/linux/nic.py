@@ -27,6 +27,7 @@ from simpy.events import Event
 
 from ..core.events import COALESCE_DEVICE
 from ..platform.arrivals import Arrivals
+from ..platform.costs import CostDraw
 from .sched import BLOCKED_OUT, PREEMPTED, Task
 
 if TYPE_CHECKING:
@@ -37,15 +38,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class NicCosts:
-    """Driver and reader step costs, ns (assumptions), and the poll budget."""
+    """Driver and reader step costs (assumptions; each a constant in ns or a distribution,
+    :func:`taskletsim.core.config.parse_cost`, drawn per step), and the poll budget."""
 
-    irq_handler_ns: int = 300
+    irq_handler_ns: int | str = 300
     """The queue's hard IRQ handler: read the cause, mask the queue's interrupt."""
-    rx_packet_ns: int = 600
+    rx_packet_ns: int | str = 600
     """One packet in the bottom half: descriptor, buffer, protocol receive."""
-    deliver_ns: int = 100
+    deliver_ns: int | str = 100
     """Queueing a batch on the socket under ``sk_receive_queue.lock``."""
-    app_packet_ns: int = 1500
+    app_packet_ns: int | str = 1500
     """The reader's work per packet (``recvmsg`` copy and the application's use)."""
     budget: int = 64
     """Packets a bottom-half run takes at most (NAPI's default weight)."""
@@ -65,6 +67,11 @@ class RxQueue:
         self.host = host
         self.name = name
         self.costs = costs
+        sim = host.sim
+        self.irq_handler = CostDraw(sim, f"cost:{name}:irq_handler", costs.irq_handler_ns)
+        self.rx_packet = CostDraw(sim, f"cost:{name}:rx_packet", costs.rx_packet_ns)
+        self.deliver = CostDraw(sim, f"cost:{name}:deliver", costs.deliver_ns)
+        self.app_packet = CostDraw(sim, f"cost:{name}:app_packet", costs.app_packet_ns)
         self.ring = 0
         self.masked = False
         self.backlog = 0
@@ -88,7 +95,7 @@ class RxQueue:
 
     def rx_irq_handler(self, cpu: LinuxCpu, seq: int) -> Proc:
         """The hard IRQ handler: mask the queue, defer the receive work."""
-        yield from cpu.work(self.costs.irq_handler_ns)
+        yield from cpu.work(self.irq_handler())
         self.masked = True
         yield from self.host.design.tasklet_schedule(cpu, self.task, self.source.id)
 
@@ -98,9 +105,9 @@ class RxQueue:
         n = min(self.ring, self.costs.budget)
         self.ring -= n
         if n:
-            yield from cpu.work(n * self.costs.rx_packet_ns)
+            yield from cpu.work(self.rx_packet.total(n))
             yield from cpu.spin_lock(self.lock)
-            yield from cpu.work(self.costs.deliver_ns)
+            yield from cpu.work(self.deliver())
             self.backlog += n
             cpu.spin_unlock(self.lock)
             yield from cpu.wake_up_process(self.reader)
@@ -116,8 +123,8 @@ class RxQueue:
         while task.remaining_ns or self.backlog:
             if not task.remaining_ns:
                 yield from cpu.spin_lock_bh(self.lock)
-                yield from cpu.work(self.costs.deliver_ns)
-                task.remaining_ns, self.backlog = self.backlog * self.costs.app_packet_ns, 0
+                yield from cpu.work(self.deliver())
+                task.remaining_ns, self.backlog = self.app_packet.total(self.backlog), 0
                 yield from cpu.spin_unlock_bh(self.lock)
             task.remaining_ns = yield from cpu.run_user(task.remaining_ns)
             if task.remaining_ns:

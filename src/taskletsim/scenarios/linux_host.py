@@ -133,8 +133,7 @@ class LinuxDma(LinuxHostScenario):
         Param("xfer", "choice", "exp", "transfer time distribution", choices=("const", "exp")),
         HOGS,
         *(
-            Param(f.name, "int", f.default, _DMA_DOCS[f.name], minimum=0)
-            for f in fields(DmaCosts)
+            Param(f.name, "cost", f.default, _DMA_DOCS[f.name]) for f in fields(DmaCosts)
         ),
     )  # fmt: skip
     default_duration_ms = 100.0
@@ -206,7 +205,9 @@ class LinuxNicAffinity(LinuxHostScenario):
               choices=("poisson", "periodic")),
         HOGS,
         *(
-            Param(f.name, "int", f.default, _NIC_DOCS[f.name], minimum=int(f.name == "budget"))
+            Param(f.name, "int", f.default, _NIC_DOCS[f.name], minimum=1)
+            if f.name == "budget"
+            else Param(f.name, "cost", f.default, _NIC_DOCS[f.name])
             for f in fields(NicCosts)
         ),
     )  # fmt: skip
