@@ -63,6 +63,7 @@ class RxQueue:
         irq_cpu: int,
         costs: NicCosts,
         reader_cpus: tuple[int, ...],
+        itr_ns: int | None = None,
     ) -> None:
         self.host = host
         self.name = name
@@ -74,6 +75,10 @@ class RxQueue:
         self.app_packet = CostDraw(sim, f"cost:{name}:app_packet", costs.app_packet_ns)
         self.ring = 0
         self.masked = False
+        self.itr_ns = itr_ns
+        """Interrupt moderation (the NIC's ITR): at most one MSI per interval."""
+        self._last_irq = -(itr_ns or 0)
+        self._itr_pending = False
         self.backlog = 0
         self.lock = host.make_lock(f"{name}:sk_receive_queue.lock")
         self.source = host.add_device(f"{name}:msix", irq_cpu, self.rx_irq_handler)
@@ -85,13 +90,36 @@ class RxQueue:
         arrivals.start(self.host.sim, self.packet_arrives, f"rx:{self.name}")
 
     def packet_arrives(self) -> None:
-        """A packet lands in the ring; the queue's MSI fires unless it is masked."""
+        """A packet lands in the ring; the queue's MSI fires unless it is masked, or, with
+        moderation, until its interval since the last MSI ends (then it fires once for
+        every packet that came meanwhile)."""
         self.ring += 1
-        if self.masked:
-            source = self.source
-            self.host.sim.trace.irq_coalesce(source.cpu, source.id, COALESCE_DEVICE)
+        if self.masked or self._itr_pending:
+            self._held()
             return
+        now = self.host.sim.clock.now
+        if self.itr_ns is not None and now - self._last_irq < self.itr_ns:
+            self._itr_pending = True  # its MSI comes when the interval ends
+            self.host.sim.call_later(self._last_irq + self.itr_ns - now, self._itr_expired)
+            return
+        self._fire(now)
+
+    def _held(self) -> None:
+        source = self.source
+        self.host.sim.trace.irq_coalesce(source.cpu, source.id, COALESCE_DEVICE)
+
+    def _fire(self, now: int) -> None:
+        self._last_irq = now
         self.source.raise_irq()
+
+    def _itr_expired(self, _event: object) -> None:
+        """The interval ends: the held-back MSI fires, unless the bottom half took the
+        packets meanwhile (then the packet that held it back counts as held)."""
+        self._itr_pending = False
+        if self.ring and not self.masked:
+            self._fire(self.host.sim.clock.now)
+        else:
+            self._held()
 
     def rx_irq_handler(self, cpu: LinuxCpu, seq: int) -> Proc:
         """The hard IRQ handler: mask the queue, defer the receive work."""

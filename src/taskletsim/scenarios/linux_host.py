@@ -31,7 +31,7 @@ from ..linux.costs import LinuxCosts
 from ..linux.dma import DmaCosts, VirtDmaChannel
 from ..linux.machine import LinuxHost
 from ..linux.nic import NicCosts, RxQueue
-from ..platform.arrivals import Arrivals, Periodic, Poisson
+from ..platform.arrivals import Arrivals, OnOff, Periodic, Poisson
 from ..platform.topology import MAX_CPUS, Topology
 from .base import Scenario, register_scenario
 from .lock_streams import LOCK_PARAMS, transfer_costs
@@ -201,8 +201,15 @@ class LinuxNicAffinity(LinuxHostScenario):
               choices=("spread", "concentrated")),
         Param("pps_per_queue", "float", 50_000.0, "packets per second arriving at each queue",
               positive=True),
-        Param("arrivals", "choice", "poisson", "packet arrivals at each queue (the wire's)",
-              choices=("poisson", "periodic")),
+        Param("arrivals", "choice", "poisson",
+              "packet arrivals at each queue (the wire's); onoff: Poisson in bursts",
+              choices=("poisson", "periodic", "onoff")),
+        Param("burst_on_us", "float", 200.0, "onoff: mean burst length, us", positive=True),
+        Param("burst_off_us", "float", 800.0, "onoff: mean gap between bursts, us",
+              positive=True),
+        Param("itr_us", "float", None,
+              "interrupt moderation (the NIC's ITR): at most one MSI per interval, us; "
+              "none = off", positive=True, optional=True),
         HOGS,
         *(
             Param(f.name, "int", f.default, _NIC_DOCS[f.name], minimum=1)
@@ -224,13 +231,27 @@ class LinuxNicAffinity(LinuxHostScenario):
         for i in range(params["queues"]):
             spread = params["irq_affinity"] == "spread"
             cpu = i * ncpus // params["queues"] if spread else 0
-            queue = RxQueue(host, f"rx{i}", cpu, costs, local_cpus(sockets, cpu))
-            arrivals: Arrivals = (
-                Poisson(params["pps_per_queue"])
-                if params["arrivals"] == "poisson"
-                else Periodic(max(period, 1))
-            )
-            queue.start(arrivals)
+            itr = None if params["itr_us"] is None else max(round(params["itr_us"] * 1000), 1)
+            queue = RxQueue(host, f"rx{i}", cpu, costs, local_cpus(sockets, cpu), itr)
+            queue.start(nic_arrivals(params, period))
         self.add_hogs(host, params)
         offered = params["queues"] * params["pps_per_queue"]
+        if params["arrivals"] == "onoff":
+            # OnOff opens each burst with an arrival, and a burst's gap begins at the
+            # first arrival due after the burst ended (a mean gap of 1/rate later)
+            pps, on_s = params["pps_per_queue"], params["burst_on_us"] / 1e6
+            cycle_s = on_s + params["burst_off_us"] / 1e6 + 1 / pps
+            offered = params["queues"] * (pps * on_s + 1) / cycle_s
         return lambda: {"offered_irq_per_s": offered}
+
+
+def nic_arrivals(params: Mapping[str, Any], period: int) -> Arrivals:
+    """Packet arrivals at one queue: Poisson, periodic, or Poisson in bursts (``onoff``:
+    at ``pps_per_queue`` during bursts of mean ``burst_on_us``, silent between them)."""
+    if params["arrivals"] == "poisson":
+        return Poisson(params["pps_per_queue"])
+    if params["arrivals"] == "periodic":
+        return Periodic(max(period, 1))
+    return OnOff(
+        params["pps_per_queue"], params["burst_on_us"] * 1000, params["burst_off_us"] * 1000
+    )
