@@ -39,7 +39,7 @@ from .sched import (
 )
 from .seam import LinuxDesignHooks, Proc
 
-__all__ = ["LINUX_SOFTIRQS", "LinuxCpu", "LinuxHost", "Task", "linux_design"]
+__all__ = ["LINUX_SOFTIRQS", "LinuxHost", "linux_design"]
 
 LINUX_SOFTIRQS = (
     "HI_SOFTIRQ",
