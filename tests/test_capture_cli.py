@@ -116,9 +116,7 @@ def test_report_shows_what_a_capture_covers_and_names_what_it_does_not(tmp_path:
     assert done.returncode == 0, done.stderr
     assert "softirq p50 11.23 us" in done.stdout
     assert "lock 0xffff8881012a4b68: 2 contended" in done.stdout
-    assert (
-        "not in this capture: runstates (needs RUNSTATE_CHANGE, VM_ENTRY, VM_EXIT)" in done.stdout
-    )
+    assert "not in this capture: runstates (needs RUNSTATE_CHANGE)" in done.stdout
     assert "not in this capture: lock hold times (lock_stat) (needs LOCK_RELEASE)" in done.stdout
     chrome = json.loads((tmp_path / "p.json").read_text())
     assert chrome["otherData"]["source"] == "perf hand-perf-script.txt"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +38,9 @@ from taskletsim.output.tables import format_run
 from taskletsim.platform.arrivals import Replay
 from taskletsim.testing import DesignCheckError, check_design
 
-from .helpers import events
+from .helpers import events, taskletsim_cli
+
+DATA = Path(__file__).parent / "data" / "ftrace"
 
 HAND = LinuxCosts(
     irq_entry_ns=100,
@@ -517,3 +520,23 @@ def test_bursty_packets_offer_their_duty_cycle_and_arrive_at_it() -> None:
     counts = ts.metrics.irq_counts(r.trace, kinds=("device",))
     arrived = sum(c.arrived for c in counts.values()) / 0.2
     assert arrived == pytest.approx(r.info["offered_irq_per_s"], rel=0.05)
+
+
+def test_fit_refuses_a_linux_hosts_trace_and_report_accounts_it(tmp_path: Path) -> None:
+    saved = tmp_path / "linux.parquet"
+    ts.run("linux-dma", duration_ms=2, params={"channels": 2}).trace.save(saved)
+    out = tmp_path / "fitted.toml"
+    done = taskletsim_cli("fit", str(saved), "-o", str(out))
+    assert done.returncode == 2 and "fitting a Linux host's trace is not built yet" in done.stderr
+    assert not out.exists()
+    sched = tmp_path / "sched.parquet"
+    ts.import_ftrace(DATA / "capture-sched-perf-script.txt").save(sched)
+    report = taskletsim_cli("report", str(sched))
+    assert report.returncode == 0, report.stderr
+    assert "cpu time: hardirq 0.80%, softirq 2.57% (22.0% of it in ksoftirqd" in report.stdout
+    assert report.stdout.splitlines()[1].startswith("task ")
+    assert "not in this capture: runstates" not in report.stdout
+    plain = tmp_path / "plain.parquet"
+    ts.import_ftrace(DATA / "capture-perf-script.txt").save(plain)
+    old = taskletsim_cli("report", str(plain))
+    assert "not in this capture: runstates (needs RUNSTATE_CHANGE)" in old.stdout

@@ -27,6 +27,7 @@ import numpy as np
 from ..core.config import ConfigError
 from ..core.events import EventKind
 from ..core.trace import Trace
+from ..metrics.common import is_linux_host
 from ..metrics.runstates import vcpu_times
 from .arrivals import MIN_ARRIVALS, ArrivalFit, fit_arrivals, source_arrivals
 from .guests import fit_vcpus
@@ -72,7 +73,14 @@ def _index(name: str) -> int:
 
 def fit_host(trace: Trace, topology: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """The fitted ``[host]``, ``[[guests]]`` (with their ``[[guests.devices]]``) and a
-    ``fit`` report (each device's arrival fit), as a host file's tables."""
+    ``fit`` report (each device's arrival fit), as a host file's tables. A bare-metal
+    Linux host's trace is refused: its tasks are not guests (fitting it is not built)."""
+    if is_linux_host(trace.meta):
+        raise ConfigError(
+            "trace",
+            "a Linux host's",
+            "a Xen host's trace (fitting a Linux host's trace is not built yet)",
+        )
     sockets, cores, threads = _topology(trace, topology)
     vcpus = fit_vcpus(trace)
     if not vcpus:

@@ -15,6 +15,8 @@ import numpy as np
 from ..core.events import EventKind
 from ..core.source import trace_source
 from ..core.trace import Trace
+from ..metrics.common import is_linux_host
+from ..metrics.cputime import CpuTimeTracker, cpu_times
 from ..metrics.entry_latency import irq_latency_from_entry
 from ..metrics.latency import Latency
 from ..metrics.locks import contention_stats, lock_stats
@@ -30,6 +32,7 @@ SECTIONS = {
         (EventKind.LOCK_CONTEND, EventKind.LOCK_ACQUIRE, EventKind.LOCK_RELEASE),
         "lock hold times (lock_stat)",
     ),
+    "cpu": (CpuTimeTracker.KINDS, "CPU time accounting (a Linux host's /proc/stat)"),
 }
 """Each section of the report, the event kinds it needs and what it is called."""
 
@@ -41,6 +44,7 @@ def trace_report(trace: Trace) -> dict[str, Any]:
     span = trace.meta.duration_ns or (int(trace.time_ns[-1]) + 1 if len(trace) else 0)
     doc: dict[str, Any] = {
         "source": None if source is None else {"tool": source.tool, "file": source.file},
+        "host": "linux" if is_linux_host(trace.meta) else "xen",
         "scenario": trace.meta.scenario,
         "design": trace.meta.design,
         "seed": trace.meta.seed,
@@ -49,7 +53,12 @@ def trace_report(trace: Trace) -> dict[str, Any]:
         "events": len(trace),
         "not_covered": {},
     }
+    linux = doc["host"] == "linux"
     for section, (kinds, _title) in SECTIONS.items():
+        if section == "vcpus" and linux:  # a Linux host's tasks: runstates without VM events
+            kinds = (EventKind.RUNSTATE_CHANGE,)
+        if section == "cpu" and not linux:
+            continue
         missing = [k.name for k in kinds if source is not None and not source.covers(k)]
         if missing:
             doc["not_covered"][section] = missing
@@ -112,7 +121,18 @@ def _locks(trace: Trace) -> dict[str, dict[str, Any]]:
     }
 
 
+def _cpu(trace: Trace) -> dict[str, Any]:
+    c = cpu_times(trace)
+    return {
+        "hardirq_pct": c.hardirq_pct,
+        "softirq_pct": c.softirq_pct,
+        "ksoftirqd_softirq_pct": c.ksoftirqd_softirq_pct,
+        "ksoftirqd_wakeups": c.ksoftirqd_wakeups,
+    }
+
+
 _MEASURE = {
+    "cpu": _cpu,
     "vcpus": _vcpus,
     "irqs": _irqs,
     "latency_from_entry": _latency,
@@ -129,13 +149,21 @@ def format_trace_report(doc: dict[str, Any], rows: int = 8) -> str:
     cpus = max(doc["cpus"], 1)
     lines: list[str] = []
     if doc.get("vcpus"):
-        lines.append("vCPU       running ms  runnable ms  blocked ms  offline ms  steal %")
+        who = "task" if doc.get("host") == "linux" else "vCPU"
+        lines.append(f"{who:<10} running ms  runnable ms  blocked ms  offline ms  steal %")
         for name, v in doc["vcpus"].items():
             lines.append(
                 f"{name:<10} {v['running_ns'] / 1e6:10.3f}  {v['runnable_ns'] / 1e6:11.3f}  "
                 f"{v['blocked_ns'] / 1e6:10.3f}  {v['offline_ns'] / 1e6:10.3f}  "
                 f"{v['steal_pct']:7.3f}"
             )
+    if "cpu" in doc:
+        c = doc["cpu"]
+        lines.append(
+            f"  cpu time: hardirq {c['hardirq_pct']:.2f}%, softirq {c['softirq_pct']:.2f}%"
+            f" ({c['ksoftirqd_softirq_pct']:.1f}% of it in ksoftirqd, woken"
+            f" {c['ksoftirqd_wakeups']} times)"
+        )
     for name, n in sorted(doc.get("irqs", {}).items(), key=lambda kv: -kv[1])[:rows]:
         lines.append(f"  irq {name}: {n} handled ({n / span_s:,.0f}/s)")
     for name, stages in list(doc.get("latency_from_entry", {}).items())[:rows]:
