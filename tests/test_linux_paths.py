@@ -234,11 +234,26 @@ def test_threaded_irq_wakes_its_fifo_thread_once_per_runthread() -> None:
     check_trace(host.sim.trace.finish())
 
 
-def test_a_woken_fair_task_waits_for_the_current_ones_slice() -> None:
+@pytest.mark.parametrize(
+    "slice_ns, tick_after",
+    [(None, 1_000_000), (3_000_000, 4_000_000), (None, None)],
+    ids=["linux-scaled", "3ms", "4-cpus"],
+)
+def test_a_woken_fair_task_waits_for_the_current_ones_slice(
+    slice_ns: int | None, tick_after: int | None
+) -> None:
     """EEVDF's run-to-parity: a task woken on a CPU whose hog has run less than its
-    slice waits for the tick after the slice is used (3 ms, checked each 1 ms)."""
+    slice waits for the tick after the slice is used (checked each 1 ms tick). The slice
+    is Linux's for the host unless given: 0.75 ms on 1 CPU, so the hog picked at 1100
+    keeps the CPU to 751,100 and the 1 ms tick hands it over; given 3 ms, the 4 ms tick.
+    On 4 CPUs (2.25 ms) the tick at 3 ms."""
     sim = Simulation(0)
-    host = LinuxHost(sim, ts.Topology(1, 1), design="linux", costs=HAND)
+    cpus = 4 if tick_after is None else 1
+    host = LinuxHost(
+        sim, ts.Topology(1, cpus), design="linux", costs=replace(HAND, base_slice_ns=slice_ns)
+    )
+    expected = {1: 750_000, 4: 2_250_000}[cpus] if slice_ns is None else slice_ns
+    assert host.cpus[0].base_slice == expected
     host.add_busy_task("hog", (0,))
     sleeper = host.add_task("waker", "sleeper", (0,), lambda cpu: _sleep_once(cpu))
 
@@ -249,10 +264,11 @@ def test_a_woken_fair_task_waits_for_the_current_ones_slice() -> None:
     sim.run(5_000_000)
     waker = [e[::4] for e in events(host) if e[2] == "RUNSTATE_CHANGE" and e[3] == "waker"]
     assert waker[:2] == [(0, BLOCKED), (500_000, RUNNABLE)]
-    # the hog was picked at 1100 (schedule + switch); its slice ends at 3001100; the
-    # tick at 4 ms (first after that) asks for a reschedule: tick 100 in the handler
+    # the first tick after the slice's end asks for a reschedule: the tick's 100 in the
+    # handler, its exit, then schedule + switch 1100 before the waker runs
+    tick = 3_000_000 if tick_after is None else tick_after
     running = waker[2][0]
-    assert 4_000_000 < running < 4_000_000 + 100 + 160 + 1100 + 100
+    assert tick < running < tick + 100 + 160 + 1100 + 100
 
 
 def _sleep_once(cpu: Any) -> Any:

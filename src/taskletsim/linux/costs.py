@@ -49,14 +49,23 @@ class LinuxCosts:
     hz: int = 1000
     """``CONFIG_HZ``: the tick rate and a jiffy's length (1000 in most distribution
     kernels' x86 configs, 250 in some)."""
-    base_slice_ns: int = 3_000_000
-    """``sysctl_sched_base_slice`` (kernel/sched/fair.c): 0.75 ms x (1 + ilog2(min(CPUs,
-    8))), 3 ms from 8 CPUs."""
+    base_slice_ns: int | None = None
+    """``sysctl_sched_base_slice``; ``None``: Linux's own for the host's CPUs
+    (:meth:`base_slice_for`)."""
 
     @property
     def jiffy_ns(self) -> int:
         """The length of a jiffy: ``1e9 / HZ``."""
         return 1_000_000_000 // self.hz
+
+    def base_slice_for(self, ncpus: int) -> int:
+        """The slice a fair task keeps the CPU for: ``base_slice_ns`` if set, else
+        ``sysctl_sched_base_slice`` as kernel/sched/fair.c scales it
+        (``SCHED_TUNABLESCALING_LOG``): 0.75 ms x (1 + ilog2(min(CPUs, 8))), so 0.75 ms
+        on 1 CPU, 2.25 ms on 4, 3 ms from 8."""
+        if self.base_slice_ns is not None:
+            return self.base_slice_ns
+        return 750_000 * (1 + (min(ncpus, 8).bit_length() - 1))
 
     @classmethod
     def params(cls) -> tuple[Param, ...]:
@@ -65,7 +74,8 @@ class LinuxCosts:
         for f in fields(cls):
             doc = _DOCS[f.name]
             minimum = 1 if f.name in ("hz", "base_slice_ns") else 0
-            out.append(Param(f.name, "int", f.default, doc, minimum=minimum))
+            optional = f.name == "base_slice_ns"
+            out.append(Param(f.name, "int", f.default, doc, minimum=minimum, optional=optional))
         return tuple(out)
 
     @classmethod
@@ -89,5 +99,6 @@ _DOCS = {
     "context_switch_ns": "assumption: context_switch, ns",
     "irq_thread_ns": "assumption: irq_thread's own work around the threaded handler, ns",
     "hz": "CONFIG_HZ: scheduler ticks per second (jiffies)",
-    "base_slice_ns": "sysctl_sched_base_slice scaled for >= 8 CPUs (kernel/sched/fair.c), ns",
+    "base_slice_ns": "sysctl_sched_base_slice, ns; none = Linux's scaling for the host's "
+    "CPUs: 0.75 ms x (1 + ilog2(min(CPUs, 8))) (kernel/sched/fair.c)",
 }

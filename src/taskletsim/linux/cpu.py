@@ -63,6 +63,7 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
     count (hard IRQ and softirq parts), ``ksoftirqd``, local timer and tick."""
 
     __slots__ = (
+        "base_slice",
         "curr",
         "hardirq",
         "hrtimers_expired",
@@ -79,6 +80,8 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
 
     def __init__(self, machine: LinuxHost, cpu_id: int) -> None:
         self.rq = RunQueue()
+        self.base_slice = machine.costs.base_slice_for(machine.topology.ncpus)
+        """``sysctl_sched_base_slice`` for this host (ns)."""
         self.curr: Task | None = None
         self.need_resched = False
         self.hardirq = 0
@@ -210,7 +213,7 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
             return False
         if task.policy == SCHED_FIFO:
             return True
-        return self._clock.now - self.picked_at >= self.costs.base_slice_ns
+        return self._clock.now - self.picked_at >= self.base_slice
 
     def resched_curr(self, waker: LinuxCpu) -> None:
         """``resched_curr``: set need_resched; another CPU gets a reschedule IPI."""
@@ -370,7 +373,7 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
             curr is not None
             and curr.policy != SCHED_FIFO
             and self.rq.nr_fair
-            and self._clock.now - self.picked_at >= self.costs.base_slice_ns
+            and self._clock.now - self.picked_at >= self.base_slice
         ):
             self.need_resched = True  # task_tick_fair: the slice is used
         if curr is None and not len(self.rq):
