@@ -156,13 +156,5 @@ class LinuxBhWorkqueue(LinuxHostDesign):
         yield from cpu.spin_lock_irq(pool.lock)
         pool.current = None
 
-    def tasklet_schedule_on_cpu(self, cpu: Cpu, t: Tasklet, target: int, cause: int = -1) -> Proc:
-        """``queue_work_on(target)``: run on ``target``'s pool (from an IPI there)."""
-        if target == cpu.id:
-            yield from self.tasklet_schedule(cpu, t, cause)
-            return
-        self.machine.cpus[target].call_function(lambda c: self.tasklet_schedule(c, t, cause))
-        yield from cpu.work(cpu.costs.ipi_send_ns)
-
 
 DESIGNS.register(LinuxBhWorkqueue)

@@ -32,10 +32,8 @@ from typing import Any
 from simpy.events import Event
 
 from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, Proc, Tasklet
-from ..linux.seam import Cpu, Host, Task
+from ..linux.seam import BLOCKED_OUT, Cpu, Host, Task
 from .linux_base import LinuxHostDesign
-
-BLOCKED_OUT = "blocked"
 
 
 class LinuxThreadedIrq(LinuxHostDesign):

@@ -34,6 +34,7 @@ from simpy.events import Event
 
 from ..kernel.cpu import _IRQ, PhysCpu
 from ..kernel.irq import IrqSource
+from ..platform.locks import SpinLock
 from .costs import LinuxCosts
 from .sched import (
     BLOCKED,
@@ -249,7 +250,7 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
         yield self.costs.irq_exit_ns
         self.hardirq -= 1
         self.trace.irq_exit(self.id, source.id, seq)
-        if not self.hardirq and not self.softirq_count and self.softirq_pending and self.online:
+        if self.softirq_pending and not self.in_interrupt() and self.online:
             yield from self.__do_softirq()
 
     # -- softirqs (kernel/softirq.c) ---------------------------------------------
@@ -263,13 +264,13 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
         will run it soon, so ``wakeup_softirqd``."""
         self.softirq_pending |= 1 << nr
         self.trace.softirq_raise(self.id, nr, self.id)
-        if not self.hardirq and not self.softirq_count:
+        if not self.in_interrupt():
             self.wakeup_softirqd()
 
     def do_softirq(self) -> Proc:
         """``do_softirq``: with IRQs saved off, ``__do_softirq`` if anything is pending
         and the CPU is not in interrupt context."""
-        if self.hardirq or self.softirq_count or not self.softirq_pending:
+        if self.in_interrupt() or not self.softirq_pending:
             return
         flags = self.local_irq_save()
         if self.softirq_pending:
@@ -327,15 +328,15 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
     def local_bh_enable(self) -> Proc:
         """``local_bh_enable``: outside interrupt context, run what was raised meanwhile."""
         self.softirq_count -= 1
-        if not self.hardirq and not self.softirq_count and self.softirq_pending:
+        if self.softirq_pending and not self.in_interrupt():
             yield from self.do_softirq()
 
-    def spin_lock_bh(self, lock: Any) -> Proc:
+    def spin_lock_bh(self, lock: SpinLock) -> Proc:
         """``spin_lock_bh``: BH off, then the lock (IRQs as they are)."""
         self.local_bh_disable()
         yield from self.spin_lock(lock)
 
-    def spin_unlock_bh(self, lock: Any) -> Proc:
+    def spin_unlock_bh(self, lock: SpinLock) -> Proc:
         """``spin_unlock_bh``: the lock, then ``local_bh_enable``."""
         self.spin_unlock(lock)
         yield from self.local_bh_enable()

@@ -114,10 +114,6 @@ class RunQueue:
     def __len__(self) -> int:
         return len(self._rt) + self.nr_fair
 
-    @property
-    def has_rt(self) -> bool:
-        return bool(self._rt)
-
     def enqueue(self, task: Task, wakeup: bool) -> None:
         """``enqueue_task``: a woken fair task is placed at ``min_vruntime`` if behind it."""
         task.on_rq = True

@@ -27,10 +27,12 @@ from ..kernel.seam import DESIGNS, STATE_RUN, STATE_SCHED, CpuOps, Design, IrqLi
 from ..platform.locks import SpinLock
 from ..platform.topology import Topology
 from .costs import LinuxCosts
-from .sched import Task, TaskBody
+from .sched import BLOCKED_OUT, PREEMPTED, Task, TaskBody
 
 __all__ = [
+    "BLOCKED_OUT",
     "DESIGNS",
+    "PREEMPTED",
     "STATE_RUN",
     "STATE_SCHED",
     "Cpu",
