@@ -107,9 +107,11 @@ def test_a_host_fitted_to_the_xentrace_sample() -> None:
 
 
 def test_what_cannot_be_fitted_is_refused() -> None:
-    capture = import_ftrace(DATA / "ftrace" / "capture-perf-script.txt")
-    with pytest.raises(ConfigError, match="fitting a Linux host's trace is not built yet"):
-        fit_host(capture)  # a bare-metal Linux capture: no guests to fit
+    capture = import_ftrace(DATA / "ftrace" / "hand-perf-script.txt")
+    with pytest.raises(ConfigError, match=r"at least 20 interrupts .* of one device"):
+        fit_host(capture)  # a bare-metal Linux capture of one interrupt and no scheduler
+    with pytest.raises(ConfigError, match="a host of at least 2 CPUs: the trace has CPU 1"):
+        fit_host(capture, parse_topology("1x1"))
     sample = import_xentrace(DATA / "xentrace" / "sample.xentrace", 2.4e9)
     with pytest.raises(ConfigError, match="at least 8 CPUs"):
         fit_host(sample, parse_topology("1x4"))

@@ -49,7 +49,7 @@ MAY_USE: dict[str, set[str]] = {
 HV_PUBLIC = {f"{PACKAGE}.hv.machine", f"{PACKAGE}.hv.seam", f"{PACKAGE}.hv.vocabulary"}
 KERNEL_PUBLIC = {f"{PACKAGE}.kernel.seam"}
 LINUX_PUBLIC = {
-    f"{PACKAGE}.linux.{name}" for name in ("machine", "seam", "costs", "dma", "nic")
+    f"{PACKAGE}.linux.{name}" for name in ("machine", "seam", "costs", "dma", "nic", "irqdev")
 }  # the host, the designs' seam, and the devices a scenario builds
 
 

@@ -538,13 +538,14 @@ def test_bursty_packets_offer_their_duty_cycle_and_arrive_at_it() -> None:
     assert arrived == pytest.approx(r.info["offered_irq_per_s"], rel=0.05)
 
 
-def test_fit_refuses_a_linux_hosts_trace_and_report_accounts_it(tmp_path: Path) -> None:
+def test_fit_writes_a_linux_scenarios_own_file_and_report_accounts_it(tmp_path: Path) -> None:
     saved = tmp_path / "linux.parquet"
     ts.run("linux-dma", duration_ms=2, params={"channels": 2}).trace.save(saved)
     out = tmp_path / "fitted.toml"
     done = taskletsim_cli("fit", str(saved), "-o", str(out))
-    assert done.returncode == 2 and "fitting a Linux host's trace is not built yet" in done.stderr
-    assert not out.exists()
+    assert done.returncode == 0, done.stderr
+    assert "scenario linux-dma, fitted" in done.stdout and "channels: 2 | 2" in done.stdout
+    assert 'scenario = "linux-dma"' in out.read_text()
     sched = tmp_path / "sched.parquet"
     ts.import_ftrace(DATA / "capture-sched-perf-script.txt").save(sched)
     report = taskletsim_cli("report", str(sched))

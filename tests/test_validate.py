@@ -59,5 +59,10 @@ def test_validate_command_writes_the_table_and_refuses_what_it_cannot_fit(
     assert "xen host" in wrong.stderr
     linux = tmp_path / "linux.parquet"
     ts.run("linux-dma", duration_ms=1, params={"channels": 2}).trace.save(linux)
-    refused = taskletsim_cli("validate", str(linux))
-    assert refused.returncode == 2 and "Linux host's trace" in refused.stderr
+    refused = taskletsim_cli("validate", str(linux), "--design", "xen-4.4-global")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "a design the trace's linux host can run (it runs on xen)" in refused.stderr
+    done = taskletsim_cli("validate", str(linux), "--seeds", "2", "--design", "linux-bh-wq")
+    assert done.returncode == 0, done.stderr
+    assert "against design linux-bh-wq" in done.stdout
+    assert "irq.dma0:msix.per_s" in done.stdout and "cpu.softirq_pct" in done.stdout

@@ -12,13 +12,14 @@ from .core.config import ConfigError
 from .core.trace import Trace
 from .fit.host import fit_host, parse_topology
 from .fitted_host import host_document
+from .metrics.common import is_linux_host
 from .output.files import OutputFiles
 from .scenarios.host.toml import load_scenario
 
 
 def add_command(commands: Any) -> None:
     """The ``fit`` command."""
-    fit = commands.add_parser("fit", help="a host file fitted to a trace (a Xen trace, for now)")
+    fit = commands.add_parser("fit", help="a host file fitted to a trace (Xen or Linux)")
     fit.add_argument("trace", help="a saved or imported trace (.parquet)")
     fit.add_argument("-o", "--output", required=True, help="the host file to write (.toml)")
     fit.add_argument(
@@ -82,7 +83,8 @@ def fit_command(args: argparse.Namespace) -> str:
     """Fit, write the host file, check that it loads, and say what was fitted."""
     trace = Trace.load(args.trace)
     topology = None if args.topology is None else parse_topology(args.topology)
-    design = args.design or trace.meta.design or "xen-4.4-global"
+    linux = is_linux_host(trace.meta)
+    design = args.design or trace.meta.design or ("linux" if linux else "xen-4.4-global")
     with OutputFiles() as files:
         out = files.claim("--output", args.output, (".toml",))
         fitted = fit_host(trace, topology)
@@ -92,6 +94,8 @@ def fit_command(args: argparse.Namespace) -> str:
             load_scenario(out)
         except ConfigError as error:  # a fitted file the loader refuses is a bug here
             raise ConfigError("fit", str(out), f"a host file that loads ({error})") from None
+    if "scenario" in fitted or "devices" in fitted:
+        return "\n".join([f"wrote {out}", *linux_fit_lines(fitted)])
     lines = [f"wrote {out}: {len(fitted['guests'])} guests"]
     for guest in fitted["guests"]:
         where = f"floating over {len(guest['floating'])} pCPUs" if "floating" in guest else "pinned"
@@ -113,3 +117,35 @@ def fit_command(args: argparse.Namespace) -> str:
             + ")"
         )
     return "\n".join(lines)
+
+
+def linux_fit_lines(fitted: dict[str, Any]) -> list[str]:
+    """What a Linux host's fit found: a scenario's fitted parameters, or its devices and
+    tasks."""
+    if "scenario" in fitted:
+        lines = [f"  scenario {fitted['scenario']}, fitted (fitted | the run's):"]
+        for key, pair in fitted["fit"].items():
+            lines.append(f"    {key}: {pair['fitted']} | {pair['run']}")
+        return lines
+    lines = [f"  {len(fitted['devices'])} devices, {len(fitted['tasks'])} tasks"]
+    for device in fitted["devices"]:
+        report = fitted["fit"][device["name"]]
+        chosen = report["arrivals"]["chosen"]
+        bh = report.get("bottom_half")
+        how = (
+            f"replayed ({len(device['times_us']):,} interrupts; best fit {chosen['family']} "
+            if device["process"] == "replay"
+            else f"{device['process']} at {device['rate_per_s']:,.0f}/s ("
+        )
+        lines.append(
+            f"  {device['name']} on CPU {device['cpu']}: {how}"
+            f"KS p {chosen['p_value']:.3f}), handler "
+            f"{report['handler']['mean_ns']:,.0f} ns"
+            + (f", bottom half ({bh['from']}) {bh['mean_ns']:,.0f} ns" if bh else "")
+        )
+    for task in fitted["tasks"]:
+        what = task["workload"]
+        if what == "sleeper":
+            what += f" {task['run_us']:,.1f} us on, {task['block_us']:,.1f} us off"
+        lines.append(f"  task {task['name']} on CPUs {task['cpus']}: {what}")
+    return lines

@@ -280,3 +280,19 @@ def fit_sources(
         for name, times in source_arrivals(trace).items()
         if name in wanted and len(times) >= MIN_ARRIVALS
     }
+
+
+def process_table(fitted: ArrivalFit) -> dict[str, Any]:
+    """A host file's device process and its parameters for the family ``fitted`` chose
+    (``process`` and ``rate_per_s``; ``on_us`` and ``off_us`` for ``onoff``)."""
+    family, params = fitted.chosen.family, fitted.chosen.params
+    if family == "periodic":
+        return {"process": "periodic", "rate_per_s": 1e9 / params["period_ns"]}
+    if family == "onoff":
+        return {
+            "process": "onoff",
+            "rate_per_s": params["rate_per_s"],
+            "on_us": params["on_ns"] / 1000,
+            "off_us": params["off_ns"] / 1000,
+        }
+    return {"process": "poisson", "rate_per_s": params["rate_per_s"]}

@@ -56,17 +56,24 @@ class Empirical:
         }
 
 
-def _spans(trace: Trace, entry: EventKind, exit_: EventKind) -> tuple[np.ndarray, np.ndarray]:
-    """Each entry's subject and its time to the next exit of the same subject on the same
-    CPU (entries with none left out)."""
+def paired_rows(trace: Trace, entry: EventKind, exit_: EventKind) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of each entry and of the next exit of the same subject on the same CPU
+    (entries with none left out), in (CPU, subject, time) order."""
     rows = trace.of_kinds(entry, exit_)
     key = trace.cpu[rows].astype(np.int64) << 32 | trace.subject[rows].astype(np.int64)
     order = np.argsort(key, kind="stable")
     rows, key = rows[order], key[order]
     is_entry = trace.kind[rows] == entry
     paired = np.flatnonzero(is_entry[:-1] & ~is_entry[1:] & (key[1:] == key[:-1]))
-    span: np.ndarray = trace.time_ns[rows[paired + 1]] - trace.time_ns[rows[paired]]
-    return trace.subject[rows[paired]], span
+    return rows[paired], rows[paired + 1]
+
+
+def _spans(trace: Trace, entry: EventKind, exit_: EventKind) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's subject and its time to the next exit of the same subject on the same
+    CPU (entries with none left out)."""
+    first, second = paired_rows(trace, entry, exit_)
+    span: np.ndarray = trace.time_ns[second] - trace.time_ns[first]
+    return trace.subject[first], span
 
 
 def _by_name(subjects: np.ndarray, spans: np.ndarray, names: list[str]) -> dict[str, Empirical]:

@@ -29,8 +29,9 @@ from ..core.events import EventKind
 from ..core.trace import Trace
 from ..metrics.common import is_linux_host
 from ..metrics.runstates import vcpu_times
-from .arrivals import MIN_ARRIVALS, ArrivalFit, fit_arrivals, source_arrivals
+from .arrivals import MIN_ARRIVALS, fit_arrivals, process_table, source_arrivals
 from .guests import fit_vcpus
+from .linux import fit_linux_host
 
 
 def parse_topology(text: str) -> tuple[int, int, int]:
@@ -73,14 +74,10 @@ def _index(name: str) -> int:
 
 def fit_host(trace: Trace, topology: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """The fitted ``[host]``, ``[[guests]]`` (with their ``[[guests.devices]]``) and a
-    ``fit`` report (each device's arrival fit), as a host file's tables. A bare-metal
-    Linux host's trace is refused: its tasks are not guests (fitting it is not built)."""
+    ``fit`` report (each device's arrival fit), as a host file's tables; for a bare-metal
+    Linux host's trace, a Linux host's (:func:`taskletsim.fit.linux.fit_linux_host`)."""
     if is_linux_host(trace.meta):
-        raise ConfigError(
-            "trace",
-            "a Linux host's",
-            "a Xen host's trace (fitting a Linux host's trace is not built yet)",
-        )
+        return fit_linux_host(trace, _topology(trace, topology))
     sockets, cores, threads = _topology(trace, topology)
     vcpus = fit_vcpus(trace)
     if not vcpus:
@@ -122,7 +119,7 @@ def fit_host(trace: Trace, topology: tuple[int, int, int] | None = None) -> dict
                 continue
             fitted = fit_arrivals(when)
             report[source] = fitted.as_dict()
-            devices.append({"vcpu": names.index(vcpu), **_device(fitted)})
+            devices.append({"vcpu": names.index(vcpu), **process_table(fitted)})
         if devices:
             guest["devices"] = devices
         guests.append(guest)
@@ -207,18 +204,3 @@ def _injection_times(trace: Trace) -> dict[str, np.ndarray]:
         for s in np.unique(subject).tolist()
         if s < len(names)
     }
-
-
-def _device(fitted: ArrivalFit) -> dict[str, Any]:
-    """A ``[[guests.devices]]`` table's process and its parameters."""
-    family, params = fitted.chosen.family, fitted.chosen.params
-    if family == "periodic":
-        return {"process": "periodic", "rate_per_s": 1e9 / params["period_ns"]}
-    if family == "onoff":
-        return {
-            "process": "onoff",
-            "rate_per_s": params["rate_per_s"],
-            "on_us": params["on_ns"] / 1000,
-            "off_us": params["off_ns"] / 1000,
-        }
-    return {"process": "poisson", "rate_per_s": params["rate_per_s"]}

@@ -189,11 +189,12 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
                 return cpu
         return prev
 
-    def try_to_wake_up(self, task: Task) -> None:
+    def try_to_wake_up(self, task: Task, elsewhere: bool = False) -> None:
         """``try_to_wake_up``: a sleeping task becomes runnable on the CPU chosen for it,
         which is asked to reschedule if the task should run first
         (``check_preempt_curr``); a remote CPU is sent a reschedule IPI. No time passes
-        here: callers pay ``wakeup_ns`` where they wake."""
+        here: callers pay ``wakeup_ns`` where they wake. ``elsewhere``: the waker is work
+        the model does not run (it is traced on this CPU): every CPU is remote to it."""
         if task.state != BLOCKED:
             return
         target = self.machine.cpus[self.select_task_rq(task)]
@@ -202,7 +203,7 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
         self.trace.runstate_change(self.id, task.id, RUNNABLE)
         target.rq.enqueue(task, wakeup=True)
         if target.check_preempt_curr(task):
-            target.resched_curr(self)
+            target.resched_curr(None if elsewhere else self)
 
     def check_preempt_curr(self, task: Task) -> bool:
         """Whether ``task``, just queued here, should take the CPU now: always on an idle
@@ -216,8 +217,9 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
             return True
         return self._clock.now - self.picked_at >= self.base_slice
 
-    def resched_curr(self, waker: LinuxCpu) -> None:
-        """``resched_curr``: set need_resched; another CPU gets a reschedule IPI."""
+    def resched_curr(self, waker: LinuxCpu | None) -> None:
+        """``resched_curr``: set need_resched; a CPU other than the waker's (``None``: a
+        waker the model does not run) gets a reschedule IPI."""
         if self.need_resched:
             return
         self.need_resched = True

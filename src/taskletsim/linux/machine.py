@@ -58,6 +58,10 @@ LINUX_SOFTIRQS = (
 BUSY_BURST_NS = 1_000_000_000
 """A busy task's work is handed out in bursts this long (it never sleeps)."""
 
+REMOTE_WAKE_RETRY_NS = 100
+"""Assumption: a waker that finds its task still switching out looks again this much later
+(``try_to_wake_up`` spins on ``p->on_cpu``)."""
+
 
 def linux_design(name: str) -> type[LinuxDesignHooks]:
     """The design registered as ``name``, which must run on the Linux host."""
@@ -154,15 +158,27 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
         """A kernel thread (group ``kernel``), asleep until woken; ``rt``: ``SCHED_FIFO``."""
         return self.add_task(name, kind, cpus, body, group="kernel", rt=rt)
 
-    def add_busy_task(self, name: str, cpus: tuple[int, ...]) -> Task:
-        """A task that always has work (a CPU hog), runnable from the start."""
-        return self.add_task(name, "busy", cpus, _busy_body, runnable=True)
+    def add_busy_task(self, name: str, cpus: tuple[int, ...], kind: str = "busy") -> Task:
+        """A task that always has work (a CPU hog), runnable from the start; ``kind`` its
+        class in the trace."""
+        return self.add_task(name, kind, cpus, _busy_body, runnable=True)
 
     def add_sleeper_task(
-        self, name: str, cpus: tuple[int, ...], burst: DrawStream, sleep: DrawStream
+        self,
+        name: str,
+        cpus: tuple[int, ...],
+        burst: DrawStream,
+        sleep: DrawStream,
+        kind: str = "sleeper",
+        woken_by: str = "timer",
     ) -> Task:
-        """A task that runs a burst (``burst()`` ns), sleeps (``sleep()`` ns, an hrtimer on
-        its CPU wakes it: ``hrtimer_wakeup``), and again; runnable from the start."""
+        """A task that runs a burst (``burst()`` ns), sleeps (``sleep()`` ns), and again;
+        runnable from the start; ``kind`` its class in the trace. ``woken_by``:
+        ``timer``, an hrtimer on its CPU wakes it (``hrtimer_wakeup``, a timer
+        interrupt); ``task``, work the model does not run wakes it (a futex, a pipe:
+        ``try_to_wake_up`` from elsewhere, a reschedule IPI to the CPU it is queued on
+        if it should run first; what the waker spent is not modelled)."""
+        remote = woken_by == "task"
 
         def body(cpu: LinuxCpu) -> Generator[Event | int, Any, str]:
             if task.remaining_ns <= 0:
@@ -171,7 +187,10 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
             task.remaining_ns = left
             if left:
                 return PREEMPTED
-            cpu.hrtimer_start(max(sleep(), 1), hrtimer_wakeup)
+            if remote:
+                self.sim.call_later(max(sleep(), 1), remote_wakeup)
+            else:
+                cpu.hrtimer_start(max(sleep(), 1), hrtimer_wakeup)
             return BLOCKED_OUT
 
         def hrtimer_wakeup(cpu: LinuxCpu) -> Proc:
@@ -179,7 +198,13 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
             return
             yield
 
-        task = self.add_task(name, "sleeper", cpus, body, runnable=True)
+        def remote_wakeup(_event: object) -> None:
+            if task.state != BLOCKED:  # still switching out: ttwu waits for it (on_cpu)
+                self.sim.call_later(REMOTE_WAKE_RETRY_NS, remote_wakeup)
+                return
+            self.cpus[task.cpu].try_to_wake_up(task, elsewhere=True)
+
+        task = self.add_task(name, kind, cpus, body, runnable=True)
         return task
 
     # -- devices ------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 from . import lock_streams as lock_streams
 from . import hypervisor as hypervisor
 from . import linux_host as linux_host
+from . import linux_file as linux_file
 
 # isort: on
 from .base import (

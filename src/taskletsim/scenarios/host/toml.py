@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,10 @@ from .spec import GuestSpec, HostSpec, Where, host_size, toml_value, typed_param
 
 SCHEMA = 1
 """The host file schema this version reads and writes."""
+
+HOST_KINDS: dict[str, Callable[[Mapping[str, Any], Where, Path], Scenario]] = {}
+"""Loaders of host files of another kind than Xen's, by ``[host] kind``
+(:mod:`taskletsim.scenarios.linux_file` adds ``linux``)."""
 
 TOP_KEYS = ("schema", "name", "description", "scenario", "design", "duration_ms", "warmup_ms")
 HOST_KEYS = (*TOP_KEYS, "host", "params", "guests")
@@ -133,6 +137,13 @@ def load_scenario(path: str | Path) -> Scenario:
     where = Where(str(target))
     if "scenario" in data:
         return _based_on(data, where)
+    host = data.get("host")
+    if isinstance(host, Mapping) and "kind" in host:
+        kind = host["kind"]
+        if kind not in HOST_KINDS:
+            allowed = ", ".join(HOST_KINDS) + " (or no kind: a Xen host)"
+            raise (where / "host" / "kind").error(kind, allowed)
+        return HOST_KINDS[kind](data, where, target)
     top = _top(data, where, HOST_KEYS, Scenario.default_duration_ms)
     for key in ("host", "guests"):
         if key not in data:
@@ -227,18 +238,21 @@ def dump_scenario(
             host = scenario.host_spec(resolved, chosen or scenario.default_design)
         except NotImplementedError:
             host = None
-    if host is None:
+    tables = getattr(scenario, "host_tables", None)  # a host of another kind, as data
+    spelled = tables(resolved) if tables is not None else None
+    if host is None and spelled is None:
         doc["scenario"] = scenario.name
     if chosen is not None:
         doc["design"] = chosen
     doc["duration_ms"] = float(scenario.default_duration_ms)
     if scenario.default_warmup_ms is not None:
         doc["warmup_ms"] = float(scenario.default_warmup_ms)
-    if host is None:
+    if host is None and spelled is None:
         doc["params"] = {k: toml_value(v) for k, v in resolved.items()}
         head = f"# taskletsim scenario file (schema {SCHEMA}): taskletsim run THIS_FILE\n"
     else:
-        doc.update(host.as_dict())
+        tables_of: dict[str, Any] = host.as_dict() if host is not None else dict(spelled or {})
+        doc.update(tables_of)
         head = (
             f"# taskletsim host file (schema {SCHEMA}): taskletsim run THIS_FILE\n"
             "# keys, units and defaults: docs/hosts.md; any [params] key: taskletsim list\n"

@@ -1,0 +1,457 @@
+"""A bare-metal Linux host fitted to a trace: a Linux host file's tables.
+
+Two fits, by what the trace came from:
+
+- **A capture, or a Linux host file's run** (:func:`fit_linux_devices`): the
+  CPUs; each device vector on the CPU that handled it most; its arrivals fitted
+  (:func:`~taskletsim.fit.arrivals.fit_arrivals`), or replayed at their times
+  where every family is rejected (:data:`REPLAY_BELOW`); its handler's duration
+  (``IRQ_ENTRY`` to ``IRQ_EXIT`` in a capture; in a simulation up to the first
+  deferral inside it, ``TASKLET_SCHEDULE`` or ``SOFTIRQ_RAISE``, the deferral
+  being the design's own step); its bottom half's duration: the tasklet or work
+  item it scheduled (``TASKLET_SCHEDULE`` names the source that caused it),
+  else the softirq its handler raised in at least half its runs, less the hard
+  interrupts nested in it. Each duration is written as a step cost: the
+  exponential or lognormal of the measured mean (and CV) that fits better (the
+  report keeps the measured percentiles beside it). Tasks (not the kernel's
+  threads) from their runstates: ``busy`` if they never slept, else
+  ``sleeper`` with their mean CPU burst between sleeps (less the interrupt time
+  taken from them) and mean sleep, woken by a timer or by other work; on the
+  CPUs they ran on. A driver's structure (its locks, a thread waiting for it)
+  is not in a trace: the fitted devices are open loops.
+- **A run of a built-in Linux scenario** (:func:`fit_linux_scenario`): that
+  scenario again, with what its trace shows fitted (CPUs, channels or queues,
+  IRQ affinity, threads, hogs, the DMA transfer time, the packet arrivals) and
+  the rest carried from the run's parameters, so that its closed loops (a
+  ``dmatest`` thread woken by its callback, a reader by its queue) stay closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..core.config import ConfigError
+from ..core.events import EventKind
+from ..core.trace import Trace
+from ..metrics.cputime import cpu_times
+from ..metrics.runstates import vcpu_times
+from .arrivals import ALPHA, MIN_ARRIVALS, fit_arrivals, process_table, source_arrivals
+from .durations import paired_rows
+from .guests import BLOCKED, RUNNABLE
+
+KERNEL_THREADS = ("ksoftirqd", "irq-thread", "kworker")
+"""Task classes that are the kernel's own threads (the model has its own), not fitted."""
+
+REPLAY_BELOW = ALPHA
+"""A device whose best-fitting arrival process has a Kolmogorov-Smirnov p-value below this
+(every family rejected: none describes it) has its interrupts replayed at their times."""
+
+SCENARIO_FITS = ("linux-dma", "linux-nic-affinity")
+"""Built-in Linux scenarios whose own parameters the fit recovers from their runs."""
+
+
+def fit_linux_host(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """The fitted tables of a Linux host's trace on ``sizes`` (sockets, cores, threads)."""
+    if trace.meta.source is None and trace.meta.scenario in SCENARIO_FITS and trace.meta.params:
+        return fit_linux_scenario(trace, sizes)
+    return fit_linux_devices(trace, sizes)
+
+
+# -- a capture, or a host file's run -------------------------------------------------------
+
+
+def fit_linux_devices(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """``[host]`` (``kind = "linux"``), ``[[devices]]``, ``[[tasks]]`` and a ``fit`` report.
+    A trace with no device of :data:`MIN_ARRIVALS` interrupts and no task is refused."""
+    info = trace.meta.irq
+    arrivals = source_arrivals(trace)
+    simulated = trace.meta.source is None
+    params = trace.meta.params if simulated else {}
+    handler = _handler_spans(
+        trace, params.get("irq_entry_ns", 0), params.get("irq_exit_ns", 0), simulated
+    )
+    bottom = _bottom_half_spans(trace)
+    devices: list[dict[str, Any]] = []
+    report: dict[str, Any] = {}
+    most = 0
+    for sid, irq in enumerate(info):
+        when = arrivals.get(irq.name)
+        if irq.kind != "device" or when is None:
+            continue
+        most = max(most, len(when))
+        if len(when) < MIN_ARRIVALS or sid not in handler:
+            continue
+        fitted = fit_arrivals(when)
+        cpus, spans = handler[sid]
+        replay = fitted.chosen.p_value < REPLAY_BELOW
+        device: dict[str, Any] = {
+            "name": irq.name,
+            "cpu": int(np.bincount(cpus).argmax()),
+            **(_replay(when) if replay else process_table(fitted)),
+            "handler_ns": cost_of(spans),
+        }
+        entry: dict[str, Any] = {
+            "arrivals": fitted.as_dict(),
+            "replayed": replay,
+            "handler": summary(spans),
+        }
+        if sid in bottom:
+            what, spans = bottom[sid]
+            device["bh_ns"] = cost_of(spans)
+            entry["bottom_half"] = {"from": what, **summary(spans)}
+        devices.append(device)
+        report[irq.name] = entry
+    tasks = _fit_tasks(trace)
+    if not devices and not tasks:
+        raise ConfigError(
+            "trace",
+            f"{most} interrupts of its busiest device and no task runstates",
+            f"at least {MIN_ARRIVALS} interrupts (IRQ_ENTRY and IRQ_EXIT) of one device, "
+            "or the scheduler's tracepoints",
+        )
+    host = {"kind": "linux", "sockets": sizes[0], "cores_per_socket": sizes[1]}
+    host["threads_per_core"] = sizes[2]
+    return {"host": host, "devices": devices, "tasks": tasks, "fit": report}
+
+
+def _replay(times: np.ndarray) -> dict[str, Any]:
+    return {"process": "replay", "times_us": [round(float(t) / 1000, 3) for t in times]}
+
+
+def cost_of(spans: np.ndarray) -> int | str:
+    """A step cost for durations: a constant if they do not vary, else the exponential of
+    their mean or the lognormal of their mean and CV, whichever the Kolmogorov-Smirnov
+    statistic finds closer."""
+    from scipy import stats
+
+    mean = float(spans.mean())
+    cv = float(spans.std() / mean) if mean > 0 else 0.0
+    if cv < 1e-3:
+        return round(mean)
+    sigma = float(np.sqrt(np.log1p(cv * cv)))
+    scale = mean / float(np.exp(sigma * sigma / 2))
+    lognormal = stats.kstest(spans, "lognorm", args=(sigma, 0.0, scale)).statistic
+    exponential = stats.kstest(spans, "expon", args=(0.0, mean)).statistic
+    if exponential < lognormal:
+        return f"exp:{mean:.6g}"
+    return f"lognormal:{mean:.6g}:{cv:.4g}"
+
+
+def summary(spans: np.ndarray) -> dict[str, float]:
+    """Count, mean, CV and percentiles (ns) of durations."""
+    mean = float(spans.mean())
+    return {
+        "count": len(spans),
+        "mean_ns": mean,
+        "cv": float(spans.std() / mean) if mean > 0 else 0.0,
+        **{f"p{q}_ns": float(np.percentile(spans, q)) for q in (50, 90, 99)},
+    }
+
+
+def _handler_spans(
+    trace: Trace, entry_ns: int, exit_ns: int, to_deferral: bool
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per source: the CPU of each handler run, and its duration. A simulation's handler
+    does its work, then defers (``to_deferral``): up to its first ``TASKLET_SCHEDULE``
+    or ``SOFTIRQ_RAISE`` on its CPU, else to its ``IRQ_EXIT``, less ``irq_entry_ns`` and
+    ``irq_exit_ns`` (the model traces the interrupt around them). A real handler raises
+    its softirq in the middle of its work, and Linux's tracepoints bracket the handler
+    alone: the whole span."""
+    entry, leave, cpu, sid = _irq_runs(trace)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if not len(entry):
+        return out
+    end = leave.copy()
+    if not to_deferral:
+        for s in np.unique(sid).tolist():
+            mine = sid == s
+            out[s] = (cpu[mine], (leave - entry)[mine])
+        return out
+    rows = trace.of_kinds(EventKind.TASKLET_SCHEDULE, EventKind.SOFTIRQ_RAISE)
+    for c in np.unique(cpu).tolist():
+        mine = np.flatnonzero(cpu == c)
+        at = np.sort(trace.time_ns[rows[trace.cpu[rows] == c]])
+        if not len(at):
+            continue
+        k = np.searchsorted(at, entry[mine])
+        k_ok = k < len(at)
+        first = np.where(k_ok, at[np.minimum(k, len(at) - 1)], np.iinfo(np.int64).max)
+        end[mine] = np.minimum(leave[mine], first)
+    spans = end - entry - entry_ns - np.where(end == leave, exit_ns, 0)
+    spans = np.maximum(spans, 0)
+    for s in np.unique(sid).tolist():
+        mine = sid == s
+        out[s] = (cpu[mine], spans[mine])
+    return out
+
+
+def _irq_runs(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each hard IRQ handler run with its exit: entry time, exit time, CPU, source."""
+    first, second = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    return (
+        trace.time_ns[first].astype(np.int64),
+        trace.time_ns[second].astype(np.int64),
+        trace.cpu[first].astype(np.int64),
+        trace.subject[first].astype(np.int64),
+    )
+
+
+def _bottom_half_spans(trace: Trace) -> dict[int, tuple[str, np.ndarray]]:
+    """Per source: what its bottom half is (a tasklet or work item, else a softirq) and the
+    durations of its runs."""
+    out: dict[int, tuple[str, np.ndarray]] = {}
+    rows = trace.rows(EventKind.TASKLET_SCHEDULE)
+    tasklets = trace.names.names("tasklet")
+    caused = Counter(zip(trace.arg[rows].tolist(), trace.subject[rows].tolist(), strict=True))
+    spans = _spans(trace, EventKind.TASKLET_ENTRY, EventKind.TASKLET_EXIT)
+    for (source, tasklet), _n in caused.most_common():
+        if source >= 0 and source not in out and tasklet in spans:
+            out[source] = (f"tasklet {tasklets[tasklet]}", spans[tasklet])
+    softirqs = _spans(trace, EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
+    names = list(trace.meta.softirqs)
+    for source, vector in _raised_in_handlers(trace).items():
+        if source not in out and vector in softirqs:
+            name = names[vector] if vector < len(names) else str(vector)
+            out[source] = (f"softirq {name}", softirqs[vector])
+    return out
+
+
+def _spans(trace: Trace, entry: EventKind, exit_: EventKind) -> dict[int, np.ndarray]:
+    """Per subject, each entry's time to the next exit of that subject on that CPU, less
+    the hard interrupts that came in between (a bottom half runs with IRQs on: their
+    time is not its own)."""
+    first, second = paired_rows(trace, entry, exit_)
+    subject = trace.subject[first]
+    start = trace.time_ns[first].astype(np.int64)
+    end = trace.time_ns[second].astype(np.int64)
+    span = end - start - _irq_time_within(trace, trace.cpu[first], start, end)
+    return {s: span[subject == s] for s in np.unique(subject).tolist()}
+
+
+def _irq_time_within(
+    trace: Trace, cpu: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """Per interval, the hard-IRQ time on its CPU of the handler runs entered within it."""
+    irq_entry, irq_exit, irq_cpu, _sid = _irq_runs(trace)
+    out = np.zeros(len(start), dtype=np.int64)
+    for c in np.unique(cpu).tolist():
+        mine = np.flatnonzero(cpu == c)
+        here = irq_cpu == c
+        at = irq_entry[here]
+        order = np.argsort(at, kind="stable")
+        at = at[order]
+        total = np.r_[0, np.cumsum((irq_exit[here] - irq_entry[here])[order])]
+        lo = np.searchsorted(at, start[mine])
+        hi = np.searchsorted(at, end[mine])
+        out[mine] = total[hi] - total[lo]
+    return out
+
+
+def _raised_in_handlers(trace: Trace) -> dict[int, int]:
+    """Per source: the softirq its handler raised in at least half its runs."""
+    entry, leave, cpu, sid = _irq_runs(trace)
+    rows = trace.rows(EventKind.SOFTIRQ_RAISE)
+    run_of = _run_containing(
+        entry, leave, cpu, trace.time_ns[rows].astype(np.int64), trace.cpu[rows]
+    )
+    found = run_of >= 0
+    pairs = np.unique(np.stack([run_of[found], trace.subject[rows][found]]), axis=1)
+    raised = Counter(zip(sid[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
+    runs = Counter(sid.tolist())
+    out: dict[int, int] = {}
+    for (source, vector), n in raised.most_common():
+        if source not in out and 2 * n >= runs[source]:
+            out[source] = vector
+    return out
+
+
+def _run_containing(
+    entry: np.ndarray, leave: np.ndarray, cpu: np.ndarray, at: np.ndarray, at_cpu: np.ndarray
+) -> np.ndarray:
+    """For each time ``at`` on ``at_cpu``, the index of the handler run on that CPU whose
+    ``[entry, leave]`` holds it, else -1 (hard handlers do not nest)."""
+    out = np.full(len(at), -1, dtype=np.int64)
+    for c in np.unique(at_cpu).tolist():
+        mine = np.flatnonzero(at_cpu == c)
+        runs = np.flatnonzero(cpu == c)
+        runs = runs[np.argsort(entry[runs], kind="stable")]
+        k = np.searchsorted(entry[runs], at[mine], side="right") - 1
+        ok = k >= 0
+        hit = np.zeros(len(mine), dtype=bool)
+        hit[ok] = at[mine][ok] <= leave[runs[k[ok]]]
+        out[mine[hit]] = runs[k[hit]]
+    return out
+
+
+def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
+    """``[[tasks]]`` from the runstates, the kernel's own threads left out; a sleeper's
+    burst is its running time less the hard-IRQ and softirq time taken from it
+    (:func:`~taskletsim.metrics.cputime.cpu_times`), per sleep."""
+    if not trace.rows(EventKind.RUNSTATE_CHANGE).size:
+        return []
+    owners = trace.meta.vcpus
+    rows = trace.rows(EventKind.RUNSTATE_CHANGE)
+    running = rows[trace.arg[rows] == 0]
+    names = trace.names.names("vcpu")
+    ran_on: dict[str, set[int]] = {}
+    for v, c in set(zip(trace.subject[running].tolist(), trace.cpu[running].tolist(), strict=True)):
+        ran_on.setdefault(names[v], set()).add(c)
+    taken = cpu_times(trace)
+    timer_wakes = _timer_wakes(trace)
+    tasks: list[dict[str, Any]] = []
+    for name, vt in vcpu_times(trace).items():
+        owner = owners.get(name)
+        if owner is not None and (owner.workload in KERNEL_THREADS or owner.domain == "kernel"):
+            continue
+        if name not in ran_on or vt.running_ns <= 0:
+            continue
+        task: dict[str, Any] = {"name": _task_name(name), "cpus": sorted(ran_on[name])}
+        sleeps = vt.intervals["blocked"].count
+        own = vt.running_ns - taken.task_irq_ns.get(name, 0) - taken.task_softirq_ns.get(name, 0)
+        if vt.blocked_ns > 0 and sleeps:
+            task["workload"] = "sleeper"
+            task["run_us"] = round(max(own, 1) / sleeps / 1000, 3)
+            task["block_us"] = round(vt.blocked_ns / sleeps / 1000, 3)
+            in_timer, woken = timer_wakes.get(name, (0, 0))
+            task["woken_by"] = "timer" if woken and 2 * in_timer >= woken else "task"
+        else:
+            task["workload"] = "busy"
+        tasks.append(task)
+    return tasks
+
+
+def _timer_wakes(trace: Trace) -> dict[str, tuple[int, int]]:
+    """Per task: its wake-ups (``BLOCKED`` -> ``RUNNABLE``) inside a timer interrupt's
+    handler on the CPU that traced them (an hrtimer woke it), and all its wake-ups."""
+    rows = trace.rows(EventKind.RUNSTATE_CHANGE)
+    vid, state = trace.subject[rows], trace.arg[rows]
+    order = np.argsort(vid, kind="stable")
+    rows, vid, state = rows[order], vid[order], state[order]
+    woke = np.r_[False, (vid[1:] == vid[:-1]) & (state[1:] == RUNNABLE) & (state[:-1] == BLOCKED)]
+    rows, vid = rows[woke], vid[woke]
+    entry, leave, cpu, sid = _irq_runs(trace)
+    timers = [s for s, i in enumerate(trace.meta.irq) if i.kind == "timer"]
+    run = _run_containing(entry, leave, cpu, trace.time_ns[rows].astype(np.int64), trace.cpu[rows])
+    inside = run >= 0
+    inside[inside] = np.isin(sid[run[inside]], timers)
+    names = trace.names.names("vcpu")
+    out: dict[str, tuple[int, int]] = {}
+    for v in np.unique(vid).tolist():
+        mine = vid == v
+        out[names[v]] = (int(inside[mine].sum()), int(mine.sum()))
+    return out
+
+
+def _task_name(name: str) -> str:
+    return re.sub(r"[^\w./:-]", "_", name)
+
+
+# -- a built-in scenario's run ---------------------------------------------------------------
+
+
+def fit_linux_scenario(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """``scenario``, its ``params`` (fitted where the trace shows them, else the run's) and
+    a ``fit`` report of what was fitted against what the run had."""
+    name = trace.meta.scenario
+    params = dict(trace.meta.params)
+    fitted: dict[str, Any] = {
+        "sockets": sizes[0],
+        "cores_per_socket": sizes[1],
+        "threads_per_core": sizes[2],
+    }
+    vectors = _main_cpus(trace)
+    tasks = trace.names.names("vcpu")
+    fitted["hogs"] = sum(1 for t in tasks if re.fullmatch(r"hog\d+", t))
+    if name == "linux-dma":
+        chans = {n: c for n, c in vectors.items() if re.fullmatch(r"dma\d+:msix", n)}
+        _need(chans, "DMA channels' vectors (dmaN:msix)")
+        fitted["channels"] = len(chans)
+        fitted["irq_affinity"] = _affinity(chans, "single", params["irq_affinity"])
+        threads = Counter(t.split(":")[0] for t in tasks if re.fullmatch(r"dma\d+:dmatest\d+", t))
+        fitted["threads_per_chan"] = max(threads.values(), default=1)
+        xfers = _transfer_times(trace)
+        if len(xfers) >= MIN_ARRIVALS:
+            fitted["xfer_ns"] = round(float(xfers.mean()), 1)
+            fitted["xfer"] = "const" if xfers.std() < 1e-3 * xfers.mean() else "exp"
+    else:
+        queues = {n: c for n, c in vectors.items() if re.fullmatch(r"rx\d+:msix", n)}
+        _need(queues, "RX queues' vectors (rxN:msix)")
+        fitted["queues"] = len(queues)
+        fitted["irq_affinity"] = _affinity(queues, "concentrated", params["irq_affinity"])
+        fitted.update(_packet_arrivals(trace, list(queues)))
+    report = {k: {"fitted": v, "run": params.get(k)} for k, v in fitted.items() if k in params}
+    return {"scenario": name, "params": {**params, **fitted}, "fit": report}
+
+
+def _need(found: dict[str, int], what: str) -> None:
+    if not found:
+        raise ConfigError("trace", "no " + what, "a run of the scenario with its devices")
+
+
+def _main_cpus(trace: Trace) -> dict[str, int]:
+    """Each device vector's name and the CPU that handled it most."""
+    rows = trace.rows(EventKind.IRQ_ENTRY)
+    subject, cpu = trace.subject[rows], trace.cpu[rows]
+    out: dict[str, int] = {}
+    for s, irq in enumerate(trace.meta.irq):
+        mine = cpu[subject == s]
+        if irq.kind == "device" and len(mine):
+            out[irq.name] = int(np.bincount(mine).argmax())
+    return out
+
+
+def _affinity(vectors: dict[str, int], together: str, run: str) -> str:
+    """``spread`` unless every vector of several was handled on CPU 0 (one vector: the
+    run's own setting, the two are the same host)."""
+    if len(vectors) == 1:
+        return run
+    return together if all(c == 0 for c in vectors.values()) else "spread"
+
+
+def _transfer_times(trace: Trace) -> np.ndarray:
+    """Each DMA transfer's time: from the release of its channel's ``vc->lock`` that
+    started it (the last before its completion interrupt) to the interrupt (with one
+    ``dmatest`` thread per channel, the start; with more, a submission may come between
+    and the estimate is low)."""
+    locks = trace.names.names("lock")
+    rel = trace.rows(EventKind.LOCK_RELEASE)
+    raise_rows = trace.rows(EventKind.IRQ_RAISE)
+    names = [i.name for i in trace.meta.irq]
+    out = []
+    for lid, lock in enumerate(locks):
+        found = re.fullmatch(r"(dma\d+):vc->lock", lock)
+        if not found or f"{found[1]}:msix" not in names:
+            continue
+        sid = names.index(f"{found[1]}:msix")
+        released = np.sort(trace.time_ns[rel[trace.subject[rel] == lid]])
+        raised = np.sort(trace.time_ns[raise_rows[trace.subject[raise_rows] == sid]])
+        k = np.searchsorted(released, raised, side="right") - 1
+        ok = k >= 0
+        out.append(raised[ok].astype(np.int64) - released[k[ok]])
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _packet_arrivals(trace: Trace, queues: list[str]) -> dict[str, Any]:
+    """``pps_per_queue`` (the mean of the queues' fitted rates) and ``arrivals`` (the
+    family most queues fit), with a burst's mean on and off times for ``onoff``. A
+    packet is an MSI raised or one held by the device (``IRQ_COALESCE``)."""
+    times = source_arrivals(trace)
+    fits = [fit_arrivals(times[q]) for q in queues if len(times.get(q, ())) >= MIN_ARRIVALS]
+    if not fits:
+        return {}
+    family = Counter(f.chosen.family for f in fits).most_common(1)[0][0]
+    out: dict[str, Any] = {"arrivals": family}
+    chosen = [f.chosen.params for f in fits if f.chosen.family == family]
+    if family == "onoff":
+        out["pps_per_queue"] = round(float(np.mean([p["rate_per_s"] for p in chosen])), 3)
+        out["burst_on_us"] = round(float(np.mean([p["on_ns"] for p in chosen])) / 1000, 3)
+        out["burst_off_us"] = round(float(np.mean([p["off_ns"] for p in chosen])) / 1000, 3)
+    elif family == "periodic":
+        out["pps_per_queue"] = round(1e9 / float(np.mean([p["period_ns"] for p in chosen])), 3)
+    else:
+        out["pps_per_queue"] = round(float(np.mean([p["rate_per_s"] for p in chosen])), 3)
+    return out

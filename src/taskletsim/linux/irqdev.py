@@ -1,0 +1,62 @@
+"""A device described only by what a trace shows of it: its interrupts, how long its hard
+IRQ handler ran, and how long its bottom half ran.
+
+The driver a fitted Linux host gives each interrupt source of a capture
+(``taskletsim fit``), where the driver's own structure (its locks, who waits
+for it) is not in the trace: the handler (``irq_handler_entry`` to
+``irq_handler_exit``) takes ``handler_ns``; with a bottom half, it defers it
+through the design (a tasklet, a BH work item, the IRQ's thread), which takes
+``bh_ns``. Both are step costs (a constant or a distribution,
+:func:`taskletsim.core.config.parse_cost`). The interrupts come by the
+arrival process given; one still pending at its vector when the next comes
+is merged into it, as the local APIC's IRR merges them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..platform.arrivals import Arrivals
+from ..platform.costs import CostDraw
+
+if TYPE_CHECKING:
+    from .cpu import LinuxCpu
+    from .machine import LinuxHost
+    from .seam import Proc
+
+
+class IrqDevice:
+    """One MSI-X vector on ``cpu``, its hard handler, and its optional bottom half."""
+
+    def __init__(
+        self,
+        host: LinuxHost,
+        name: str,
+        cpu: int,
+        handler_ns: int | str,
+        bh_ns: int | str | None,
+    ) -> None:
+        self.host = host
+        self.name = name
+        sim = host.sim
+        self.handler = CostDraw(sim, f"cost:{name}:handler", handler_ns)
+        self.bh = None if bh_ns is None else CostDraw(sim, f"cost:{name}:bh", bh_ns)
+        self.source = host.add_device(name, cpu, self.irq_handler)
+        self.task = (
+            None if self.bh is None else host.design.tasklet_init(f"{name}:bh", self.bottom_half)
+        )
+
+    def start(self, arrivals: Arrivals) -> None:
+        """Interrupts arrive by ``arrivals`` (the vector's own random stream)."""
+        self.source.start(arrivals)
+
+    def irq_handler(self, cpu: LinuxCpu, seq: int) -> Proc:
+        """The hard IRQ handler: its work, then the bottom half deferred."""
+        yield from cpu.work(self.handler())
+        if self.task is not None:
+            yield from self.host.design.tasklet_schedule(cpu, self.task, self.source.id)
+
+    def bottom_half(self, cpu: Any) -> Proc:
+        """The bottom half's work."""
+        assert self.bh is not None
+        yield from cpu.work(self.bh())

@@ -1,0 +1,285 @@
+"""Fitting a bare-metal Linux host's trace: a built-in scenario's run fitted as that
+scenario's own parameters (and the loop closed on it), a host file's run fitted as devices
+and tasks (their parameters recovered), the Linux host file, and the refusals."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+import taskletsim as ts
+from taskletsim.core.config import ConfigError
+from taskletsim.fit.host import fit_host
+from taskletsim.fitted_host import host_document
+from taskletsim.runner.stats import Estimate
+from taskletsim.scenarios.host.toml import dump_scenario, load_scenario
+from taskletsim.validation import validate
+
+DATA = Path(__file__).parent / "data" / "ftrace"
+
+LINUX_LOOPS = [
+    ("linux-dma", "linux", 200),
+    ("linux-dma", "linux-bh-wq", 200),
+    ("linux-dma", "linux-threaded", 200),
+    ("linux-nic-affinity", "linux", 100),
+    ("linux-nic-affinity", "linux-bh-wq", 100),
+    ("linux-nic-affinity", "linux-threaded", 100),
+]
+
+
+def differing(a: dict[str, Estimate], b: dict[str, Estimate]) -> list[tuple[Any, ...]]:
+    """The figures whose two means differ by more than the 95% CI of their difference
+    (sqrt(ci_a^2 + ci_b^2)), and by more than 0.5% (a quantised figure's CI may be 0).
+
+    The fitted host's runs are samples of their own: any fitted parameter that differs
+    from the run's in its last digit makes every random stream diverge, so the first
+    run's CI alone would reject a correct host on 5-9% of figures by chance."""
+    out = []
+    for name in a:
+        gap = abs(a[name].mean - b[name].mean)
+        ci = math.hypot(a[name].ci95, b[name].ci95)
+        if gap > ci + 1e-9 and gap > 0.005 * abs(a[name].mean):
+            out.append((name, a[name].mean, a[name].ci95, b[name].mean, b[name].ci95))
+    return out
+
+
+@functools.cache
+def scenario_run(scenario: str, design: str, fit_ms: int) -> ts.Trace:
+    """The run a loop fits (shared by the tests that fit it)."""
+    return ts.run(scenario, design=design, seed=1, duration_ms=fit_ms).trace
+
+
+@functools.cache
+def first_figures(scenario: str, design: str) -> dict[str, Estimate]:
+    """The figures of the scenario itself, 5 seeds x 20 ms."""
+    return ts.compare(ts.RunSpec(scenario, duration_ms=20), [design], range(1, 6)).estimates[design]
+
+
+def fitted_file(trace: ts.Trace, design: str, path: Path) -> Path:
+    path.write_text(tomli_w.dumps(host_document(trace, fit_host(trace), design, "fitted")))
+    return path
+
+
+@pytest.mark.parametrize("scenario, design, fit_ms", LINUX_LOOPS)
+def test_a_linux_scenarios_fitted_parameters_give_its_figures_again(
+    tmp_path: Path, scenario: str, design: str, fit_ms: int
+) -> None:
+    """simulate -> fit -> simulate: every figure of ``compare`` the same within the CI of
+    the difference (5 seeds x 20 ms each), the fitted parameters the run's (the DMA
+    transfer time and the packet rate within 2%)."""
+    trace = scenario_run(scenario, design, fit_ms)
+    fitted = fit_host(trace)
+    assert fitted["scenario"] == scenario
+    for key, pair in fitted["fit"].items():
+        if key in ("xfer_ns", "pps_per_queue"):
+            assert abs(pair["fitted"] / pair["run"] - 1) < 0.02, key
+        else:
+            assert pair["fitted"] == pair["run"], key
+    host = fitted_file(trace, design, tmp_path / "fitted.toml")
+    again = ts.compare(ts.RunSpec(str(host), duration_ms=20), [design], range(1, 6))
+    a, b = first_figures(scenario, design), again.estimates[design]
+    assert set(a) == set(b)
+    assert not differing(a, b)
+
+
+def test_the_loop_tells_a_wrong_transfer_time(tmp_path: Path) -> None:
+    """The same check finds a fitted host whose transfer time is 5% off."""
+    trace = scenario_run("linux-dma", "linux", 200)
+    doc = host_document(trace, fit_host(trace), "linux", "fitted")
+    doc["params"]["xfer_ns"] *= 1.05
+    host = tmp_path / "wrong.toml"
+    host.write_text(tomli_w.dumps(doc))
+    again = ts.compare(ts.RunSpec(str(host), duration_ms=20), ["linux"], range(1, 6))
+    names = [d[0] for d in differing(first_figures("linux-dma", "linux"), again.estimates["linux"])]
+    assert "arrived_irq_per_s" in names
+
+
+HOST_FILE = """
+schema = 1
+design = "linux"
+duration_ms = 2000
+[host]
+kind = "linux"
+sockets = 1
+cores_per_socket = 2
+[[devices]]
+name = "nvme0q1"
+cpu = 1
+rate_per_s = 20000.0
+handler_ns = "lognormal:2100:0.4"
+bh_ns = "exp:5000"
+[[tasks]]
+name = "worker"
+cpus = [0, 1]
+workload = "sleeper"
+run_us = 50.0
+block_us = 150.0
+woken_by = "task"
+[[tasks]]
+name = "ticker"
+cpus = [1]
+workload = "sleeper"
+run_us = 20.0
+block_us = 80.0
+[[tasks]]
+name = "hog"
+cpus = [0]
+"""
+
+
+@pytest.fixture(scope="module")
+def host_file_run(tmp_path_factory: pytest.TempPathFactory) -> ts.Trace:
+    path = tmp_path_factory.mktemp("linux") / "mine.toml"
+    path.write_text(HOST_FILE)
+    return ts.run(str(path), seed=1).trace
+
+
+def test_a_linux_host_files_run_is_fitted_as_its_devices_and_tasks(
+    host_file_run: ts.Trace,
+) -> None:
+    """The devices' rate and handler and bottom-half means, the tasks' bursts and sleeps
+    within 2% of the file's (2 s); the vector's CPU, the families, what wakes each task."""
+    fitted = fit_host(host_file_run)
+    assert fitted["host"] == {
+        "kind": "linux", "sockets": 1, "cores_per_socket": 2, "threads_per_core": 1,
+    }  # fmt: skip
+    (device,) = fitted["devices"]
+    assert device["name"] == "nvme0q1" and device["cpu"] == 1
+    assert device["process"] == "poisson"
+    assert device["rate_per_s"] == pytest.approx(20_000, rel=0.02)
+    family, mean, cv = device["handler_ns"].split(":")
+    assert family == "lognormal" and float(mean) == pytest.approx(2100, rel=0.02)
+    assert float(cv) == pytest.approx(0.4, rel=0.05)
+    family, mean = device["bh_ns"].split(":")
+    assert family == "exp" and float(mean) == pytest.approx(5000, rel=0.02)
+    assert fitted["fit"]["nvme0q1"]["bottom_half"]["from"] == "tasklet nvme0q1:bh"
+    tasks = {t["name"]: t for t in fitted["tasks"]}
+    assert set(tasks) == {"worker", "ticker", "hog"}  # not ksoftirqd
+    assert tasks["hog"] == {"name": "hog", "cpus": [0], "workload": "busy"}
+    assert tasks["worker"]["woken_by"] == "task" and tasks["ticker"]["woken_by"] == "timer"
+    assert tasks["ticker"]["cpus"] == [1]
+    for name, run_us, block_us in (("worker", 50, 150), ("ticker", 20, 80)):
+        assert tasks[name]["run_us"] == pytest.approx(run_us, rel=0.02), name
+        assert tasks[name]["block_us"] == pytest.approx(block_us, rel=0.02), name
+
+
+def test_a_fitted_linux_host_file_gives_the_runs_figures_again(
+    tmp_path: Path, host_file_run: ts.Trace
+) -> None:
+    """The fitted file (open loops, as the file was) gives every ``compare`` figure again
+    within the CI of the difference (5 seeds x 200 ms)."""
+    path = tmp_path / "mine.toml"
+    path.write_text(HOST_FILE)
+    host = fitted_file(host_file_run, "linux", tmp_path / "fitted.toml")
+    first = ts.compare(ts.RunSpec(str(path), duration_ms=200), ["linux"], range(1, 6))
+    again = ts.compare(ts.RunSpec(str(host), duration_ms=200), ["linux"], range(1, 6))
+    a, b = first.estimates["linux"], again.estimates["linux"]
+    assert set(a) == set(b)
+    assert not differing(a, b)
+
+
+def test_interrupts_no_family_describes_are_replayed(tmp_path: Path) -> None:
+    """Triplets 1 us apart every ms: every family rejected, the times replayed, and the
+    fitted host raises them at the same times."""
+    times = [t * 1000.0 + k for t in range(100) for k in range(3)]
+    path = tmp_path / "triplets.toml"
+    path.write_text(
+        "schema = 1\nduration_ms = 100\n[host]\nkind = 'linux'\nsockets = 1\n"
+        "cores_per_socket = 2\n[[devices]]\nname = 'd'\ncpu = 0\nprocess = 'replay'\n"
+        f"times_us = {times}\nhandler_ns = 100\n"
+    )
+    trace = ts.run(str(path)).trace
+    fitted = fit_host(trace)
+    (device,) = fitted["devices"]
+    assert fitted["fit"]["d"]["replayed"] and device["process"] == "replay"
+    assert device["times_us"] == times
+    again = ts.run(str(fitted_file(trace, "linux", tmp_path / "fitted.toml"))).trace
+    raised = again.rows(ts.EventKind.IRQ_RAISE)
+    device_rows = raised[again.subject[raised] == again.names.ident("irq", "d")]
+    assert (again.time_ns[device_rows] / 1000).tolist() == times
+
+
+@pytest.mark.parametrize(
+    "change, where, allowed",
+    [
+        ("kind = 'linux'", "kind = 'bsd'", "linux (or no kind: a Xen host)"),
+        ("handler_ns = 'lognormal:2100:0.4'\n", "", "devices[0].handler_ns"),
+        ("handler_ns = 'lognormal:2100:0.4'", "handler_ns = 'gamma:3'", "exp:MEAN"),
+        ("rate_per_s = 20000.0", "process = 'onoff'\nrate_per_s = 1.0", "devices[0].on_us"),
+        ("rate_per_s = 20000.0", "process = 'replay'", "devices[0].times_us"),
+        ("cpu = 1", "cpu = 2", "a pCPU number, 0 to 1"),
+        ("name = 'hog'", "name = 'ticker'", "a name no other one has"),
+        ("woken_by = 'task'", "woken_by = 'ipi'", "one of timer, task"),
+        ("[[tasks]]\nname = 'hog'\ncpus = [0]\n", "[params]\nsockets = 2\n", "params.sockets"),
+    ],
+)
+def test_a_bad_linux_host_file_names_the_key(
+    tmp_path: Path, change: str, where: str, allowed: str
+) -> None:
+    text = HOST_FILE.replace('"', "'")
+    assert change in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(change, where, 1))
+    with pytest.raises(ConfigError, match=re.escape(allowed)):
+        load_scenario(path)
+
+
+def test_a_linux_host_file_runs_linux_designs_only(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(HOST_FILE)
+    for design in ("linux-bh-wq", "linux-threaded"):
+        assert ts.run(str(path), design=design, duration_ms=5).trace.meta.design == design
+    with pytest.raises(ConfigError, match="runs on scenario mine's linux host"):
+        ts.run(str(path), design="xen-4.4-global", duration_ms=5)
+
+
+def test_validate_sets_a_linux_run_beside_its_fitted_host(host_file_run: ts.Trace) -> None:
+    """The figures a Linux trace gives, per device and softirq and from the accounting;
+    the fitted host's device rate within its CI, its handler's mean within 1% (the fit
+    counts the design's ``test_and_set_bit`` before ``TASKLET_SCHEDULE`` as the
+    handler's, and the model then adds it again)."""
+    v = validate(host_file_run, seeds=3)
+    rows = {r.metric: r for r in v.rows}
+    for name in (
+        "irq.nvme0q1.per_s", "irq.nvme0q1.mean_ns", "softirq.TASKLET_SOFTIRQ.per_s",
+        "cpu.hardirq_pct", "cpu.softirq_pct", "task.steal_pct",
+    ):  # fmt: skip
+        assert name in rows, name
+    assert not rows["irq.nvme0q1.per_s"].outside
+    handler = rows["irq.nvme0q1.mean_ns"]
+    assert handler.simulated.mean == pytest.approx(handler.measured, rel=0.01)
+    assert v.host["host"]["kind"] == "linux"  # type: ignore[index]
+
+
+def test_validate_on_the_kept_capture_and_what_it_records(tmp_path: Path) -> None:
+    """The 10 ms capture with the scheduler: its device's 36 interrupts fit no family
+    (Poisson's KS p 0.0002) and are replayed; its tasks fitted, not the kernel's threads;
+    the model measured as the capture was (no latency or lock figure: it has neither
+    IRQ_RAISE nor LOCK_RELEASE)."""
+    capture = ts.import_ftrace(DATA / "capture-sched-perf-script.txt")
+    fitted = fit_host(capture)
+    (device,) = fitted["devices"]
+    assert device["process"] == "replay" and len(device["times_us"]) == 36
+    assert fitted["fit"][device["name"]]["bottom_half"]["from"] == "softirq BLOCK"
+    assert {t["name"] for t in fitted["tasks"]} >= {"python3-10249", "perf-10259"}
+    assert not any(t["name"].startswith(("ksoftirqd", "kworker")) for t in fitted["tasks"])
+    v = validate(capture, seeds=2)
+    rows = {r.metric for r in v.rows}
+    assert {"cpu.hardirq_pct", "task.steal_pct", "ksoftirqd_wakeups_per_s"} <= rows
+    assert not any(r.startswith("latency.") or r.startswith("lock.") for r in rows)
+
+
+def test_show_spells_a_linux_host_file_out_and_it_runs_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(HOST_FILE)
+    shown = tmp_path / "shown.toml"
+    shown.write_text(dump_scenario(load_scenario(path)))
+    assert 'kind = "linux"' in shown.read_text() and "scenario =" not in shown.read_text()
+    first = ts.run(str(path), seed=2, duration_ms=5).trace
+    assert ts.run(str(shown), seed=2, duration_ms=5).trace.digest() == first.digest()
