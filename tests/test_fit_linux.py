@@ -283,3 +283,15 @@ def test_show_spells_a_linux_host_file_out_and_it_runs_the_same(tmp_path: Path) 
     assert 'kind = "linux"' in shown.read_text() and "scenario =" not in shown.read_text()
     first = ts.run(str(path), seed=2, duration_ms=5).trace
     assert ts.run(str(shown), seed=2, duration_ms=5).trace.digest() == first.digest()
+
+
+def test_the_hand_written_scheduler_lines_give_their_tasks() -> None:
+    """reader-200 runs 4 us, sleeps 6 us (woken by a task, not in a timer interrupt) on
+    CPU 1; perf-100 never sleeps: a busy task on CPU 0; no device interrupts enough."""
+    fitted = fit_host(ts.import_ftrace(DATA / "hand-sched-perf-script.txt"))
+    assert fitted["devices"] == []
+    assert fitted["tasks"] == [
+        {"name": "reader-200", "cpus": [1], "workload": "sleeper", "run_us": 4.0,
+         "block_us": 6.001, "woken_by": "task"},
+        {"name": "perf-100", "cpus": [0], "workload": "busy"},
+    ]  # fmt: skip

@@ -19,8 +19,11 @@ fitted by its own estimator and tested with a Kolmogorov-Smirnov test
   exponential distribution of that mean.
 - :class:`~taskletsim.platform.arrivals.OnOff`: the gaps as a mixture of two
   exponentials fitted by expectation-maximisation (gaps inside a burst, and
-  gaps across a silent period); the rate from the short component, the off
-  time from the long one less a gap, the on time from the bursts' spans;
+  gaps across a silent period); as :class:`~taskletsim.platform.arrivals.OnOff`
+  makes them, a gap inside a burst is the sooner of the next arrival and the
+  burst's end (mean ``1/(rate + 1/on)``) and a burst has ``rate x on`` of them,
+  which give the rate and the on time; the off time is the long component less
+  the arrival due after a burst (``1/rate + 1/(rate + 1/on)``);
   tested: two-sample, the gaps against those of the fitted process (simulated
   with a fixed seed, twenty times as many).
 
@@ -206,12 +209,18 @@ def fit_onoff(times: np.ndarray, seed: int = 0) -> FamilyFit:
     weight, short, long = _two_exponentials(gaps)
     if long < 3 * short:  # no silences to speak of
         return FamilyFit("onoff", None, 1.0, 0.0, {"short_ns": short, "long_ns": long})
-    # a gap is across a silence when the long component explains it better
-    across = (1 - weight) / long * np.exp(-gaps / long) > weight / short * np.exp(-gaps / short)
-    bursts = int(across.sum()) + 1
-    on_ns = float(gaps[~across].sum() / bursts + short)  # a burst's span, and one more gap
-    off_ns = max(long - short, 1.0)
-    params = {"rate_per_s": 1e9 / short, "on_ns": on_ns, "off_ns": off_ns}
+    # OnOff's on period ends (rate mu = 1/on) or an arrival comes (rate lambda), whichever
+    # first: a gap inside a burst has mean 1/(lambda + mu), a burst lambda/mu of them; a
+    # gap across a silence is the arrival due after the period (1/lambda + 1/(lambda + mu)
+    # after the last) and the silence
+    per_burst = weight / (1 - weight)  # the mixture's share of gaps inside bursts
+    mu = 1.0 / (short * (per_burst + 1))
+    lam = per_burst * mu
+    on_ns = 1.0 / mu
+    off_ns = max(long - short - 1.0 / lam, 1.0) if lam > 0 else max(long - short, 1.0)
+    if lam <= 0:  # no burst of two: no rate to speak of
+        return FamilyFit("onoff", None, 1.0, 0.0, {"short_ns": short, "long_ns": long})
+    params = {"rate_per_s": 1e9 * lam, "on_ns": on_ns, "off_ns": off_ns}
     process = OnOff(params["rate_per_s"], on_ns, off_ns)
     size = min(20 * len(gaps), REFERENCE_GAPS)
     reference = onoff_gaps(process, size, np.random.default_rng(seed))

@@ -37,7 +37,8 @@ import numpy as np
 from ..core.config import ConfigError
 from ..core.events import EventKind
 from ..core.trace import Trace
-from ..metrics.cputime import cpu_times
+from ..metrics.cputime import CpuTimeTracker, cpu_times
+from ..metrics.measure import records
 from ..metrics.runstates import vcpu_times
 from .arrivals import ALPHA, MIN_ARRIVALS, fit_arrivals, process_table, source_arrivals
 from .durations import paired_rows
@@ -290,7 +291,8 @@ def _run_containing(
 def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
     """``[[tasks]]`` from the runstates, the kernel's own threads left out; a sleeper's
     burst is its running time less the hard-IRQ and softirq time taken from it
-    (:func:`~taskletsim.metrics.cputime.cpu_times`), per sleep."""
+    (:func:`~taskletsim.metrics.cputime.cpu_times`, when the trace has the interrupts),
+    per sleep."""
     if not trace.rows(EventKind.RUNSTATE_CHANGE).size:
         return []
     owners = trace.meta.vcpus
@@ -300,7 +302,8 @@ def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
     ran_on: dict[str, set[int]] = {}
     for v, c in set(zip(trace.subject[running].tolist(), trace.cpu[running].tolist(), strict=True)):
         ran_on.setdefault(names[v], set()).add(c)
-    taken = cpu_times(trace)
+    accounted = records(trace.meta, CpuTimeTracker.KINDS)
+    taken = cpu_times(trace) if accounted else None
     timer_wakes = _timer_wakes(trace)
     tasks: list[dict[str, Any]] = []
     for name, vt in vcpu_times(trace).items():
@@ -311,7 +314,9 @@ def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
             continue
         task: dict[str, Any] = {"name": _task_name(name), "cpus": sorted(ran_on[name])}
         sleeps = vt.intervals["blocked"].count
-        own = vt.running_ns - taken.task_irq_ns.get(name, 0) - taken.task_softirq_ns.get(name, 0)
+        own = vt.running_ns
+        if taken is not None:
+            own -= taken.task_irq_ns.get(name, 0) + taken.task_softirq_ns.get(name, 0)
         if vt.blocked_ns > 0 and sleeps:
             task["workload"] = "sleeper"
             task["run_us"] = round(max(own, 1) / sleeps / 1000, 3)
