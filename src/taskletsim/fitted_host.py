@@ -40,6 +40,8 @@ def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) 
             doc["params"] = {k: toml_value(v) for k, v in kept.items()}
         doc["devices"] = fitted["devices"]
         doc["tasks"] = fitted["tasks"]
+        if fitted.get("softirqs"):
+            doc["softirqs"] = fitted["softirqs"]
         return doc
     if source is None and trace.meta.params:
         kept = spec_params(trace.meta.params, design)

@@ -197,7 +197,12 @@ def recorded_summary(
     out: dict[str, float] = {}
     spans = (
         ("irq", EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT, [i.name for i in trace.meta.irq]),
-        ("softirq", EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT, list(trace.meta.softirqs)),
+        (
+            "softirq",
+            EventKind.SOFTIRQ_ENTRY,
+            EventKind.SOFTIRQ_EXIT,
+            [n.removesuffix("_SOFTIRQ") for n in trace.meta.softirqs],  # as a capture says
+        ),
     )
     devices = {i.name for i in trace.meta.irq if i.kind == "device"}
     for what, entry, exit_, names in spans:

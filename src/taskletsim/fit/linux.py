@@ -106,7 +106,8 @@ def fit_linux_devices(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, An
             entry["bottom_half"] = {"from": what, **summary(spans)}
         devices.append(device)
         report[irq.name] = entry
-    tasks = _fit_tasks(trace)
+    tasks, sleeps = _fit_tasks(trace)
+    softirqs = _fit_task_softirqs(trace, tasks, sleeps, params.get("softirq_dispatch_ns", 0))
     if not devices and not tasks:
         raise ConfigError(
             "trace",
@@ -116,7 +117,10 @@ def fit_linux_devices(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, An
         )
     host = {"kind": "linux", "sockets": sizes[0], "cores_per_socket": sizes[1]}
     host["threads_per_core"] = sizes[2]
-    return {"host": host, "devices": devices, "tasks": tasks, "fit": report}
+    out = {"host": host, "devices": devices, "tasks": tasks, "fit": report}
+    if softirqs:
+        out["softirqs"] = softirqs
+    return out
 
 
 def _replay(times: np.ndarray) -> dict[str, Any]:
@@ -254,11 +258,10 @@ def _irq_time_within(
 
 def _raised_in_handlers(trace: Trace) -> dict[int, int]:
     """Per source: the softirq its handler raised in at least half its runs."""
-    entry, leave, cpu, sid = _irq_runs(trace)
+    first, second = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    sid = trace.subject[first].astype(np.int64)
     rows = trace.rows(EventKind.SOFTIRQ_RAISE)
-    run_of = _run_containing(
-        entry, leave, cpu, trace.time_ns[rows].astype(np.int64), trace.cpu[rows]
-    )
+    run_of = _run_containing(first, second, trace.cpu[first], rows, trace.cpu[rows])
     found = run_of >= 0
     pairs = np.unique(np.stack([run_of[found], trace.subject[rows][found]]), axis=1)
     raised = Counter(zip(sid[pairs[0]].tolist(), pairs[1].tolist(), strict=True))
@@ -273,8 +276,10 @@ def _raised_in_handlers(trace: Trace) -> dict[int, int]:
 def _run_containing(
     entry: np.ndarray, leave: np.ndarray, cpu: np.ndarray, at: np.ndarray, at_cpu: np.ndarray
 ) -> np.ndarray:
-    """For each time ``at`` on ``at_cpu``, the index of the handler run on that CPU whose
-    ``[entry, leave]`` holds it, else -1 (hard handlers do not nest)."""
+    """For each row ``at`` on ``at_cpu``, the index of the run on that CPU (a handler's, a
+    softirq's: they do not nest in their own kind) whose entry and exit rows ``[entry,
+    leave]`` hold it, else -1. Rows, not times: an event at a run's entry ns may come
+    before it."""
     out = np.full(len(at), -1, dtype=np.int64)
     for c in np.unique(at_cpu).tolist():
         mine = np.flatnonzero(at_cpu == c)
@@ -288,13 +293,13 @@ def _run_containing(
     return out
 
 
-def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
+def _fit_tasks(trace: Trace) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """``[[tasks]]`` from the runstates, the kernel's own threads left out; a sleeper's
     burst is its running time less the hard-IRQ and softirq time taken from it
     (:func:`~taskletsim.metrics.cputime.cpu_times`, when the trace has the interrupts),
     per sleep."""
     if not trace.rows(EventKind.RUNSTATE_CHANGE).size:
-        return []
+        return [], {}
     owners = trace.meta.vcpus
     rows = trace.rows(EventKind.RUNSTATE_CHANGE)
     running = rows[trace.arg[rows] == 0]
@@ -306,6 +311,7 @@ def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
     taken = cpu_times(trace) if accounted else None
     timer_wakes = _timer_wakes(trace)
     tasks: list[dict[str, Any]] = []
+    slept: dict[str, int] = {}
     for name, vt in vcpu_times(trace).items():
         owner = owners.get(name)
         if owner is not None and (owner.workload in KERNEL_THREADS or owner.domain == "kernel"):
@@ -314,6 +320,7 @@ def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
             continue
         task: dict[str, Any] = {"name": _task_name(name), "cpus": sorted(ran_on[name])}
         sleeps = vt.intervals["blocked"].count
+        slept[task["name"]] = sleeps
         own = vt.running_ns
         if taken is not None:
             own -= taken.task_irq_ns.get(name, 0) + taken.task_softirq_ns.get(name, 0)
@@ -326,7 +333,77 @@ def _fit_tasks(trace: Trace) -> list[dict[str, Any]]:
         else:
             task["workload"] = "busy"
         tasks.append(task)
-    return tasks
+    return tasks, slept
+
+
+DESIGNS_SOFTIRQS = ("HI", "TASKLET")
+"""Softirqs whose work is the design's (tasklets, BH work items): not fitted as sources."""
+
+
+def _fit_task_softirqs(
+    trace: Trace, tasks: list[dict[str, Any]], sleeps: dict[str, int], dispatch_ns: int
+) -> list[dict[str, Any]]:
+    """Softirqs raised in task context (outside any hard IRQ handler and softirq run, with
+    a task running): each sleeper's ``raises`` per burst, and a ``[[softirqs]]`` table of
+    each such softirq's run time (its runs less the interrupts nested in them, and less
+    ``dispatch_ns``, the host's step the model traces inside a run)."""
+    rows = trace.rows(EventKind.SOFTIRQ_RAISE)
+    if not len(rows) or not tasks:
+        return []
+    on = trace.cpu[rows]
+    irq_in, irq_out = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    soft_in, soft_out = paired_rows(trace, EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
+    in_irq = _run_containing(irq_in, irq_out, trace.cpu[irq_in], rows, on)
+    in_softirq = _run_containing(soft_in, soft_out, trace.cpu[soft_in], rows, on)
+    task_context = (in_irq < 0) & (in_softirq < 0)
+    current = _current_task(trace, rows, on)
+    names = list(trace.meta.softirqs)
+    short = [n.removesuffix("_SOFTIRQ") for n in names]
+    vector = trace.subject[rows]
+    keep = task_context & (current >= 0)
+    keep &= ~np.isin(vector, [k for k, n in enumerate(short) if n in DESIGNS_SOFTIRQS])
+    vcpus = trace.names.names("vcpu")
+    counts = Counter(zip(current[keep].tolist(), vector[keep].tolist(), strict=True))
+    by_name = {t["name"]: t for t in tasks}
+    raised: set[int] = set()
+    for (task_id, v), n in sorted(counts.items()):
+        name = _task_name(vcpus[task_id])
+        task = by_name.get(name)
+        if task is None or task["workload"] != "sleeper":
+            continue  # a busy task's raises: not fitted (it has no bursts to raise at)
+        task.setdefault("raises", {})[short[v]] = round(n / sleeps[name], 4)
+        raised.add(v)
+    spans = _spans(trace, EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
+    return [
+        {"name": short[v], "run_ns": cost_of(np.maximum(spans[v] - dispatch_ns, 0))}
+        for v in sorted(raised)
+        if v in spans
+    ]
+
+
+def _current_task(trace: Trace, at: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """The task running on CPU ``on`` at each row ``at`` (its last switch-in there, with
+    no runstate change of its own since), else -1."""
+    rows = trace.rows(EventKind.RUNSTATE_CHANGE)
+    out = np.full(len(at), -1, dtype=np.int64)
+    if not len(rows):
+        return out
+    vid, when = trace.subject[rows].astype(np.int64), rows.astype(np.int64)
+    order = np.lexsort((when, vid))
+    later = np.full(len(rows), np.iinfo(np.int64).max)
+    same = vid[order][1:] == vid[order][:-1]
+    later[order[:-1][same]] = when[order][1:][same]
+    running = np.flatnonzero(trace.arg[rows] == 0)
+    for c in np.unique(on).tolist():
+        mine = np.flatnonzero(on == c)
+        ins = running[trace.cpu[rows][running] == c]
+        ins = ins[np.argsort(when[ins], kind="stable")]
+        k = np.searchsorted(when[ins], at[mine], side="right") - 1
+        ok = k >= 0
+        hit = np.zeros(len(mine), dtype=bool)
+        hit[ok] = later[ins[k[ok]]] > at[mine][ok]
+        out[mine[hit]] = vid[ins[k[hit]]]
+    return out
 
 
 def _timer_wakes(trace: Trace) -> dict[str, tuple[int, int]]:
@@ -338,9 +415,10 @@ def _timer_wakes(trace: Trace) -> dict[str, tuple[int, int]]:
     rows, vid, state = rows[order], vid[order], state[order]
     woke = np.r_[False, (vid[1:] == vid[:-1]) & (state[1:] == RUNNABLE) & (state[:-1] == BLOCKED)]
     rows, vid = rows[woke], vid[woke]
-    entry, leave, cpu, sid = _irq_runs(trace)
     timers = [s for s, i in enumerate(trace.meta.irq) if i.kind == "timer"]
-    run = _run_containing(entry, leave, cpu, trace.time_ns[rows].astype(np.int64), trace.cpu[rows])
+    first, second = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    sid = trace.subject[first].astype(np.int64)
+    run = _run_containing(first, second, trace.cpu[first], rows, trace.cpu[rows])
     inside = run >= 0
     inside[inside] = np.isin(sid[run[inside]], timers)
     names = trace.names.names("vcpu")

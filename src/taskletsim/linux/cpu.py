@@ -333,6 +333,14 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
         if self.softirq_pending and not self.in_interrupt():
             yield from self.do_softirq()
 
+    def raise_softirq_bh(self, nr: int) -> Proc:
+        """``local_bh_disable``; ``raise_softirq``; ``local_bh_enable``: a softirq raised in
+        task context with BH off (``rcu_read_lock_bh`` around a loopback send's
+        ``netif_rx``) runs at the enable, in the raising task's context."""
+        self.local_bh_disable()
+        self.raise_softirq(nr)
+        yield from self.local_bh_enable()
+
     def spin_lock_bh(self, lock: SpinLock) -> Proc:
         """``spin_lock_bh``: BH off, then the lock (IRQs as they are)."""
         self.local_bh_disable()

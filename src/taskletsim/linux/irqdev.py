@@ -1,5 +1,6 @@
 """A device described only by what a trace shows of it: its interrupts, how long its hard
-IRQ handler ran, and how long its bottom half ran.
+IRQ handler ran, and how long its bottom half ran; and a softirq raised by
+tasks, by how long it ran (:class:`SoftirqAction`).
 
 The driver a fitted Linux host gives each interrupt source of a capture
 (``taskletsim fit``), where the driver's own structure (its locks, who waits
@@ -60,3 +61,16 @@ class IrqDevice:
         """The bottom half's work."""
         assert self.bh is not None
         yield from cpu.work(self.bh())
+
+
+class SoftirqAction:
+    """A softirq the model has no mechanism of, as a trace shows it: each run of its
+    action (``open_softirq``) takes ``run_ns`` (a step cost)."""
+
+    def __init__(self, host: LinuxHost, name: str, run_ns: int | str) -> None:
+        self.cost = CostDraw(host.sim, f"cost:softirq:{name}", run_ns)
+        host.open_softirq(name, self.action)
+
+    def action(self, cpu: LinuxCpu) -> Proc:
+        """The softirq's run."""
+        yield from cpu.work(self.cost())

@@ -171,14 +171,20 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
         sleep: DrawStream,
         kind: str = "sleeper",
         woken_by: str = "timer",
+        raises: tuple[tuple[str, float], ...] = (),
     ) -> Task:
         """A task that runs a burst (``burst()`` ns), sleeps (``sleep()`` ns), and again;
         runnable from the start; ``kind`` its class in the trace. ``woken_by``:
         ``timer``, an hrtimer on its CPU wakes it (``hrtimer_wakeup``, a timer
         interrupt); ``task``, work the model does not run wakes it (a futex, a pipe:
         ``try_to_wake_up`` from elsewhere, a reschedule IPI to the CPU it is queued on
-        if it should run first; what the waker spent is not modelled)."""
+        if it should run first; what the waker spent is not modelled). ``raises``:
+        softirqs it raises, on average per burst, at the burst's end, each in a
+        BH-disabled section (a loopback send's ``NET_RX``:
+        :meth:`raise_softirq_bh`)."""
         remote = woken_by == "task"
+        numbers = tuple((self.softirq_nr[n], mean) for n, mean in raises)
+        owed = [0.0] * len(numbers)
 
         def body(cpu: LinuxCpu) -> Generator[Event | int, Any, str]:
             if task.remaining_ns <= 0:
@@ -187,6 +193,11 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
             task.remaining_ns = left
             if left:
                 return PREEMPTED
+            for k, (nr, mean) in enumerate(numbers):  # whole raises, the rest carried
+                owed[k] += mean
+                while owed[k] >= 1.0:
+                    owed[k] -= 1.0
+                    yield from cpu.raise_softirq_bh(nr)
             if remote:
                 self.sim.call_later(max(sleep(), 1), remote_wakeup)
             else:
@@ -206,6 +217,18 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
 
         task = self.add_task(name, kind, cpus, body, runnable=True)
         return task
+
+    # -- softirqs --------------------------------------------------------------
+
+    def open_softirq(self, name: str, action: Callable[[LinuxCpu], Proc]) -> None:
+        """``open_softirq``: ``action`` runs softirq ``name`` (one the design does not)."""
+        nr = self.softirq_nr.get(name)
+        if nr is None or self.softirq_handlers[nr] is not _nothing:
+            free = [
+                n for k, n in enumerate(self.softirq_names) if self.softirq_handlers[k] is _nothing
+            ]
+            raise ConfigError("softirq", name, "one of " + ", ".join(free))
+        self.softirq_handlers[nr] = action
 
     # -- devices ------------------------------------------------------------
 

@@ -24,6 +24,11 @@ trace)::
     run_us = 900.0
     block_us = 300.0
     woken_by = "task"           # sleeper: timer (an hrtimer) | task (another CPU's work)
+    raises = {NET_RX = 1.5}     # sleeper: softirqs it raises per burst, BH off (optional)
+
+    [[softirqs]]                # a softirq tasks raise: each run of it takes run_ns
+    name = "NET_RX"
+    run_ns = "lognormal:1900:0.6"
 
 ``[params]`` sets any parameter of the Linux host (``taskletsim list``) or a
 design option. Each device is a :class:`taskletsim.linux.irqdev.IrqDevice`.
@@ -38,7 +43,8 @@ from typing import Any, ClassVar
 
 from ..core.config import ConfigError, Param, parse_cost
 from ..core.sim import Simulation
-from ..linux.irqdev import IrqDevice
+from ..linux.irqdev import IrqDevice, SoftirqAction
+from ..linux.machine import LINUX_SOFTIRQS
 from ..platform.arrivals import Arrivals, OnOff, Periodic, Poisson, Replay
 from .base import Scenario
 from .host.spec import (
@@ -56,7 +62,7 @@ from .host.spec import (
 from .host.toml import HOST_KINDS, TOP_KEYS, _check_builds, _options, _params, _top
 from .linux_host import HOGS, LINUX_HOST_PARAMS, LinuxHostScenario
 
-LINUX_HOST_KEYS = (*TOP_KEYS, "host", "params", "devices", "tasks")
+LINUX_HOST_KEYS = (*TOP_KEYS, "host", "params", "devices", "tasks", "softirqs")
 """The top-level keys of a Linux host file."""
 
 WORKLOADS = ("busy", "sleeper")
@@ -155,14 +161,19 @@ class TaskSpec:
     run_us: float | None = None
     block_us: float | None = None
     woken_by: str | None = None
+    raises: tuple[tuple[str, float], ...] = ()
 
     KEYS: ClassVar[tuple[str, ...]] = (
-        "name", "cpus", "workload", "run_us", "block_us", "woken_by",
+        "name", "cpus", "workload", "run_us", "block_us", "woken_by", "raises",
     )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.KEYS if getattr(self, k) is not None}
         out["cpus"] = list(self.cpus)
+        if self.raises:
+            out["raises"] = {short_softirq(n): mean for n, mean in self.raises}
+        else:
+            del out["raises"]
         return out
 
     @classmethod
@@ -176,8 +187,8 @@ class TaskSpec:
             raise (where / "name").error(d["name"], "a non-empty string")
         workload = _choice(d.get("workload", "busy"), WORKLOADS, where / "workload")
         sleeper = workload == "sleeper"
-        for key in ("run_us", "block_us", "woken_by"):
-            if sleeper and key not in d and key != "woken_by":
+        for key in ("run_us", "block_us", "woken_by", "raises"):
+            if sleeper and key not in d and key in ("run_us", "block_us"):
                 raise (where / key).error(None, "a number > 0 (a sleeper needs it)")
             if not sleeper and key in d:
                 raise (where / key).error(d[key], "no value unless workload = sleeper")
@@ -190,7 +201,54 @@ class TaskSpec:
             woken_by=_choice(d.get("woken_by", "timer"), WAKERS, where / "woken_by")
             if sleeper
             else None,
+            raises=_raises(d.get("raises", {}), where / "raises"),
         )
+
+
+@dataclass(frozen=True)
+class SoftirqSpec:
+    """A softirq tasks raise (``raises``): each run of it takes ``run_ns``."""
+
+    name: str
+    run_ns: int | str
+
+    KEYS: ClassVar[tuple[str, ...]] = ("name", "run_ns")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": short_softirq(self.name), "run_ns": self.run_ns}
+
+    @classmethod
+    def from_dict(cls, data: object, where: Where) -> SoftirqSpec:
+        d = _table(data, where)
+        _keys(d, cls.KEYS, where)
+        for key in cls.KEYS:
+            if key not in d:
+                raise (where / key).error(None, "a value (the key is required)")
+        return cls(_softirq(d["name"], where / "name"), _cost(d["run_ns"], where / "run_ns"))
+
+
+def short_softirq(name: str) -> str:
+    """``NET_RX`` for ``NET_RX_SOFTIRQ`` (how tracepoints print it)."""
+    return name.removesuffix("_SOFTIRQ")
+
+
+def _softirq(value: object, where: Where) -> str:
+    """A Linux softirq's name, with or without ``_SOFTIRQ``: the full one."""
+    full = (
+        f"{value}_SOFTIRQ" if isinstance(value, str) and not value.endswith("_SOFTIRQ") else value
+    )
+    if full not in LINUX_SOFTIRQS:
+        raise where.error(
+            value, "a Linux softirq: " + ", ".join(map(short_softirq, LINUX_SOFTIRQS))
+        )
+    return str(full)
+
+
+def _raises(value: object, where: Where) -> tuple[tuple[str, float], ...]:
+    d = _table(value, where)
+    return tuple(
+        (_softirq(k, where / k), _number(v, where / k, positive=False)) for k, v in d.items()
+    )
 
 
 def _times(value: object, where: Where) -> tuple[float, ...]:
@@ -211,6 +269,7 @@ class LinuxHostFileScenario(LinuxHostScenario):
 
     devices: ClassVar[tuple[IrqDeviceSpec, ...]] = ()
     tasks: ClassVar[tuple[TaskSpec, ...]] = ()
+    softirqs: ClassVar[tuple[SoftirqSpec, ...]] = ()
     path: ClassVar[str] = ""
 
     def host_tables(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,12 +280,15 @@ class LinuxHostFileScenario(LinuxHostScenario):
             "params": {k: toml_value(v) for k, v in params.items() if k not in sizes},
             "devices": [d.as_dict() for d in self.devices],
             "tasks": [t.as_dict() for t in self.tasks],
+            **({"softirqs": [q.as_dict() for q in self.softirqs]} if self.softirqs else {}),
         }
 
     def build(
         self, sim: Simulation, params: dict[str, Any], design: str | None = None
     ) -> Callable[[], dict[str, Any]]:
         host = self.build_host(sim, params, design)
+        for softirq in self.softirqs:
+            SoftirqAction(host, softirq.name, softirq.run_ns)
         for device in self.devices:
             IrqDevice(host, device.name, device.cpu, device.handler_ns, device.bh_ns).start(
                 device.arrivals()
@@ -243,6 +305,7 @@ class LinuxHostFileScenario(LinuxHostScenario):
                     sim.exponential(f"block:{task.name}", task.block_us * 1000),
                     TASK_CLASS,
                     task.woken_by or "timer",
+                    task.raises,
                 )
         self.add_hogs(host, params)
         return lambda: {}
@@ -269,13 +332,27 @@ def load_linux_host(data: Mapping[str, Any], where: Where, target: Path) -> Scen
     defaults = {**given, **sizes}
     devices = _array(data, "devices", where)
     tasks = _array(data, "tasks", where)
+    qspecs = tuple(
+        SoftirqSpec.from_dict(q, where / "softirqs" / i)
+        for i, q in enumerate(_array(data, "softirqs", where))
+    )
     if not devices and not tasks:
         raise (where / "devices").error([], "at least one device or task")
     dspecs = tuple(
         IrqDeviceSpec.from_dict(d, ncpus, where / "devices" / i) for i, d in enumerate(devices)
     )
     tspecs = tuple(TaskSpec.from_dict(t, ncpus, where / "tasks" / i) for i, t in enumerate(tasks))
-    for key, named in (("devices", [d.name for d in dspecs]), ("tasks", [t.name for t in tspecs])):
+    opened = {q.name for q in qspecs}
+    for i, t in enumerate(tspecs):
+        for name, _mean in t.raises:
+            if name not in opened:
+                where_raised = where / "tasks" / i / "raises" / short_softirq(name)
+                raise where_raised.error(short_softirq(name), "a softirq with a [[softirqs]] table")
+    for key, named in (
+        ("devices", [d.name for d in dspecs]),
+        ("tasks", [t.name for t in tspecs]),
+        ("softirqs", [q.name for q in qspecs]),
+    ):
         seen: set[str] = set()
         for i, name in enumerate(named):
             if name in seen:
@@ -292,6 +369,7 @@ def load_linux_host(data: Mapping[str, Any], where: Where, target: Path) -> Scen
         "params": params,
         "devices": dspecs,
         "tasks": tspecs,
+        "softirqs": qspecs,
         "path": str(target.resolve()),
         "default_duration_ms": top.get("duration_ms", LinuxHostScenario.default_duration_ms),
         "default_warmup_ms": top.get("warmup_ms"),
