@@ -3,6 +3,7 @@ hosts and their events by name. (Fixtures live in ``conftest.py``.)"""
 
 from __future__ import annotations
 
+import math
 import struct
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from taskletsim.core.trace import Trace
 from taskletsim.hv.costs import HvCosts
 from taskletsim.hv.machine import Machine
 from taskletsim.metrics import LockStats
+from taskletsim.runner.stats import Estimate
 
 WARMUP_NS = 10_000_000  # 10 ms discarded at the start of queueing checks
 
@@ -149,3 +151,19 @@ def runstate(dom: int, vcpu: int, old: int, new: int, tsc: int) -> bytes:
 
 XEN_DESIGNS = ts.scenario_designs(ts.get_scenario("small-2socket"))
 """The package's designs that run on the Xen host (every one but the Linux host's own)."""
+
+
+def differing(a: dict[str, Estimate], b: dict[str, Estimate]) -> list[tuple[Any, ...]]:
+    """The figures whose two means differ by more than the 95% CI of their difference
+    (sqrt(ci_a^2 + ci_b^2)), and by more than 0.5% (a quantised figure's CI may be 0).
+
+    The fitted host's runs are samples of their own: any fitted parameter that differs
+    from the run's in its last digit makes every random stream diverge, so the first
+    run's CI alone would reject a correct host on 5-9% of figures by chance."""
+    out = []
+    for name in a:
+        gap = abs(a[name].mean - b[name].mean)
+        ci = math.hypot(a[name].ci95, b[name].ci95)
+        if gap > ci + 1e-9 and gap > 0.005 * abs(a[name].mean):
+            out.append((name, a[name].mean, a[name].ci95, b[name].mean, b[name].ci95))
+    return out

@@ -5,10 +5,8 @@ and tasks (their parameters recovered), the Linux host file, and the refusals.""
 from __future__ import annotations
 
 import functools
-import math
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import tomli_w
@@ -21,6 +19,8 @@ from taskletsim.runner.stats import Estimate
 from taskletsim.scenarios.host.toml import dump_scenario, load_scenario
 from taskletsim.validation import validate
 
+from .helpers import differing
+
 DATA = Path(__file__).parent / "data" / "ftrace"
 
 LINUX_LOOPS = [
@@ -31,22 +31,6 @@ LINUX_LOOPS = [
     ("linux-nic-affinity", "linux-bh-wq", 100),
     ("linux-nic-affinity", "linux-threaded", 100),
 ]
-
-
-def differing(a: dict[str, Estimate], b: dict[str, Estimate]) -> list[tuple[Any, ...]]:
-    """The figures whose two means differ by more than the 95% CI of their difference
-    (sqrt(ci_a^2 + ci_b^2)), and by more than 0.5% (a quantised figure's CI may be 0).
-
-    The fitted host's runs are samples of their own: any fitted parameter that differs
-    from the run's in its last digit makes every random stream diverge, so the first
-    run's CI alone would reject a correct host on 5-9% of figures by chance."""
-    out = []
-    for name in a:
-        gap = abs(a[name].mean - b[name].mean)
-        ci = math.hypot(a[name].ci95, b[name].ci95)
-        if gap > ci + 1e-9 and gap > 0.005 * abs(a[name].mean):
-            out.append((name, a[name].mean, a[name].ci95, b[name].mean, b[name].ci95))
-    return out
 
 
 @functools.cache

@@ -184,14 +184,57 @@ def _tick_sources(trace: Trace) -> dict[str, str]:
 def _tick_hz(source: str | None, arrivals: dict[str, np.ndarray], vcpu: Any) -> float:
     """A vCPU's tick rate: its timer's period when its arrivals fit a periodic grid (a tick
     handled late skips grid points: the rate the guest asked for, not the rate it got),
-    else the ticks it was injected per second (for a tick the guest re-arms when it
-    handles one, on a saturated host, that is the rate it got)."""
+    else the grid most of its gaps are whole multiples of (:func:`tick_grid_ns`: on a
+    saturated host, ticks handled late skip more grid points than the periodic fit
+    takes, and a few are re-armed off the grid), else the ticks it was injected per
+    second (the rate it got)."""
     times = arrivals.get(source) if source else None
     if times is not None and len(times) >= MIN_ARRIVALS:
         fitted = fit_arrivals(times)
         if fitted.chosen.family == "periodic":
-            return round(1e9 / fitted.chosen.params["period_ns"], 3)
+            return kernel_hz(1e9 / fitted.chosen.params["period_ns"])
+        grid = tick_grid_ns(times)
+        if grid is not None:
+            return kernel_hz(1e9 / grid)
     return float(vcpu.ticks_per_s)
+
+
+KERNEL_HZ = (100, 250, 300, 1000)
+"""The tick rates Linux is built with (``CONFIG_HZ``); a guest's tick period is 1e9/HZ ns."""
+
+
+def kernel_hz(rate: float) -> float:
+    """``rate``, or the ``CONFIG_HZ`` within 0.1% of it: a grid's period estimated from a
+    few dozen late ticks is off by some ns, and on a saturated host a few ns a tick move
+    the ticks' coincidences, and the figures, measurably."""
+    for hz in KERNEL_HZ:
+        if abs(rate / hz - 1) < 1e-3:
+            return float(hz)
+    return round(rate, 3)
+
+
+GRID_SHARE = 0.8
+"""The share of a tick's gaps that must be whole multiples of one period (within
+:data:`GRID_SLACK` of it) for that period to be taken as the grid it was armed on."""
+GRID_SLACK = 0.05
+
+
+def tick_grid_ns(times: np.ndarray) -> float | None:
+    """The period of the grid a tick's arrivals lie on when ticks are skipped: the shortest
+    gaps (their 5th percentile) give a first period, each gap within :data:`GRID_SLACK`
+    of a whole multiple of it counts that many periods, and the period is their total
+    over their count; ``None`` unless :data:`GRID_SHARE` of the gaps are such multiples
+    (a Poisson stream's are not)."""
+    gaps = np.diff(np.sort(np.asarray(times, dtype=np.float64)))
+    gaps = gaps[gaps > 0]
+    if len(gaps) < MIN_ARRIVALS - 1:
+        return None
+    first = float(np.percentile(gaps, 5))
+    whole = np.rint(gaps / first)
+    on_grid = (whole >= 1) & (np.abs(gaps / first - whole) <= GRID_SLACK)
+    if on_grid.mean() < GRID_SHARE:
+        return None
+    return float(gaps[on_grid].sum() / whole[on_grid].sum())
 
 
 def _injection_times(trace: Trace) -> dict[str, np.ndarray]:
