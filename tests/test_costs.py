@@ -89,3 +89,16 @@ def test_the_command_line_takes_a_distribution_and_refuses_a_bad_one() -> None:
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "rx_packet_ns: 'gamma:2' is not allowed" in bad.stderr
+
+
+def test_an_empirical_cost_draws_between_its_quantiles() -> None:
+    """``empirical:0:100:1000``: half the draws in [0, 100], half in [100, 1000], uniform
+    within each (the inverse CDF linear between quantiles): mean 25 + 275 = 300."""
+    sim = Simulation(1)
+    draw = CostDraw(sim, "q", parse_cost("q", "empirical:0:100:1000"))
+    values = np.array([draw() for _ in range(40_000)], dtype=float)
+    assert values.min() >= 0 and values.max() <= 1000
+    assert (values <= 100).mean() == pytest.approx(0.5, abs=0.01)
+    assert values.mean() == pytest.approx(300, rel=0.02)
+    with pytest.raises(ConfigError, match="quantiles not decreasing"):
+        parse_cost("q", "empirical:5:3")

@@ -8,13 +8,17 @@ import functools
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomli_w
 
 import taskletsim as ts
-from taskletsim.core.config import ConfigError
+from taskletsim.core.config import ConfigError, parse_cost
+from taskletsim.core.sim import Simulation
 from taskletsim.fit.host import fit_host
+from taskletsim.fit.linux import cost_of
 from taskletsim.fitted_host import host_document
+from taskletsim.platform.costs import CostDraw
 from taskletsim.runner.stats import Estimate
 from taskletsim.scenarios.host.toml import dump_scenario, load_scenario
 from taskletsim.validation import validate
@@ -24,9 +28,9 @@ from .helpers import differing
 DATA = Path(__file__).parent / "data" / "ftrace"
 
 LINUX_LOOPS = [
-    ("linux-dma", "linux", 200),
-    ("linux-dma", "linux-bh-wq", 200),
-    ("linux-dma", "linux-threaded", 200),
+    ("linux-dma", "linux", 100),
+    ("linux-dma", "linux-bh-wq", 100),
+    ("linux-dma", "linux-threaded", 100),
     ("linux-nic-affinity", "linux", 100),
     ("linux-nic-affinity", "linux-bh-wq", 100),
     ("linux-nic-affinity", "linux-threaded", 100),
@@ -41,8 +45,8 @@ def scenario_run(scenario: str, design: str, fit_ms: int) -> ts.Trace:
 
 @functools.cache
 def first_figures(scenario: str, design: str) -> dict[str, Estimate]:
-    """The figures of the scenario itself, 5 seeds x 20 ms."""
-    return ts.compare(ts.RunSpec(scenario, duration_ms=20), [design], range(1, 6)).estimates[design]
+    """The figures of the scenario itself, 5 seeds x 10 ms."""
+    return ts.compare(ts.RunSpec(scenario, duration_ms=10), [design], range(1, 6)).estimates[design]
 
 
 def fitted_file(trace: ts.Trace, design: str, path: Path) -> Path:
@@ -55,7 +59,7 @@ def test_a_linux_scenarios_fitted_parameters_give_its_figures_again(
     tmp_path: Path, scenario: str, design: str, fit_ms: int
 ) -> None:
     """simulate -> fit -> simulate: every figure of ``compare`` the same within the CI of
-    the difference (5 seeds x 20 ms each), the fitted parameters the run's (the DMA
+    the difference (5 seeds x 10 ms each), the fitted parameters the run's (the DMA
     transfer time and the packet rate within 2%)."""
     trace = scenario_run(scenario, design, fit_ms)
     fitted = fit_host(trace)
@@ -66,7 +70,7 @@ def test_a_linux_scenarios_fitted_parameters_give_its_figures_again(
         else:
             assert pair["fitted"] == pair["run"], key
     host = fitted_file(trace, design, tmp_path / "fitted.toml")
-    again = ts.compare(ts.RunSpec(str(host), duration_ms=20), [design], range(1, 6))
+    again = ts.compare(ts.RunSpec(str(host), duration_ms=10), [design], range(1, 6))
     a, b = first_figures(scenario, design), again.estimates[design]
     assert set(a) == set(b)
     assert not differing(a, b)
@@ -74,12 +78,12 @@ def test_a_linux_scenarios_fitted_parameters_give_its_figures_again(
 
 def test_the_loop_tells_a_wrong_transfer_time(tmp_path: Path) -> None:
     """The same check finds a fitted host whose transfer time is 5% off."""
-    trace = scenario_run("linux-dma", "linux", 200)
+    trace = scenario_run("linux-dma", "linux", 100)
     doc = host_document(trace, fit_host(trace), "linux", "fitted")
     doc["params"]["xfer_ns"] *= 1.05
     host = tmp_path / "wrong.toml"
     host.write_text(tomli_w.dumps(doc))
-    again = ts.compare(ts.RunSpec(str(host), duration_ms=20), ["linux"], range(1, 6))
+    again = ts.compare(ts.RunSpec(str(host), duration_ms=10), ["linux"], range(1, 6))
     names = [d[0] for d in differing(first_figures("linux-dma", "linux"), again.estimates["linux"])]
     assert "arrived_irq_per_s" in names
 
@@ -375,3 +379,22 @@ def test_a_softirq_the_design_runs_is_refused_at_build(tmp_path: Path) -> None:
     path.write_text(SENDER.replace('"NET_RX"', '"TASKLET"').replace("NET_RX =", "TASKLET ="))
     with pytest.raises(ConfigError, match="softirq: 'TASKLET_SOFTIRQ' is not allowed"):
         ts.run(str(path), duration_ms=1)
+
+
+def test_durations_no_family_describes_are_kept_as_they_are() -> None:
+    """Two kinds of run (1 us and 5 us, 1:1): exponential and lognormal both rejected,
+    so the cost is the measured distribution (100 quantiles, mid-percentile; its draws
+    give the same quantiles back); a lognormal sample stays a lognormal."""
+    rng = np.random.default_rng(3)
+    two = np.concatenate([rng.normal(1000, 50, 5000), rng.normal(5000, 200, 5000)])
+    cost = cost_of(two)
+    assert isinstance(cost, str) and cost.startswith("empirical:")
+    points = [float(x) for x in cost.split(":")[1:]]
+    assert len(points) == 100 and points[0] == pytest.approx(np.quantile(two, 0.005), rel=1e-5)
+    assert points[-1] == pytest.approx(np.quantile(two, 0.995), rel=1e-5)
+    draw = CostDraw(Simulation(1), "d", parse_cost("d", cost))
+    drawn = np.array([draw() for _ in range(20_000)], dtype=float)
+    for q in (0.1, 0.25, 0.75, 0.9):  # (not in the gap between the two kinds)
+        assert np.quantile(drawn, q) == pytest.approx(np.quantile(two, q), rel=0.03)
+    one = rng.lognormal(np.log(2000), 0.4, 5000)
+    assert str(cost_of(one)).startswith("lognormal:")

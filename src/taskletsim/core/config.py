@@ -8,6 +8,7 @@ prints that one line and exits with status 2.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -155,11 +156,13 @@ class Param:
 
 
 COST_FORMS = (
-    "ns >= 0 (a constant), or const:NS, exp:MEAN, uniform:LOW:HIGH or lognormal:MEAN:CV "
-    "(ns; CV the coefficient of variation)"
+    "ns >= 0 (a constant), or const:NS, exp:MEAN, uniform:LOW:HIGH, lognormal:MEAN:CV "
+    "or empirical:Q0:Q1:...:QN (ns; CV the coefficient of variation; Q0..QN quantiles "
+    "at evenly spaced probabilities, not decreasing, N >= 1)"
 )
-COST_FAMILIES = {"const": 1, "exp": 1, "uniform": 2, "lognormal": 2}
-"""The distributions a step cost may have, with how many numbers each takes."""
+COST_FAMILIES = {"const": 1, "exp": 1, "uniform": 2, "lognormal": 2, "empirical": -1}
+"""The distributions a step cost may have, with how many numbers each takes (-1: two or
+more)."""
 
 
 def parse_cost(field: str, value: object) -> int | str:
@@ -181,7 +184,8 @@ def parse_cost(field: str, value: object) -> int | str:
         numbers = [float(x) for x in rest.split(":")]
     except ValueError:
         raise ConfigError(field, value, COST_FORMS) from None
-    if family not in COST_FAMILIES or len(numbers) != COST_FAMILIES[family]:
+    wanted = COST_FAMILIES.get(family)
+    if wanted is None or (len(numbers) != wanted if wanted > 0 else len(numbers) < 2):
         raise ConfigError(field, value, COST_FORMS)
     if any(not 0 <= x <= LARGEST or math.isnan(x) for x in numbers):
         raise ConfigError(field, value, COST_FORMS)
@@ -189,6 +193,8 @@ def parse_cost(field: str, value: object) -> int | str:
         return round(numbers[0])
     if family == "uniform" and numbers[0] > numbers[1]:
         raise ConfigError(field, value, "uniform:LOW:HIGH with LOW <= HIGH")
+    if family == "empirical" and any(b < a for a, b in itertools.pairwise(numbers)):
+        raise ConfigError(field, value, "empirical:Q0:...:QN with quantiles not decreasing")
     return family + "".join(f":{x:g}" for x in numbers)
 
 

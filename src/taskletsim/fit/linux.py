@@ -11,14 +11,17 @@ Two fits, by what the trace came from:
   being the design's own step); its bottom half's duration: the tasklet or work
   item it scheduled (``TASKLET_SCHEDULE`` names the source that caused it),
   else the softirq its handler raised in at least half its runs, less the hard
-  interrupts nested in it. Each duration is written as a step cost: the
-  exponential or lognormal of the measured mean (and CV) that fits better (the
-  report keeps the measured percentiles beside it). Tasks (not the kernel's
-  threads) from their runstates: ``busy`` if they never slept, else
-  ``sleeper`` with their mean CPU burst between sleeps (less the interrupt time
-  taken from them) and mean sleep, woken by a timer or by other work; on the
-  CPUs they ran on. A driver's structure (its locks, a thread waiting for it)
-  is not in a trace: the fitted devices are open loops.
+  interrupts nested in it. Each duration is written as a step cost
+  (:func:`cost_of`): the exponential or lognormal of the measured mean (and CV)
+  that fits better, else, if the test rejects both, the measured distribution
+  itself (``empirical``); the report keeps the measured percentiles beside it.
+  Tasks (not the kernel's threads) from their runstates: ``busy`` if they never
+  slept, else ``sleeper`` with their mean CPU burst between sleeps (less the
+  interrupt time taken from them) and mean sleep, woken by a timer or by other
+  work, and the softirqs they raised in task context per burst (with a
+  ``[[softirqs]]`` table of each one's run time); on the CPUs they ran on. A
+  driver's structure (its locks, a thread waiting for it) is not in a trace:
+  the fitted devices are open loops.
 - **A run of a built-in Linux scenario** (:func:`fit_linux_scenario`): that
   scenario again, with what its trace shows fitted (CPUs, channels or queues,
   IRQ affinity, threads, hogs, the DMA transfer time, the packet arrivals) and
@@ -127,10 +130,18 @@ def _replay(times: np.ndarray) -> dict[str, Any]:
     return {"process": "replay", "times_us": [round(float(t) / 1000, 3) for t in times]}
 
 
+EMPIRICAL_POINTS = 100
+"""Quantiles an ``empirical`` step cost keeps: the middle of each percentile band (0.5%,
+1.5%, ..., 99.5%; the cost draws linearly between them, so the last half percent at
+each end is clipped: one outlier of a few thousand runs does not become 1% of the
+draws, as a line from the 99th percentile to the maximum would make it)."""
+
+
 def cost_of(spans: np.ndarray) -> int | str:
     """A step cost for durations: a constant if they do not vary, else the exponential of
     their mean or the lognormal of their mean and CV, whichever the Kolmogorov-Smirnov
-    statistic finds closer."""
+    statistic finds closer, if the test does not reject it at :data:`ALPHA`; else the
+    durations' own distribution (``empirical``: :data:`EMPIRICAL_POINTS` quantiles)."""
     from scipy import stats
 
     mean = float(spans.mean())
@@ -139,9 +150,13 @@ def cost_of(spans: np.ndarray) -> int | str:
         return round(mean)
     sigma = float(np.sqrt(np.log1p(cv * cv)))
     scale = mean / float(np.exp(sigma * sigma / 2))
-    lognormal = stats.kstest(spans, "lognorm", args=(sigma, 0.0, scale)).statistic
-    exponential = stats.kstest(spans, "expon", args=(0.0, mean)).statistic
-    if exponential < lognormal:
+    lognormal = stats.kstest(spans, "lognorm", args=(sigma, 0.0, scale))
+    exponential = stats.kstest(spans, "expon", args=(0.0, mean))
+    best = min((exponential, "exp"), (lognormal, "lognormal"), key=lambda t: t[0].statistic)
+    if best[0].pvalue < ALPHA:
+        points = np.quantile(spans, (np.arange(EMPIRICAL_POINTS) + 0.5) / EMPIRICAL_POINTS)
+        return "empirical:" + ":".join(f"{q:.6g}" for q in points)
+    if best[1] == "exp":
         return f"exp:{mean:.6g}"
     return f"lognormal:{mean:.6g}:{cv:.4g}"
 

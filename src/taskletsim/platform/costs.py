@@ -1,6 +1,7 @@
-"""Step costs drawn from a distribution: what a cost given as ``exp:500`` or
-``lognormal:500:0.5`` (:func:`taskletsim.core.config.parse_cost`) draws, one value
-per step, from the run's own named random stream.
+"""Step costs drawn from a distribution: what a cost given as ``exp:500``,
+``lognormal:500:0.5`` or ``empirical:Q0:...:QN`` (measured quantiles;
+:func:`taskletsim.core.config.parse_cost`) draws, one value per step, from the run's
+own named random stream.
 
 A constant cost draws nothing (the run's random streams are as without it), so a
 model whose costs are all constants gives the traces it gave before costs could be
@@ -45,6 +46,13 @@ class CostDraw:
                 lambda n: (
                     np.random.Generator(bits).lognormal(mu, sigma, n) if mean > 0 else np.zeros(n)
                 )
+            )
+        elif family == "empirical":  # the inverse CDF, linear between the quantiles
+            steps = np.arange(len(numbers), dtype=np.float64)
+            points = np.array(numbers)
+            top = len(numbers) - 1
+            self.draw = draw_stream(
+                lambda n: np.interp(np.random.Generator(bits).random(n) * top, steps, points)
             )
         else:
             raise ValueError(f"not a cost distribution: {spec!r}")
