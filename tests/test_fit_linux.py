@@ -21,7 +21,7 @@ from taskletsim.fitted_host import host_document
 from taskletsim.platform.costs import CostDraw
 from taskletsim.runner.stats import Estimate
 from taskletsim.scenarios.host.toml import dump_scenario, load_scenario
-from taskletsim.validation import validate
+from taskletsim.validation import as_recorded, validate
 
 from .helpers import differing
 
@@ -210,7 +210,12 @@ def test_interrupts_no_family_describes_are_replayed(tmp_path: Path) -> None:
 def test_a_bad_linux_host_file_names_the_key(
     tmp_path: Path, change: str, where: str, allowed: str
 ) -> None:
-    text = HOST_FILE.replace('"', "'")
+    assert_refused(tmp_path, HOST_FILE, change, where, allowed)
+
+
+def assert_refused(tmp_path: Path, good: str, change: str, where: str, allowed: str) -> None:
+    """``good`` with ``change`` made ``where`` (single quotes) is refused: ``allowed``."""
+    text = good.replace('"', "'")
     assert change in text
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(change, where, 1))
@@ -366,12 +371,7 @@ def test_a_tasks_softirqs_are_fitted_back(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_softirq_names_the_key(tmp_path: Path, change: str, where: str, allowed: str) -> None:
-    text = SENDER.replace('"', "'")
-    assert change in text
-    path = tmp_path / "bad.toml"
-    path.write_text(text.replace(change, where, 1))
-    with pytest.raises(ConfigError, match=re.escape(allowed)):
-        load_scenario(path)
+    assert_refused(tmp_path, SENDER, change, where, allowed)
 
 
 def test_a_softirq_the_design_runs_is_refused_at_build(tmp_path: Path) -> None:
@@ -398,3 +398,27 @@ def test_durations_no_family_describes_are_kept_as_they_are() -> None:
         assert np.quantile(drawn, q) == pytest.approx(np.quantile(two, q), rel=0.03)
     one = rng.lognormal(np.log(2000), 0.4, 5000)
     assert str(cost_of(one)).startswith("lognormal:")
+
+
+def test_the_model_is_measured_as_a_capture_sees_it() -> None:
+    """A capture's sources are devices and the local timer: the simulated IPIs' entries
+    and exits go (their time stays the interrupted task's), nothing else does; a trace
+    whose kinds are all seen is left as it is."""
+    trace = ts.run("linux-dma", duration_ms=2, params={"channels": 2, "hogs": 2}).trace
+    ipis = [s for s, i in enumerate(trace.meta.irq) if i.kind == "ipi"]
+    irq_rows = np.isin(trace.kind, [int(ts.EventKind.IRQ_ENTRY), int(ts.EventKind.IRQ_EXIT)])
+    assert (irq_rows & np.isin(trace.subject, ipis)).sum() > 0
+    seen = as_recorded(trace, {"device", "timer"})
+    dropped = irq_rows & np.isin(trace.subject, ipis)
+    assert len(seen) == len(trace) - int(
+        (np.isin(trace.kind, [int(k) for k in (ts.EventKind.IRQ_RAISE, ts.EventKind.IRQ_ENTRY,
+                                               ts.EventKind.IRQ_EXIT, ts.EventKind.IRQ_COALESCE)])
+         & np.isin(trace.subject, ipis)).sum()
+    )  # fmt: skip
+    assert (
+        dropped.sum() > 0
+        and not (
+            np.isin(seen.kind, [int(ts.EventKind.IRQ_ENTRY)]) & np.isin(seen.subject, ipis)
+        ).any()
+    )
+    assert as_recorded(trace, {"device", "timer", "ipi"}) is trace
