@@ -16,7 +16,7 @@ import taskletsim as ts
 from taskletsim.core.config import ConfigError, parse_cost
 from taskletsim.core.sim import Simulation
 from taskletsim.fit.host import fit_host
-from taskletsim.fit.linux import cost_of
+from taskletsim.fit.linux import cost_of, kernel_hz_of
 from taskletsim.fitted_host import host_document
 from taskletsim.platform.costs import CostDraw
 from taskletsim.runner.stats import Estimate
@@ -422,3 +422,65 @@ def test_the_model_is_measured_as_a_capture_sees_it() -> None:
         ).any()
     )
     assert as_recorded(trace, {"device", "timer", "ipi"}) is trace
+
+
+RCU_LIKE = """
+schema = 1
+design = "linux"
+duration_ms = 1000
+[params]
+hz = 250
+[host]
+kind = "linux"
+sockets = 1
+cores_per_socket = 2
+[[tasks]]
+name = "hog"
+cpus = [0]
+[[tasks]]
+name = "worker"
+cpus = [1]
+workload = "sleeper"
+run_us = 200.0
+block_us = 100.0
+woken_by = "task"
+[[softirqs]]
+name = "RCU"
+run_ns = 3000
+per_timer_irq = 0.5
+reraise = 0.6
+"""
+
+
+def test_softirqs_raised_by_the_timer_and_by_their_own_runs(tmp_path: Path) -> None:
+    """Each local timer interrupt raises RCU half the time, each of its runs raises it
+    again 0.6 times (whole raises, the rest carried per CPU): its runs are the timer's
+    raises over 1 - 0.6, and the fit reads back 0.5 and 0.6 (within 2%) and the HZ is
+    not read from a simulation (it carries its own)."""
+    path = tmp_path / "rcu.toml"
+    path.write_text(RCU_LIKE)
+    trace = ts.run(str(path), seed=1).trace
+    timers = [k for k, i in enumerate(trace.meta.irq) if i.kind == "timer"]
+    entries = trace.rows(ts.EventKind.IRQ_ENTRY)
+    ticks = int(np.isin(trace.subject[entries], timers).sum())
+    runs = trace.rows(ts.EventKind.SOFTIRQ_ENTRY)
+    rcu = int((trace.subject[runs] == trace.meta.softirqs.index("RCU_SOFTIRQ")).sum())
+    assert ticks > 300 and rcu == pytest.approx(0.5 * ticks / (1 - 0.6), rel=0.02)
+    (softirq,) = fit_host(trace)["softirqs"]
+    assert softirq["name"] == "RCU" and softirq["run_ns"] == 3000
+    assert softirq["per_timer_irq"] == pytest.approx(0.5, rel=0.02)
+    assert softirq["reraise"] == pytest.approx(0.6, rel=0.02)
+    assert "params" not in fit_host(trace)  # a simulation's HZ is its own parameter
+    bad = tmp_path / "never.toml"
+    bad.write_text(RCU_LIKE.replace("reraise = 0.6", "reraise = 1.0"))
+    with pytest.raises(ConfigError, match=re.escape("reraise: 1.0 is not allowed; expected a")):
+        load_scenario(bad)
+
+
+def test_a_captures_hz_is_the_tick_period_most_timer_gaps_have() -> None:
+    """The kept 10 ms: three of five gaps between a CPU's timer interrupts are 4 ms (HZ
+    250; the others hrtimers between ticks); the hand-written lines have one timer
+    interrupt: no HZ."""
+    kept = ts.import_ftrace(DATA / "capture-sched-perf-script.txt")
+    assert kernel_hz_of(kept) == 250 and fit_host(kept)["params"] == {"hz": 250}
+    assert kernel_hz_of(ts.import_ftrace(DATA / "hand-perf-script.txt")) is None

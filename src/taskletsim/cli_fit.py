@@ -148,4 +148,11 @@ def linux_fit_lines(fitted: dict[str, Any]) -> list[str]:
         if what == "sleeper":
             what += f" {task['run_us']:,.1f} us on, {task['block_us']:,.1f} us off"
         lines.append(f"  task {task['name']} on CPUs {task['cpus']}: {what}")
+    for softirq in fitted.get("softirqs", []):
+        raised = [f"{k} {softirq[k]}" for k in ("per_timer_irq", "reraise") if k in softirq]
+        lines.append(f"  softirq {softirq['name']}" + (": " + ", ".join(raised) if raised else ""))
+    if "hz" in fitted.get("params", {}):
+        lines.append(
+            f"  HZ {fitted['params']['hz']} (the tick period most timer-interrupt gaps have)"
+        )
     return lines

@@ -38,6 +38,8 @@ def host_document(trace: Trace, fitted: dict[str, Any], design: str, name: str) 
             names -= {"sockets", "cores_per_socket", "threads_per_core", "hogs"}  # hogs: tasks
             kept = {k: v for k, v in trace.meta.params.items() if k in names}
             doc["params"] = {k: toml_value(v) for k, v in kept.items()}
+        if fitted.get("params"):  # what the fit read of the host itself (a capture's HZ)
+            doc["params"] = {**doc.get("params", {}), **fitted["params"]}
         doc["devices"] = fitted["devices"]
         doc["tasks"] = fitted["tasks"]
         if fitted.get("softirqs"):

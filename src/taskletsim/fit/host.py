@@ -29,7 +29,14 @@ from ..core.events import EventKind
 from ..core.trace import Trace
 from ..metrics.common import is_linux_host
 from ..metrics.runstates import vcpu_times
-from .arrivals import MIN_ARRIVALS, fit_arrivals, process_table, source_arrivals
+from .arrivals import (
+    MIN_ARRIVALS,
+    fit_arrivals,
+    kernel_hz,
+    process_table,
+    source_arrivals,
+    tick_grid_ns,
+)
 from .guests import fit_vcpus
 from .linux import fit_linux_host
 
@@ -197,44 +204,6 @@ def _tick_hz(source: str | None, arrivals: dict[str, np.ndarray], vcpu: Any) -> 
         if grid is not None:
             return kernel_hz(1e9 / grid)
     return float(vcpu.ticks_per_s)
-
-
-KERNEL_HZ = (100, 250, 300, 1000)
-"""The tick rates Linux is built with (``CONFIG_HZ``); a guest's tick period is 1e9/HZ ns."""
-
-
-def kernel_hz(rate: float) -> float:
-    """``rate``, or the ``CONFIG_HZ`` within 0.1% of it: a grid's period estimated from a
-    few dozen late ticks is off by some ns, and on a saturated host a few ns a tick move
-    the ticks' coincidences, and the figures, measurably."""
-    for hz in KERNEL_HZ:
-        if abs(rate / hz - 1) < 1e-3:
-            return float(hz)
-    return round(rate, 3)
-
-
-GRID_SHARE = 0.8
-"""The share of a tick's gaps that must be whole multiples of one period (within
-:data:`GRID_SLACK` of it) for that period to be taken as the grid it was armed on."""
-GRID_SLACK = 0.05
-
-
-def tick_grid_ns(times: np.ndarray) -> float | None:
-    """The period of the grid a tick's arrivals lie on when ticks are skipped: the shortest
-    gaps (their 5th percentile) give a first period, each gap within :data:`GRID_SLACK`
-    of a whole multiple of it counts that many periods, and the period is their total
-    over their count; ``None`` unless :data:`GRID_SHARE` of the gaps are such multiples
-    (a Poisson stream's are not)."""
-    gaps = np.diff(np.sort(np.asarray(times, dtype=np.float64)))
-    gaps = gaps[gaps > 0]
-    if len(gaps) < MIN_ARRIVALS - 1:
-        return None
-    first = float(np.percentile(gaps, 5))
-    whole = np.rint(gaps / first)
-    on_grid = (whole >= 1) & (np.abs(gaps / first - whole) <= GRID_SLACK)
-    if on_grid.mean() < GRID_SHARE:
-        return None
-    return float(gaps[on_grid].sum() / whole[on_grid].sum())
 
 
 def _injection_times(trace: Trace) -> dict[str, np.ndarray]:

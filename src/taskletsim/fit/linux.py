@@ -43,7 +43,14 @@ from ..core.trace import Trace
 from ..metrics.cputime import CpuTimeTracker, cpu_times
 from ..metrics.measure import records
 from ..metrics.runstates import vcpu_times
-from .arrivals import ALPHA, MIN_ARRIVALS, fit_arrivals, process_table, source_arrivals
+from .arrivals import (
+    ALPHA,
+    KERNEL_HZ,
+    MIN_ARRIVALS,
+    fit_arrivals,
+    process_table,
+    source_arrivals,
+)
 from .durations import paired_rows
 from .guests import BLOCKED, RUNNABLE
 
@@ -110,7 +117,7 @@ def fit_linux_devices(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, An
         devices.append(device)
         report[irq.name] = entry
     tasks, sleeps = _fit_tasks(trace)
-    softirqs = _fit_task_softirqs(trace, tasks, sleeps, params.get("softirq_dispatch_ns", 0))
+    softirqs = _fit_softirqs(trace, tasks, sleeps, params.get("softirq_dispatch_ns", 0))
     if not devices and not tasks:
         raise ConfigError(
             "trace",
@@ -123,7 +130,33 @@ def fit_linux_devices(trace: Trace, sizes: tuple[int, int, int]) -> dict[str, An
     out = {"host": host, "devices": devices, "tasks": tasks, "fit": report}
     if softirqs:
         out["softirqs"] = softirqs
+    hz = None if simulated else kernel_hz_of(trace)
+    if hz is not None:
+        out["params"] = {"hz": hz}
     return out
+
+
+def kernel_hz_of(trace: Trace) -> int | None:
+    """A capture's ``CONFIG_HZ``: the one of :data:`~taskletsim.fit.arrivals.KERNEL_HZ`
+    whose period (within 5%) most gaps between a CPU's local timer interrupts have, if
+    at least :data:`HZ_SHARE` of them and three do (hrtimers fall between ticks, and an
+    idle CPU's tick stops: a capture with neither cannot tell, ``None``)."""
+    first, _second = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
+    timers = [k for k, i in enumerate(trace.meta.irq) if i.kind == "timer"]
+    rows = first[np.isin(trace.subject[first], timers)]
+    gaps = [np.diff(np.sort(trace.time_ns[rows[trace.cpu[rows] == c]]).astype(np.float64))
+            for c in np.unique(trace.cpu[rows]).tolist()]  # fmt: skip
+    every = np.concatenate(gaps) if gaps else np.zeros(0)
+    near = {hz: int((np.abs(every * hz / 1e9 - 1) < 0.05).sum()) for hz in KERNEL_HZ}
+    hz = max(near, key=lambda h: near[h])
+    if near[hz] < 3 or near[hz] < HZ_SHARE * len(every):
+        return None
+    return hz
+
+
+HZ_SHARE = 0.2
+"""The share of a capture's timer-interrupt gaps one tick period must explain to be taken
+as its ``CONFIG_HZ``."""
 
 
 def _replay(times: np.ndarray) -> dict[str, Any]:
@@ -355,45 +388,75 @@ DESIGNS_SOFTIRQS = ("HI", "TASKLET")
 """Softirqs whose work is the design's (tasklets, BH work items): not fitted as sources."""
 
 
-def _fit_task_softirqs(
+def _fit_softirqs(
     trace: Trace, tasks: list[dict[str, Any]], sleeps: dict[str, int], dispatch_ns: int
 ) -> list[dict[str, Any]]:
-    """Softirqs raised in task context (outside any hard IRQ handler and softirq run, with
-    a task running): each sleeper's ``raises`` per burst, and a ``[[softirqs]]`` table of
-    each such softirq's run time (its runs less the interrupts nested in them, and less
-    ``dispatch_ns``, the host's step the model traces inside a run)."""
+    """The softirqs raised other than by a device's handler, by where they were raised:
+    in task context (outside any hard IRQ handler and softirq run, a task running): the
+    sleeper's ``raises`` per burst; in a timer interrupt's handler: ``per_timer_irq``,
+    per timer handler run; inside a run of their own: ``reraise``, per run (at most
+    :data:`MAX_RERAISE`). A ``[[softirqs]]`` table for each, with its run time (its runs
+    less the interrupts nested in them, and less ``dispatch_ns``, the host's step the
+    model traces inside a run). The design's softirqs (:data:`DESIGNS_SOFTIRQS`) are
+    left out."""
     rows = trace.rows(EventKind.SOFTIRQ_RAISE)
-    if not len(rows) or not tasks:
+    if not len(rows):
         return []
     on = trace.cpu[rows]
     irq_in, irq_out = paired_rows(trace, EventKind.IRQ_ENTRY, EventKind.IRQ_EXIT)
     soft_in, soft_out = paired_rows(trace, EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
     in_irq = _run_containing(irq_in, irq_out, trace.cpu[irq_in], rows, on)
     in_softirq = _run_containing(soft_in, soft_out, trace.cpu[soft_in], rows, on)
-    task_context = (in_irq < 0) & (in_softirq < 0)
-    current = _current_task(trace, rows, on)
-    names = list(trace.meta.softirqs)
-    short = [n.removesuffix("_SOFTIRQ") for n in names]
-    vector = trace.subject[rows]
-    keep = task_context & (current >= 0)
-    keep &= ~np.isin(vector, [k for k, n in enumerate(short) if n in DESIGNS_SOFTIRQS])
-    vcpus = trace.names.names("vcpu")
-    counts = Counter(zip(current[keep].tolist(), vector[keep].tolist(), strict=True))
-    by_name = {t["name"]: t for t in tasks}
+    short = [n.removesuffix("_SOFTIRQ") for n in trace.meta.softirqs]
+    vector = trace.subject[rows].astype(np.int64)
+    ours = ~np.isin(vector, [k for k, n in enumerate(short) if n in DESIGNS_SOFTIRQS])
     raised: set[int] = set()
-    for (task_id, v), n in sorted(counts.items()):
+    # in task context
+    current = _current_task(trace, rows, on)
+    keep = ours & (in_irq < 0) & (in_softirq < 0) & (current >= 0)
+    vcpus = trace.names.names("vcpu")
+    by_name = {t["name"]: t for t in tasks}
+    for (task_id, v), n in sorted(
+        Counter(zip(current[keep].tolist(), vector[keep].tolist(), strict=True)).items()
+    ):
         name = _task_name(vcpus[task_id])
         task = by_name.get(name)
         if task is None or task["workload"] != "sleeper":
             continue  # a busy task's raises: not fitted (it has no bursts to raise at)
         task.setdefault("raises", {})[short[v]] = round(n / sleeps[name], 4)
         raised.add(v)
+    # in a timer interrupt
+    timers = [k for k, i in enumerate(trace.meta.irq) if i.kind == "timer"]
+    timer_runs = int(np.isin(trace.subject[irq_in], timers).sum())
+    hit = in_irq >= 0
+    in_timer = np.zeros(len(rows), dtype=bool)
+    in_timer[hit] = np.isin(trace.subject[irq_in][in_irq[hit]], timers)
+    per_timer = Counter(vector[ours & in_timer].tolist())
+    # inside a run of their own
+    hit = in_softirq >= 0
+    own = np.zeros(len(rows), dtype=bool)
+    own[hit] = trace.subject[soft_in][in_softirq[hit]] == vector[hit]
+    again = Counter(vector[ours & own].tolist())
+    runs = Counter(trace.subject[soft_in].tolist())
     spans = _spans(trace, EventKind.SOFTIRQ_ENTRY, EventKind.SOFTIRQ_EXIT)
-    return [
-        {"name": short[v], "run_ns": cost_of(np.maximum(spans[v] - dispatch_ns, 0))}
-        for v in sorted(raised)
-        if v in spans
-    ]
+    out = []
+    for v in sorted(raised | set(per_timer) | set(again)):
+        if v not in spans:
+            continue
+        table: dict[str, Any] = {
+            "name": short[v],
+            "run_ns": cost_of(np.maximum(spans[v] - dispatch_ns, 0)),
+        }
+        if per_timer[v] and timer_runs:
+            table["per_timer_irq"] = round(per_timer[v] / timer_runs, 4)
+        if again[v]:
+            table["reraise"] = round(min(again[v] / runs[v], MAX_RERAISE), 4)
+        out.append(table)
+    return out
+
+
+MAX_RERAISE = 0.99
+"""The most re-raises per run a fitted softirq is given (one or more would never end)."""
 
 
 def _current_task(trace: Trace, at: np.ndarray, on: np.ndarray) -> np.ndarray:

@@ -363,11 +363,15 @@ class LinuxCpu(PhysCpu["LinuxHost", LinuxCosts]):
         self.sim.call_later(delay_ns, expire)
 
     def hrtimer_interrupt(self, cpu: LinuxCpu, seq: int) -> Proc:
-        """``hrtimer_interrupt``: run every expired timer's function (``__run_hrtimer``)."""
+        """``hrtimer_interrupt``: run every expired timer's function (``__run_hrtimer``);
+        then what a fitted host says its timer interrupts raise
+        (:attr:`LinuxHost.timer_raises`)."""
         while self.hrtimers_expired:
             fn = self.hrtimers_expired.pop(0)
             yield self.costs.timer_fn_ns
             yield from fn(self)
+        for raise_on_timer in self.machine.timer_raises:
+            raise_on_timer(self)
 
     def tick_nohz_restart(self) -> None:
         """``tick_nohz_restart_sched_tick``: the tick runs again from the next jiffy."""

@@ -65,12 +65,43 @@ class IrqDevice:
 
 class SoftirqAction:
     """A softirq the model has no mechanism of, as a trace shows it: each run of its
-    action (``open_softirq``) takes ``run_ns`` (a step cost)."""
+    action (``open_softirq``) takes ``run_ns`` (a step cost) and raises it again
+    ``reraise`` times on average (RCU's core re-raising itself while callbacks remain:
+    ``__do_softirq`` restarts for it, and past its limits hands it to ``ksoftirqd``);
+    each local timer interrupt raises it ``per_timer_irq`` times on average (the tick's
+    ``SCHED``, ``RCU``, ``TIMER``). A fraction is carried to the next time, per CPU."""
 
-    def __init__(self, host: LinuxHost, name: str, run_ns: int | str) -> None:
+    def __init__(
+        self,
+        host: LinuxHost,
+        name: str,
+        run_ns: int | str,
+        per_timer_irq: float = 0.0,
+        reraise: float = 0.0,
+    ) -> None:
         self.cost = CostDraw(host.sim, f"cost:softirq:{name}", run_ns)
+        self.nr = host.softirq_nr[name]
+        self.reraise = reraise
+        self.per_timer_irq = per_timer_irq
+        ncpus = host.topology.ncpus
+        self._owed_run = [0.0] * ncpus
+        self._owed_timer = [0.0] * ncpus
         host.open_softirq(name, self.action)
+        if per_timer_irq > 0:
+            host.timer_raises.append(self.raise_on_timer)
 
     def action(self, cpu: LinuxCpu) -> Proc:
-        """The softirq's run."""
+        """The softirq's run, then its re-raises (softirq context: the restart loop)."""
         yield from cpu.work(self.cost())
+        if self.reraise:
+            self._raise(cpu, self._owed_run, self.reraise)
+
+    def raise_on_timer(self, cpu: LinuxCpu) -> None:
+        """In the timer interrupt: raised as often as the trace showed (run at irq_exit)."""
+        self._raise(cpu, self._owed_timer, self.per_timer_irq)
+
+    def _raise(self, cpu: LinuxCpu, owed: list[float], mean: float) -> None:
+        owed[cpu.id] += mean
+        while owed[cpu.id] >= 1.0:
+            owed[cpu.id] -= 1.0
+            cpu.raise_softirq(self.nr)

@@ -125,6 +125,9 @@ class LinuxHost(Kernel[LinuxCpu, LinuxCosts]):
         for name, action in self.design.softirq_handlers().items():
             handlers[self.softirq_nr[name]] = action
         self.softirq_handlers = handlers
+        self.timer_raises: list[Callable[[LinuxCpu], None]] = []
+        """What each local timer interrupt raises besides the model's own timers (a fitted
+        host's softirqs: ``SCHED``, ``RCU``, ``TIMER`` raised from the tick)."""
 
     # -- tasks --------------------------------------------------------------
 

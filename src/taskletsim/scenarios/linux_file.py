@@ -29,6 +29,8 @@ trace)::
     [[softirqs]]                # a softirq tasks raise: each run of it takes run_ns
     name = "NET_RX"
     run_ns = "lognormal:1900:0.6"
+    per_timer_irq = 0.0         # raised per local timer interrupt (the tick's SCHED, RCU)
+    reraise = 0.0               # raised again per run of its own (RCU), below 1
 
 ``[params]`` sets any parameter of the Linux host (``taskletsim list``) or a
 design option. Each device is a :class:`taskletsim.linux.irqdev.IrqDevice`.
@@ -207,24 +209,40 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class SoftirqSpec:
-    """A softirq tasks raise (``raises``): each run of it takes ``run_ns``."""
+    """A softirq the model has no mechanism of: each run takes ``run_ns``; raised by tasks
+    (their ``raises``), by each local timer interrupt (``per_timer_irq`` on average) and
+    by its own runs (``reraise`` on average, below 1)."""
 
     name: str
     run_ns: int | str
+    per_timer_irq: float = 0.0
+    reraise: float = 0.0
 
-    KEYS: ClassVar[tuple[str, ...]] = ("name", "run_ns")
+    KEYS: ClassVar[tuple[str, ...]] = ("name", "run_ns", "per_timer_irq", "reraise")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": short_softirq(self.name), "run_ns": self.run_ns}
+        out: dict[str, Any] = {"name": short_softirq(self.name), "run_ns": self.run_ns}
+        for key in ("per_timer_irq", "reraise"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        return out
 
     @classmethod
     def from_dict(cls, data: object, where: Where) -> SoftirqSpec:
         d = _table(data, where)
         _keys(d, cls.KEYS, where)
-        for key in cls.KEYS:
+        for key in ("name", "run_ns"):
             if key not in d:
                 raise (where / key).error(None, "a value (the key is required)")
-        return cls(_softirq(d["name"], where / "name"), _cost(d["run_ns"], where / "run_ns"))
+        reraise = _number(d.get("reraise", 0.0), where / "reraise", positive=False)
+        if reraise >= 1:
+            raise (where / "reraise").error(reraise, "a number >= 0 and < 1 (else it never ends)")
+        return cls(
+            _softirq(d["name"], where / "name"),
+            _cost(d["run_ns"], where / "run_ns"),
+            _number(d.get("per_timer_irq", 0.0), where / "per_timer_irq", positive=False),
+            reraise,
+        )
 
 
 def short_softirq(name: str) -> str:
@@ -288,7 +306,9 @@ class LinuxHostFileScenario(LinuxHostScenario):
     ) -> Callable[[], dict[str, Any]]:
         host = self.build_host(sim, params, design)
         for softirq in self.softirqs:
-            SoftirqAction(host, softirq.name, softirq.run_ns)
+            SoftirqAction(
+                host, softirq.name, softirq.run_ns, softirq.per_timer_irq, softirq.reraise
+            )
         for device in self.devices:
             IrqDevice(host, device.name, device.cpu, device.handler_ns, device.bh_ns).start(
                 device.arrivals()
