@@ -7,6 +7,10 @@ the trace is measured over its own window with the same figures a comparison rea
 (:func:`taskletsim.runner.summary.measured_summary`). A row is flagged where the
 measurement falls outside the simulated 95% confidence interval (or differs from a
 figure every seed gave alike).
+
+A Linux host's trace is simulated recording only the event kinds its source records,
+and both sides are measured alike (:func:`recorded_summary`, with the interrupts a
+capture does not see taken out of the model's trace: :func:`as_recorded`).
 """
 
 from __future__ import annotations
